@@ -1,0 +1,103 @@
+// buildApp: a Fastify instance with every route, not listening (server.ts listens; tests may inject).
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { adminRoutes } from './auth/admin-routes.js';
+import { identityRoutes } from './auth/routes.js';
+import { toHttpError } from './errors.js';
+import { parseJsonBody } from './json-body.js';
+import { realtimeRoutes } from './realtime/routes.js';
+import type { Services } from './services.js';
+
+/** Query-string secrets (`/sse?token=`) never reach a log line. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&](?:token|admin_token|password|totp)=)[^&]*/gi, '$1***');
+}
+
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'cache-control': 'no-store',
+} as const;
+
+export interface AppOptions {
+  logger?: FastifyServerOptions['logger'];
+  https?: FastifyServerOptions extends { https?: infer H } ? H : never;
+}
+
+export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
+  const { config } = services;
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.log_level,
+      serializers: {
+        req: (req) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }),
+      },
+      redact: { paths: ['req.headers.authorization', 'req.body', '*.admin_token', '*.password', '*.totp', '*.jwt'], censor: '***' },
+    },
+    bodyLimit: config.body_limit,
+    // Slow clients (slowloris) cannot hold a request open: headers in 10 s, the whole request in 30 s.
+    // An SSE response is not a request being received, so streams are unaffected.
+    requestTimeout: 30_000,
+    connectionTimeout: 0,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    ...(options.https ? { https: options.https } : {}),
+  } as FastifyServerOptions);
+  app.server.headersTimeout = 10_000;
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, text, done) => {
+    try {
+      done(null, parseJsonBody(text as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const answer = toHttpError(err);
+    if (answer.statusCode >= 500) req.log.error({ err }, 'request failed');
+    void reply.code(answer.statusCode).headers(answer.headers).send(answer.body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: `no route ${req.method} ${redactUrl(req.url).split('?')[0]}` });
+  });
+
+  app.addHook('onRequest', async (_req, reply) => {
+    void reply.headers(SECURITY_HEADERS);
+    if (config.secure) void reply.header('strict-transport-security', 'max-age=31536000');
+  });
+
+  const limits: Record<string, number> = { login: config.login_rate_limit, admin: config.admin_rate_limit };
+  app.addHook('onRoute', (route) => {
+    const group = (route.config as { rateLimitGroup?: string } | undefined)?.rateLimitGroup;
+    if (group && limits[group]) route.config = { ...route.config, rateLimit: { max: limits[group], timeWindow: 60_000 } } as typeof route.config;
+  });
+
+  await app.register(cors, {
+    origin: config.origin === '*' ? '*' : config.origin.split(',').map((o) => o.trim()),
+    methods: ['GET', 'HEAD', 'POST', 'OPTIONS'],
+    allowedHeaders: ['authorization', 'content-type', 'last-event-id', 'cache-control'],
+    maxAge: 600,
+  });
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_req, context) =>
+      Object.assign(new Error(`too many requests: retry in ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 }),
+  });
+
+  app.get('/', async () => ({}));
+  identityRoutes(app, services);
+  adminRoutes(app, services);
+  realtimeRoutes(app, services);
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Which per-IP rate limit applies: login (login, password_reset) or admin (admin routes). */
+    rateLimitGroup?: 'login' | 'admin';
+  }
+}

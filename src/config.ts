@@ -1,0 +1,168 @@
+// The one place that knows flag names, their defaults, their environment variables and their rules.
+// cli.ts turns FLAGS into commander options; everything else receives a validated Config.
+
+export type FlagType = 'int' | 'string' | 'bool';
+
+export interface FlagSpec {
+  /** The flag as the user types it, underscores as in the original Broker: `--jwt_expiry`. */
+  name: keyof Config;
+  type: FlagType;
+  /** undefined = no default (the help says what happens instead). */
+  default: string | number | boolean | undefined;
+  description: string;
+  min?: number;
+  max?: number;
+  /** Shown in --help when there is no literal default. */
+  defaultText?: string;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  origin: string;
+  jwt_expiry: number;
+  jwt_secret: string | undefined;
+  secure: boolean;
+  auto_cert: boolean;
+  key_path: string;
+  cert_path: string;
+  certs: string;
+  db: string;
+  domain: string | undefined;
+  admin_token: string | undefined;
+  password_checker: boolean;
+  totp_duration: number;
+  https_port: number;
+  http_port: number;
+  acme_directory: string;
+  acme_staging: boolean;
+  acme_email: string | undefined;
+  heartbeat: number;
+  max_buffer: number;
+  max_streams_per_user: number;
+  history_max_age: number;
+  history_max_events: number;
+  body_limit: number;
+  map_size: number;
+  login_rate_limit: number;
+  admin_rate_limit: number;
+  log_level: string;
+}
+
+export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
+export const LETSENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
+/** The original Broker's public defaults: anyone who read its README knows them. */
+export const PUBLIC_DEFAULT_SECRETS = ['secret', 'letmein'];
+
+const MiB = 1024 * 1024;
+
+export const FLAGS: FlagSpec[] = [
+  { name: 'port', type: 'int', default: 8080, min: 0, max: 65535, description: 'HTTP port (plain HTTP mode)' },
+  { name: 'host', type: 'string', default: '0.0.0.0', description: 'address to listen on' },
+  { name: 'origin', type: 'string', default: '*', description: 'CORS allowed origin' },
+  { name: 'jwt_expiry', type: 'int', default: 86400, min: 1, description: 'JWT lifetime in seconds' },
+  { name: 'jwt_secret', type: 'string', default: undefined, defaultText: 'random, kept in the database', description: 'HS256 secret for JWTs' },
+  { name: 'secure', type: 'bool', default: false, description: 'serve HTTPS (Let\'s Encrypt, or own certificate with --auto_cert=false)' },
+  { name: 'auto_cert', type: 'bool', default: true, description: 'with --secure: obtain and renew a Let\'s Encrypt certificate' },
+  { name: 'key_path', type: 'string', default: 'certs/private_key.pem', description: 'own certificate private key (PEM), with --auto_cert=false' },
+  { name: 'cert_path', type: 'string', default: 'certs/chain.pem', description: 'own certificate chain (PEM), with --auto_cert=false' },
+  { name: 'certs', type: 'string', default: 'certs', description: 'directory caching the ACME account key and certificates' },
+  { name: 'db', type: 'string', default: 'db', description: 'database directory (LMDB)' },
+  { name: 'domain', type: 'string', default: undefined, defaultText: 'none; required with --secure', description: 'domain name for the certificate' },
+  { name: 'admin_token', type: 'string', default: undefined, defaultText: 'random, printed once at first start', description: 'token for the admin routes' },
+  { name: 'password_checker', type: 'bool', default: false, description: 'refuse passwords whose zxcvbn score is under 3' },
+  { name: 'totp_duration', type: 'int', default: 300, min: 1, description: 'seconds a password-reset code stays valid' },
+  { name: 'https_port', type: 'int', default: 443, min: 0, max: 65535, description: 'HTTPS port with --secure' },
+  { name: 'http_port', type: 'int', default: 80, min: 0, max: 65535, description: 'with --secure: port for ACME challenges and redirects to HTTPS' },
+  { name: 'acme_directory', type: 'string', default: LETSENCRYPT_PRODUCTION, description: 'ACME directory URL' },
+  { name: 'acme_staging', type: 'bool', default: false, description: 'use Let\'s Encrypt staging (untrusted test certificates)' },
+  { name: 'acme_email', type: 'string', default: undefined, defaultText: 'none', description: 'contact email for the ACME account' },
+  { name: 'heartbeat', type: 'int', default: 15, min: 1, description: 'seconds between SSE keep-alive comments' },
+  { name: 'max_buffer', type: 'int', default: MiB, min: 1024, description: 'bytes an SSE subscriber may lag before its stream is ended' },
+  { name: 'max_streams_per_user', type: 'int', default: 16, min: 1, description: 'open SSE streams per user; more answer 429' },
+  { name: 'history_max_age', type: 'int', default: 0, min: 0, description: 'seconds of event history kept per tenant (0 = keep all)' },
+  { name: 'history_max_events', type: 'int', default: 0, min: 0, description: 'events of history kept per tenant (0 = keep all)' },
+  { name: 'body_limit', type: 'int', default: MiB, min: 1024, description: 'largest request body in bytes; larger answers 413' },
+  { name: 'map_size', type: 'int', default: 8 * 1024 * MiB, min: MiB, description: 'largest size of the database in bytes (LMDB map size)' },
+  { name: 'login_rate_limit', type: 'int', default: 600, min: 1, description: 'per-IP requests a minute to login, password_reset and create_totp' },
+  { name: 'admin_rate_limit', type: 'int', default: 1200, min: 1, description: 'per-IP requests a minute to the admin routes' },
+  { name: 'log_level', type: 'string', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent' },
+];
+
+export function envName(flag: string): string {
+  return `BROKER_${flag.toUpperCase()}`;
+}
+
+export class ConfigError extends Error {}
+
+/** Accepts what the original's README writes: true/false, "true"/"false" (quotes kept by some shells), 1/0. */
+export function parseBool(name: string, value: unknown): boolean {
+  if (typeof value === 'boolean') return value;
+  const text = String(value).trim().replace(/^["']|["']$/g, '').toLowerCase();
+  if (['true', '1', 'yes', 'on', ''].includes(text)) return true;
+  if (['false', '0', 'no', 'off'].includes(text)) return false;
+  throw new ConfigError(`--${name} must be true or false, got "${String(value)}"`);
+}
+
+function parseInt10(spec: FlagSpec, value: unknown): number {
+  const text = typeof value === 'number' ? String(value) : String(value).trim().replace(/^["']|["']$/g, '');
+  if (!/^-?\d+$/.test(text)) throw new ConfigError(`--${spec.name} must be a whole number, got "${String(value)}"`);
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw new ConfigError(`--${spec.name} is out of range: ${text}`);
+  if (spec.min !== undefined && n < spec.min) throw new ConfigError(`--${spec.name} must be at least ${spec.min}, got ${n}`);
+  if (spec.max !== undefined && n > spec.max) throw new ConfigError(`--${spec.name} must be at most ${spec.max}, got ${n}`);
+  return n;
+}
+
+/**
+ * Builds a Config from raw values (strings from flags or the environment, or typed values from code),
+ * applying defaults and every rule. Throws ConfigError with one clear line.
+ */
+export function resolveConfig(raw: Partial<Record<keyof Config, unknown>>): Config {
+  const out: Record<string, unknown> = {};
+  for (const spec of FLAGS) {
+    const value = raw[spec.name];
+    if (value === undefined || value === null) {
+      out[spec.name] = spec.default;
+      continue;
+    }
+    switch (spec.type) {
+      case 'bool': out[spec.name] = parseBool(spec.name, value); break;
+      case 'int': out[spec.name] = parseInt10(spec, value); break;
+      case 'string': {
+        const text = String(value);
+        if (text === '' && spec.default === undefined) out[spec.name] = undefined;
+        else out[spec.name] = text;
+      }
+    }
+  }
+  for (const key of Object.keys(raw)) {
+    if (!FLAGS.some((f) => f.name === key)) throw new ConfigError(`unknown option --${key}`);
+  }
+  const config = out as unknown as Config;
+  if (config.acme_staging && raw.acme_directory === undefined) config.acme_directory = LETSENCRYPT_STAGING;
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if (!levels.includes(config.log_level)) throw new ConfigError(`--log_level must be one of ${levels.join(', ')}`);
+  if (config.secure) {
+    if (config.jwt_secret !== undefined && PUBLIC_DEFAULT_SECRETS.includes(config.jwt_secret)) {
+      throw new ConfigError(`refusing to start with --secure: --jwt_secret is the original Broker's public default "${config.jwt_secret}"`);
+    }
+    if (config.admin_token !== undefined && PUBLIC_DEFAULT_SECRETS.includes(config.admin_token)) {
+      throw new ConfigError(`refusing to start with --secure: --admin_token is the original Broker's public default "${config.admin_token}"`);
+    }
+    if (config.auto_cert && !config.domain) throw new ConfigError('--secure with --auto_cert needs --domain');
+  }
+  if (config.jwt_secret !== undefined && config.jwt_secret.length < 1) throw new ConfigError('--jwt_secret must not be empty');
+  return config;
+}
+
+/** Unsafe settings the startup log warns about. */
+export function unsafeSettings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.jwt_secret !== undefined && PUBLIC_DEFAULT_SECRETS.includes(config.jwt_secret)) warnings.push('--jwt_secret is a public default: anyone can forge tokens');
+  if (config.jwt_secret !== undefined && config.jwt_secret.length < 16) warnings.push('--jwt_secret is shorter than 16 characters');
+  if (config.admin_token !== undefined && PUBLIC_DEFAULT_SECRETS.includes(config.admin_token)) warnings.push('--admin_token is a public default: anyone can administer users');
+  if (!config.secure) warnings.push('plain HTTP: tokens and passwords cross the network unencrypted (use --secure in production)');
+  if (config.origin === '*') warnings.push('--origin is "*": any website may call this API from a browser');
+  return warnings;
+}

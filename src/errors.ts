@@ -1,0 +1,52 @@
+// Every error the API answers with is created here, with its HTTP status, so that handlers and the
+// domain code throw meaning ("not found") and only the error handler knows it becomes {"error": "..."}.
+
+export class BrokerError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** One message for every login failure, so that usernames cannot be probed. */
+export const LOGIN_FAILED = 'invalid username, password or code';
+
+export const badRequest = (message: string) => new BrokerError(400, 'BAD_REQUEST', message);
+export const unauthorized = (message = 'unauthorized') => new BrokerError(401, 'UNAUTHORIZED', message);
+export const notFound = (message: string) => new BrokerError(404, 'NOT_FOUND', message);
+export const conflict = (message: string) => new BrokerError(400, 'CONFLICT', message);
+export const tooMany = (message: string, retryAfterSeconds?: number) =>
+  new BrokerError(429, 'TOO_MANY', message, retryAfterSeconds === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
+export const busy = (message: string) => new BrokerError(503, 'BUSY', message, { 'retry-after': '1' });
+export const storageFull = () => new BrokerError(507, 'STORAGE_FULL', 'the database is full: free space or raise --map_size');
+
+/** lmdb reports a full map as MDB_MAP_FULL (code -30792). */
+export function isMapFull(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return !!e && (e.code === -30792 || e.code === 'MDB_MAP_FULL' || (typeof e.message === 'string' && e.message.includes('MDB_MAP_FULL')));
+}
+
+export interface HttpError {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: { error: string };
+}
+
+/** The one mapping from anything thrown to an HTTP answer. */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof BrokerError) return { statusCode: err.statusCode, headers: err.headers, body: { error: err.message } };
+  if (isMapFull(err)) return toHttpError(storageFull());
+  const e = err as { statusCode?: number; validation?: unknown; message?: string; code?: string };
+  if (e && e.validation) return { statusCode: 400, headers: {}, body: { error: e.message ?? 'invalid request' } };
+  if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    let message = e.message ?? 'bad request';
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = 'request body is too large';
+    if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') message = 'request body must be JSON';
+    return { statusCode: e.statusCode, headers: {}, body: { error: message } };
+  }
+  return { statusCode: 500, headers: {}, body: { error: 'internal error' } };
+}

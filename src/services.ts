@@ -1,0 +1,79 @@
+// The application's parts, built once from a Config and wired together: the event log feeds the hub,
+// identity's session ends close streams. Tests build it with a controllable clock.
+import type { Config } from './config.js';
+import { createBiscuitIssuer } from './auth/biscuit.js';
+import { Identity } from './auth/identity.js';
+import { Tokens } from './auth/tokens.js';
+import { Hub } from './realtime/hub.js';
+import { openDatabase, type Database } from './storage/database.js';
+import { LmdbEventLog, type EventLog } from './storage/event-log.js';
+import { loadSecrets, saveBiscuitKey } from './storage/secrets.js';
+import { LmdbUserStore } from './storage/users.js';
+
+export interface Services {
+  config: Config;
+  db: Database;
+  identity: Identity;
+  log: EventLog;
+  hub: Hub;
+  adminToken: string;
+  /** Set when this start generated the admin token: the CLI prints it once. */
+  generatedAdminToken: string | undefined;
+  now: () => number;
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  now?: () => number;
+}
+
+const RETENTION_INTERVAL_MS = 60_000;
+
+export async function createServices(config: Config, options: ServiceOptions = {}): Promise<Services> {
+  const now = options.now ?? Date.now;
+  const db = openDatabase(config.db, { mapSize: config.map_size });
+  try {
+    const secrets = loadSecrets(db, { jwtSecret: config.jwt_secret, adminToken: config.admin_token });
+    const biscuit = await createBiscuitIssuer(secrets.biscuitPrivateKey);
+    if (!secrets.biscuitPrivateKey) saveBiscuitKey(db, biscuit.privateKeyText);
+    const tokens = new Tokens(secrets.jwtSecret, config.jwt_expiry, now);
+    const identity = new Identity(new LmdbUserStore(db), tokens, biscuit, {
+      passwordChecker: config.password_checker,
+      totpDuration: config.totp_duration,
+      jwtExpiry: config.jwt_expiry,
+      now,
+    });
+    const log = new LmdbEventLog(db, now);
+    const hub = new Hub({ maxBuffer: config.max_buffer, maxStreamsPerUser: config.max_streams_per_user, heartbeatMs: config.heartbeat * 1000, now });
+    log.onCommit((batch) => hub.publish(batch));
+    identity.onSessionEnd((username) => hub.closeUser(username));
+
+    const policy = { maxAgeMs: config.history_max_age * 1000, maxEvents: config.history_max_events };
+    let retention: NodeJS.Timeout | undefined;
+    if (policy.maxAgeMs > 0 || policy.maxEvents > 0) {
+      const prune = () => void log.prune(policy, now()).catch(() => {});
+      prune();
+      retention = setInterval(prune, RETENTION_INTERVAL_MS);
+      retention.unref();
+    }
+
+    return {
+      config,
+      db,
+      identity,
+      log,
+      hub,
+      adminToken: secrets.adminToken,
+      generatedAdminToken: secrets.adminTokenGenerated ? secrets.adminToken : undefined,
+      now,
+      async close() {
+        if (retention) clearInterval(retention);
+        hub.closeAll();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,105 @@
+// UserStore: users keyed by username (the index every lookup uses; no scans except list_users).
+import type { Database } from './database.js';
+
+export interface ResetCode {
+  hash: string;
+  expires_at: number;
+  attempts: number;
+}
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  /** argon2id encoded hash; never leaves the server. */
+  password: string;
+  /** base32 TOTP secret; never leaves the server. */
+  totp: string;
+  revoked: boolean;
+  tenant_name: string;
+  email: string | null;
+  scopes: string[] | null;
+  data: unknown;
+  two_factor: boolean | null;
+  /** Bumped by a password change or a revoke: tokens carrying an older version are refused. */
+  token_version: number;
+  /** The last TOTP time step accepted at login, so that a code works once. */
+  totp_last_step: number;
+  reset: ResetCode | null;
+  /** Failed logins in a row and the lock they caused (ms since epoch). */
+  failures: number;
+  locked_until: number;
+  /** sha256 hashes of unused two-factor recovery codes. */
+  recovery_codes: string[];
+  created_at: number;
+  updated_at: number;
+}
+
+/** What list_users/get_user return: the contract's fields, secrets masked. */
+export interface PublicUser {
+  id: string;
+  username: string;
+  password: '***';
+  totp: '***';
+  revoked: boolean;
+  tenant_name: string;
+  email: string | null;
+  scopes: string[] | null;
+  data: unknown;
+  two_factor: boolean | null;
+}
+
+export function toPublicUser(u: UserRecord): PublicUser {
+  return {
+    id: u.id,
+    username: u.username,
+    password: '***',
+    totp: '***',
+    revoked: u.revoked,
+    tenant_name: u.tenant_name,
+    email: u.email,
+    scopes: u.scopes,
+    data: u.data ?? null,
+    two_factor: u.two_factor,
+  };
+}
+
+export interface UserStore {
+  get(username: string): UserRecord | undefined;
+  /** false when the username is taken. */
+  create(user: UserRecord): Promise<boolean>;
+  /** Read-modify-write in one transaction; undefined when there is no such user. */
+  update(username: string, change: (user: UserRecord) => UserRecord | void): Promise<UserRecord | undefined>;
+  list(): UserRecord[];
+}
+
+export class LmdbUserStore implements UserStore {
+  constructor(private readonly db: Database) {}
+
+  get(username: string): UserRecord | undefined {
+    return this.db.users.get(username) as UserRecord | undefined;
+  }
+
+  async create(user: UserRecord): Promise<boolean> {
+    return this.db.root.transaction(() => {
+      if (this.db.users.doesExist(user.username)) return false;
+      void this.db.users.put(user.username, user);
+      return true;
+    });
+  }
+
+  async update(username: string, change: (user: UserRecord) => UserRecord | void): Promise<UserRecord | undefined> {
+    return this.db.root.transaction(() => {
+      const current = this.db.users.get(username) as UserRecord | undefined;
+      if (!current) return undefined;
+      const copy = structuredClone(current);
+      const next = change(copy) ?? copy;
+      next.updated_at = Date.now();
+      void this.db.users.put(username, next);
+      return next;
+    });
+  }
+
+  list(): UserRecord[] {
+    return Array.from(this.db.users.getRange({}), ({ value }) => value as UserRecord);
+  }
+}
