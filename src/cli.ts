@@ -32,9 +32,10 @@ export function buildProgram(run: (config: Config) => Promise<void>): Command {
 
   for (const spec of FLAGS) {
     const flag = spec.type === 'bool' ? `--${spec.name} [bool]` : `--${spec.name} <${spec.type === 'int' ? 'number' : 'value'}>`;
-    const option = new Option(flag, spec.description).env(envName(spec.name));
+    // commander prints no default for an undefined value, so a computed default goes in the text.
+    const text = spec.default === undefined ? `${spec.description} (default: ${spec.defaultText ?? 'none'})` : spec.description;
+    const option = new Option(flag, text).env(envName(spec.name));
     if (spec.default !== undefined) option.default(spec.default);
-    else if (spec.defaultText) option.default(undefined, spec.defaultText);
     program.addOption(option);
   }
 
