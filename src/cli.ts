@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // The `broker` command: flags (or BROKER_* variables, or a .env file) -> Config -> start.
 // Precedence: flag > environment > .env > default. A bad value exits 2 before anything listens.
+// Subcommands: `broker backup --db DIR --out FILE`, `broker restore --in FILE --db DIR`.
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, FLAGS, envName, resolveConfig, type Config } from './config.js';
 import { DatabaseInUseError } from './storage/process-lock.js';
 import { DatabaseOpenError } from './storage/database.js';
-import { exitOnSignals, start } from './server.js';
+import { BackupError, backupDatabase, restoreDatabase } from './storage/backup.js';
+import { exitOnSignals, reloadOnHangup, start } from './server.js';
+import { CertificateError } from './tls/certificate.js';
 
 function loadDotEnv(file = '.env'): void {
   if (!existsSync(file)) return;
@@ -49,6 +52,41 @@ export function buildProgram(run: (config: Config) => Promise<void>): Command {
     }
     await run(config);
   });
+
+  // Both default --db to BROKER_DB (from the environment or .env), like the server, so that on a VPS
+  // `broker backup --out FILE` run with the service's environment finds the live database.
+  const dbOption = () => new Option('--db <dir>', 'database directory (LMDB)').env(envName('db')).default('db');
+  program
+    .command('backup')
+    .description('write a consistent, compacted copy of the database to one file (safe while the server runs)')
+    .addOption(dbOption())
+    .requiredOption('--out <file>', 'the backup file to create (never overwritten)')
+    .allowExcessArguments(false)
+    .action(async (opts: { db: string; out: string }) => {
+      try {
+        const { file, bytes } = await backupDatabase(opts.db, opts.out);
+        process.stdout.write(`backed up ${opts.db} to ${file} (${bytes} bytes)\n`);
+      } catch (err) {
+        if (err instanceof BackupError) fail(err.message);
+        throw err;
+      }
+    });
+  program
+    .command('restore')
+    .description('replace the database with a backup file (refused while a broker runs on it)')
+    .requiredOption('--in <file>', 'the backup file, made by `broker backup`')
+    .addOption(dbOption())
+    .allowExcessArguments(false)
+    .action(async (opts: { in: string; db: string }) => {
+      try {
+        const { dir, previous } = await restoreDatabase(opts.in, opts.db);
+        process.stdout.write(`restored ${opts.in} into ${dir}${previous ? ` (the previous data.mdb is kept as ${previous})` : ''}\n`);
+      } catch (err) {
+        if (err instanceof BackupError) fail(err.message);
+        if (err instanceof DatabaseInUseError) fail(`refusing to restore: ${err.message}`);
+        throw err;
+      }
+    });
   return program;
 }
 
@@ -63,11 +101,14 @@ async function runServer(config: Config): Promise<void> {
       );
     }
     exitOnSignals(server);
+    reloadOnHangup(server);
   } catch (err) {
-    if (err instanceof DatabaseInUseError || err instanceof DatabaseOpenError || err instanceof ConfigError) fail(err.message);
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') fail(`port ${config.port} is already in use`);
-    if (e.code === 'EACCES') fail(`no permission to listen on port ${config.port} (ports under 1024 need root or CAP_NET_BIND_SERVICE)`);
+    if (err instanceof DatabaseInUseError || err instanceof DatabaseOpenError || err instanceof ConfigError || err instanceof CertificateError) fail(err.message);
+    const e = err as NodeJS.ErrnoException & { port?: number };
+    // With --secure the failing port is --https_port or --http_port, which the error carries.
+    const port = e.port ?? config.port;
+    if (e.code === 'EADDRINUSE') fail(`port ${port} is already in use`);
+    if (e.code === 'EACCES') fail(`no permission to listen on port ${port} (ports under 1024 need root or CAP_NET_BIND_SERVICE)`);
     throw err;
   }
 }

@@ -1,0 +1,97 @@
+// `broker backup` and `broker restore`: one file holding the whole database.
+//
+// Backup uses LMDB's own copy with compaction (mdb_env_copy2 + MDB_CP_COMPACT). It runs inside one read
+// transaction, so the file is a consistent snapshot of the moment it began, and readers never block the
+// writer: it is safe while a broker serves inserts. Every insert that was acknowledged (committed and
+// fsync'd) before the backup began is in the copy.
+//
+// Restore refuses while a broker holds the database (its broker.pid lock), checks that the file is an
+// LMDB database this broker understands, and keeps the database it replaces beside it instead of
+// deleting it.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { open } from 'lmdb';
+import { SCHEMA_VERSION } from './database.js';
+import { acquireLock } from './process-lock.js';
+
+export class BackupError extends Error {}
+
+const DATA_FILE = 'data.mdb';
+
+export async function backupDatabase(dbDir: string, outFile: string): Promise<{ file: string; bytes: number }> {
+  const dir = resolve(dbDir);
+  const out = resolve(outFile);
+  if (!existsSync(join(dir, DATA_FILE))) throw new BackupError(`no database at ${dir} (no ${DATA_FILE}): check --db`);
+  if (existsSync(out)) throw new BackupError(`${out} already exists: choose a new --out file (a backup never overwrites one)`);
+  mkdirSync(dirname(out), { recursive: true });
+  // LMDB copies into a directory as data.mdb; a temporary folder beside the target makes the final
+  // rename atomic (same filesystem), so a half-written backup never carries the final name.
+  const staging = mkdtempSync(join(dirname(out), `.${basename(out)}.`));
+  // No writer lock: backup only reads, and must work beside the running broker that holds it.
+  const root = open({ path: dir, noSubdir: false, maxDbs: 8, compression: false, readOnly: true });
+  try {
+    await root.backup(staging, true);
+    renameSync(join(staging, DATA_FILE), out);
+    return { file: out, bytes: statSync(out).size };
+  } catch (err) {
+    throw new BackupError(`backup of ${dir} failed: ${(err as Error).message}`);
+  } finally {
+    await root.close();
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** Opens a copy of the backup read-only and checks it is a broker database of a schema we understand. */
+async function checkBackup(dataFile: string, source: string): Promise<void> {
+  let root;
+  try {
+    root = open({ path: dataFile, noSubdir: true, maxDbs: 8, compression: false, readOnly: true });
+  } catch (err) {
+    throw new BackupError(`${source} is not an LMDB database: ${(err as Error).message}`);
+  }
+  try {
+    let version: unknown;
+    try {
+      version = root.openDB<unknown, string>({ name: 'meta' }).get('schema_version');
+    } catch (err) {
+      throw new BackupError(`${source} is not a broker database: ${(err as Error).message}`);
+    }
+    if (typeof version !== 'number') throw new BackupError(`${source} is not a broker database (no schema version)`);
+    if (version > SCHEMA_VERSION) {
+      throw new BackupError(`${source} has schema version ${version}, newer than this broker understands (${SCHEMA_VERSION}): upgrade broker first`);
+    }
+  } finally {
+    await root.close();
+  }
+}
+
+export async function restoreDatabase(inFile: string, dbDir: string): Promise<{ dir: string; previous: string | undefined }> {
+  const source = resolve(inFile);
+  const dir = resolve(dbDir);
+  if (!existsSync(source) || !statSync(source).isFile()) throw new BackupError(`no backup file at ${source}: check --in`);
+  if (statSync(source).size < 4096) throw new BackupError(`${source} is too small to be an LMDB database (${statSync(source).size} bytes)`);
+  mkdirSync(dir, { recursive: true });
+  // Throws DatabaseInUseError while a broker runs on `dir`; held until the restored file is in place,
+  // so no broker can start on a half-restored database either.
+  const release = acquireLock(dir);
+  const staging = mkdtempSync(join(dir, '.restore-'));
+  try {
+    const staged = join(staging, DATA_FILE);
+    copyFileSync(source, staged);
+    await checkBackup(staged, source);
+    rmSync(`${staged}-lock`, { force: true });
+    let previous: string | undefined;
+    const target = join(dir, DATA_FILE);
+    if (existsSync(target)) {
+      previous = join(dir, `${DATA_FILE}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+      renameSync(target, previous);
+    }
+    renameSync(staged, target);
+    // The reader table of the replaced file means nothing for the new one; LMDB recreates it.
+    rmSync(join(dir, 'lock.mdb'), { force: true });
+    return { dir, previous };
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+    release();
+  }
+}
