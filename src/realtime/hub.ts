@@ -145,7 +145,8 @@ export class Hub {
         }
         if (mine.length > 0 && this.write(sub, mine.length === 1 ? mine[0] : Buffer.concat(mine))) this.deliveries += mine.length;
       }
-      sub.lastId = lastId;
+      // Never backwards: a replay may have read past this batch and the next one still pending.
+      if (lastId > sub.lastId) sub.lastId = lastId;
     }
   }
 
