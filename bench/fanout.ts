@@ -1,0 +1,183 @@
+// SSE fan-out (issue 3): the broker against a plain node:http broadcast hub (baseline) and nginx+nchan
+// (peer, when installed), with the same load generator on the same machine in the same run.
+import type { Peer } from './lib/ipc.js';
+import { LOCAL_ADDRESSES } from './lib/constants.js';
+import { fmtInt, fmtNum, kib, ms, sleep, table, type ServerStats } from './lib/stats.js';
+import { startNchanTarget, startNodeTarget, type Target } from './lib/targets.js';
+import type { RunResult } from './loadgen.js';
+
+export interface FanoutOptions {
+  subs: number[];
+  /** events/s offered; 0 = the maximum (closed loop, bounded by the flow window) */
+  rates: number[];
+  durationMs: number;
+  /** server specs: baseline, broker, broker+<variant>, nchan */
+  targets: string[];
+  /** publisher requests in flight at most */
+  concurrency: number;
+  /** at most this many events per subscriber published but not yet received */
+  window: number;
+  padBytes: number;
+  maxEvents: number;
+  insertClients: number;
+  insertMs: number;
+  log: (line: string) => void;
+}
+
+export interface FanoutRow {
+  target: string;
+  subs: number;
+  rate: number;
+  r: RunResult;
+  serverCpuUs: number;
+  wallMs: number;
+  eldP99?: number;
+  rssEnd: number;
+}
+
+export interface ConnectRow {
+  target: string;
+  subs: number;
+  ms: number;
+  ok: number;
+  failed: number;
+  rssPerStream: number;
+  rssBefore: number;
+  rssAfter: number;
+}
+
+export interface InsertRow {
+  target: string;
+  perSec: number;
+  p50: number;
+  p99: number;
+  serverUsPerInsert: number;
+  statuses: Record<string, number>;
+}
+
+async function startTarget(spec: string): Promise<Target> {
+  if (spec === 'nchan') return startNchanTarget();
+  return startNodeTarget(spec);
+}
+
+const rateName = (r: number) => (r > 0 ? `${r}/s` : 'max');
+
+export async function fanout(opts: FanoutOptions, loadgen: Peer) {
+  const rows: FanoutRow[] = [];
+  const connects: ConnectRow[] = [];
+  const inserts: InsertRow[] = [];
+  for (const subs of opts.subs) {
+    for (const spec of opts.targets) {
+      const target = await startTarget(spec);
+      try {
+        const rssBefore = await target.gc();
+        const c = await loadgen.call<{ ms: number; ok: number; failed: number; statuses: Record<string, number> }>(
+          'connect',
+          { url: target.url, path: '/sse', headers: target.headers, n: subs, localAddresses: LOCAL_ADDRESSES, concurrency: 256, timeoutMs: 30_000 },
+          60_000,
+        );
+        await sleep(300);
+        const rssAfter = await target.gc();
+        const row: ConnectRow = { target: spec, subs, ms: c.ms, ok: c.ok, failed: c.failed, rssBefore, rssAfter, rssPerStream: (rssAfter - rssBefore) / Math.max(1, c.ok) };
+        connects.push(row);
+        opts.log(`  · ${spec} ${subs} streams: connected ${c.ok} in ${fmtNum(c.ms / 1000, 2)} s (${c.failed} failed ${JSON.stringify(c.statuses)}), ${kib(row.rssPerStream)} KiB RSS each`);
+        for (const rate of opts.rates) {
+          const s0 = await target.stats(true);
+          const w0 = performance.now();
+          const maxEvents = rate > 0 ? Math.round((rate * opts.durationMs) / 1000) : opts.maxEvents;
+          const r = await loadgen.call<RunResult>(
+            'run',
+            {
+              url: target.url,
+              headers: target.headers,
+              rate,
+              durationMs: opts.durationMs,
+              maxEvents,
+              concurrency: rate > 0 ? 64 : opts.concurrency,
+              window: opts.window,
+              padBytes: opts.padBytes,
+              drainTimeoutMs: 15_000,
+            },
+            opts.durationMs * 4 + 90_000,
+          );
+          const s1: ServerStats = await target.stats();
+          const fr: FanoutRow = { target: spec, subs, rate, r, serverCpuUs: s1.cpuUs - s0.cpuUs, wallMs: performance.now() - w0, eldP99: s1.eld?.p99, rssEnd: s1.rss };
+          rows.push(fr);
+          opts.log(
+            `  · ${spec} ${subs} subs ${rateName(rate)}: ${fmtInt(r.received / (r.deliverMs / 1000))} deliveries/s, p99 ${ms(r.latency.p99)} ms, ` +
+              `${fmtNum(fr.serverCpuUs / Math.max(1, r.received), 2)} µs/delivery, lost ${r.lost}, dup ${r.dup}, cut ${r.cut}`,
+          );
+        }
+        await loadgen.call('disconnect');
+        if (subs === opts.subs[opts.subs.length - 1] && opts.insertClients > 0) {
+          // Inserts/s with C concurrent clients, no subscribers.
+          await sleep(300);
+          const s0 = await target.stats();
+          const body = (i: number) => `{"event":"bench","data":{"r":0,"n":${i},"t":0,"p":"${'x'.repeat(opts.padBytes)}"}}`;
+          const l = await loadgen.call<{ perSec: number; done: number; statuses: Record<string, number>; latency: { p50: number; p99: number } }>(
+            'loop',
+            { url: target.url, path: '/insert', headers: target.headers, bodies: Array.from({ length: 64 }, (_, i) => body(i)), concurrency: opts.insertClients, durationMs: opts.insertMs, maxRequests: 2_000_000, probeMs: 0 },
+            opts.insertMs + 60_000,
+          );
+          const s1 = await target.stats();
+          inserts.push({ target: spec, perSec: l.perSec, p50: l.latency.p50, p99: l.latency.p99, serverUsPerInsert: (s1.cpuUs - s0.cpuUs) / Math.max(1, l.done), statuses: l.statuses });
+          opts.log(`  · ${spec} inserts with ${opts.insertClients} clients: ${fmtInt(l.perSec)}/s ${JSON.stringify(l.statuses)}`);
+        }
+      } finally {
+        await loadgen.call('disconnect').catch(() => {});
+        await target.stop();
+      }
+    }
+  }
+  return { rows, connects, inserts };
+}
+
+export function fanoutTables(res: Awaited<ReturnType<typeof fanout>>, opts: FanoutOptions): string {
+  const out: string[] = [];
+  const base = (subs: number, rate: number) => res.rows.find((x) => x.target === 'baseline' && x.subs === subs && x.rate === rate);
+  const perCore = (x: FanoutRow) => x.r.received / (x.serverCpuUs / 1e6);
+  out.push(
+    table(
+      ['server', 'subs', 'offered', 'pub ev/s', 'deliveries/s', 'p50 ms', 'p99 ms', 'lost', 'dup', 'cut', 'srv CPU%', 'µs/deliv', 'deliv/core-s', '× base', 'eld p99', 'lg CPU%'],
+      res.rows.map((x) => {
+        const b = base(x.subs, x.rate);
+        const secs = x.r.deliverMs / 1000;
+        return [
+          x.target,
+          x.subs,
+          rateName(x.rate),
+          fmtInt(x.r.acked / (x.r.publishMs / 1000)),
+          fmtInt(x.r.received / secs),
+          ms(x.r.latency.p50),
+          ms(x.r.latency.p99),
+          x.r.lost,
+          x.r.dup,
+          x.r.cut,
+          fmtInt((x.serverCpuUs / 1000 / x.wallMs) * 100),
+          fmtNum(x.serverCpuUs / Math.max(1, x.r.received), 2),
+          fmtInt(perCore(x)),
+          b ? fmtNum(perCore(x) / perCore(b), 2) : '-',
+          x.eldP99 !== undefined ? fmtNum(x.eldP99, 1) : '-',
+          fmtInt((x.r.loadgenCpuUs / 1000 / x.wallMs) * 100),
+        ];
+      }),
+    ),
+  );
+  out.push('');
+  out.push(
+    table(
+      ['server', 'streams', 'connected', 'failed', 'connect s', 'RSS before MiB', 'RSS after MiB', 'KiB/stream'],
+      res.connects.map((c) => [c.target, c.subs, c.ok, c.failed, fmtNum(c.ms / 1000, 2), fmtNum(c.rssBefore / 1048576, 1), fmtNum(c.rssAfter / 1048576, 1), kib(c.rssPerStream)]),
+    ),
+  );
+  if (res.inserts.length > 0) {
+    out.push('');
+    out.push(
+      table(
+        ['server', `inserts/s (${opts.insertClients} clients)`, 'p50 ms', 'p99 ms', 'srv µs/insert', 'statuses'],
+        res.inserts.map((i) => [i.target, fmtInt(i.perSec), ms(i.p50), ms(i.p99), fmtNum(i.serverUsPerInsert, 1), JSON.stringify(i.statuses)]),
+      ),
+    );
+  }
+  return out.join('\n');
+}

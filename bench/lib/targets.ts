@@ -1,0 +1,74 @@
+// A server under test, whatever it is: the broker or the baseline (Node children reporting over IPC), or
+// nginx+nchan (read from /proc). Each has the same routes: GET /sse, POST /insert, GET /.
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { Peer, spawnChild } from './ipc.js';
+import type { ServerStats } from './stats.js';
+import { startNchan } from '../nchan.js';
+
+import { BENCH_ADMIN } from './constants.js';
+export { BENCH_ADMIN };
+const here = dirname(fileURLToPath(import.meta.url));
+export const SERVER_CHILD = join(here, '..', 'server-child.js');
+export const LOADGEN = join(here, '..', 'loadgen.js');
+
+export interface Target {
+  name: string;
+  url: string;
+  /** Headers every /sse and /insert request carries (auth). */
+  headers: Record<string, string>;
+  stats(reset?: boolean): Promise<ServerStats>;
+  /** Collects garbage (Node servers) and returns RSS. */
+  gc(): Promise<number>;
+  streams(): Promise<number | undefined>;
+  peer?: Peer;
+  stop(): Promise<void>;
+}
+
+export async function startNodeTarget(spec: string, name = spec, overrides: Record<string, unknown> = {}): Promise<Target> {
+  const child = spawnChild(SERVER_CHILD, [spec, JSON.stringify(overrides)], ['--expose-gc']);
+  const peer = new Peer(child, name);
+  const ready = await peer.waitFor((m) => m.ready === true, 30_000);
+  const url = String(ready.url);
+  const headers: Record<string, string> = {};
+  if (!spec.startsWith('baseline')) {
+    const user = { username: 'bench', password: 'correct horse battery staple' };
+    const created = await fetch(`${url}/create_user`, {
+      method: 'POST',
+      body: JSON.stringify({ admin_token: BENCH_ADMIN, ...user, tenant_name: 'bench' }),
+    });
+    if (created.status !== 200) throw new Error(`create_user: ${created.status} ${await created.text()}`);
+    const login = await fetch(`${url}/login`, { method: 'POST', body: JSON.stringify(user) });
+    const { jwt } = (await login.json()) as { jwt: string };
+    headers.authorization = `Bearer ${jwt}`;
+  }
+  return {
+    name,
+    url,
+    headers,
+    peer,
+    stats: (reset = false) => peer.call<ServerStats>('stats', { reset }),
+    gc: () => peer.call<number>('gc'),
+    streams: () => peer.call<number>('streams'),
+    stop: () => peer.stop(),
+  };
+}
+
+export async function startNchanTarget(): Promise<Target> {
+  const n = await startNchan();
+  return {
+    name: 'nchan',
+    url: n.url,
+    headers: {},
+    stats: async () => n.stats(),
+    gc: async () => n.stats().rss,
+    streams: async () => undefined,
+    stop: () => n.stop(),
+  };
+}
+
+export async function startLoadgen(): Promise<Peer> {
+  const peer = new Peer(spawnChild(LOADGEN), 'loadgen');
+  await peer.waitFor((m) => m.ready === true, 30_000);
+  return peer;
+}

@@ -1,0 +1,84 @@
+// Login storm (issue 2): 200 concurrent logins, repeated for a few seconds, against the broker in its own
+// process. Beside it, in the same run: the server's idle event-loop delay, and the ceiling for logins
+// (argon2.verify with the same parameters, 2 at a time, in the server process with no HTTP at all).
+import { ARGON2_OPTIONS } from '../src/auth/passwords.js';
+import type { Peer } from './lib/ipc.js';
+import { BENCH_ADMIN } from './lib/constants.js';
+import { fmtInt, fmtNum, ms, sleep, table } from './lib/stats.js';
+import { startNodeTarget } from './lib/targets.js';
+
+export interface LoginOptions {
+  concurrency: number;
+  durationMs: number;
+  users: number;
+  log: (line: string) => void;
+}
+
+interface LoopResult {
+  done: number;
+  perSec: number;
+  elapsedMs: number;
+  statuses: Record<string, number>;
+  latency: { p50: number; p99: number; max: number };
+  probe: { p50: number; p99: number; max: number; count: number };
+}
+
+export async function loginStorm(opts: LoginOptions, loadgen: Peer): Promise<string> {
+  const target = await startNodeTarget('broker');
+  try {
+    const password = 'correct horse battery staple';
+    const users: string[] = [];
+    for (let i = 0; i < opts.users; i++) {
+      const username = `storm${i}`;
+      const res = await fetch(`${target.url}/create_user`, { method: 'POST', body: JSON.stringify({ admin_token: BENCH_ADMIN, username, password, tenant_name: 'bench' }) });
+      if (res.status !== 200) throw new Error(`create_user ${res.status}`);
+      users.push(JSON.stringify({ username, password }));
+    }
+    // Idle: event-loop delay with nothing to do but a GET / every 20 ms.
+    await target.stats(true);
+    const idle = await loadgen.call<LoopResult>('loop', { url: target.url, path: '/', headers: {}, bodies: ['{}'], concurrency: 1, durationMs: 1000, maxRequests: 0, probeMs: 20 });
+    const idleStats = await target.stats(true);
+    // Ceiling: raw argon2.verify, 2 at a time (the server's semaphore), no HTTP.
+    const raw = await target.peer!.call<{ verifies: number; perSec: number; cpuUs: number; eldP99: number }>('argon2', { durationMs: Math.min(3000, opts.durationMs), concurrency: 2 });
+    await sleep(200);
+    // The storm.
+    const s0 = await target.stats(true);
+    const w0 = performance.now();
+    const storm = await loadgen.call<LoopResult>(
+      'loop',
+      { url: target.url, path: '/login', headers: {}, bodies: users, concurrency: opts.concurrency, durationMs: opts.durationMs, maxRequests: 1_000_000, probeMs: 20 },
+      opts.durationMs + 60_000,
+    );
+    const s1 = await target.stats();
+    const wall = performance.now() - w0;
+    opts.log(`  · login storm: ${fmtInt(storm.perSec)} logins/s ${JSON.stringify(storm.statuses)}`);
+    const { type: _t, ...params } = ARGON2_OPTIONS;
+    const lines = [
+      `argon2id parameters (ARGON2_OPTIONS): ${JSON.stringify(params)}; hashing bounded to 2 at a time`,
+      table(
+        ['measure', 'logins/s', 'login p50 ms', 'login p99 ms', 'GET / p50 ms', 'GET / p99 ms', 'eld p50 ms', 'eld p99 ms', 'eld max ms', 'srv CPU%', 'statuses'],
+        [
+          ['idle server', '-', '-', '-', ms(idle.probe.p50), ms(idle.probe.p99), fmtNum(idleStats.eld!.p50, 2), fmtNum(idleStats.eld!.p99, 2), fmtNum(idleStats.eld!.max, 1), '-', '-'],
+          ['argon2.verify ×2, no HTTP (ceiling)', fmtInt(raw.perSec), '-', '-', '-', '-', '-', fmtNum(raw.eldP99, 2), '-', fmtInt((raw.cpuUs / 1000 / Math.min(3000, opts.durationMs)) * 100), '-'],
+          [
+            `storm: ${opts.concurrency} concurrent, ${fmtNum(storm.elapsedMs / 1000, 1)} s`,
+            fmtInt(storm.perSec),
+            ms(storm.latency.p50),
+            ms(storm.latency.p99),
+            ms(storm.probe.p50),
+            ms(storm.probe.p99),
+            fmtNum(s1.eld!.p50, 2),
+            fmtNum(s1.eld!.p99, 2),
+            fmtNum(s1.eld!.max, 1),
+            fmtInt(((s1.cpuUs - s0.cpuUs) / 1000 / wall) * 100),
+            JSON.stringify(storm.statuses),
+          ],
+        ],
+      ),
+      `logins/s vs ceiling: ${fmtNum(storm.perSec / raw.perSec, 2)}×`,
+    ];
+    return lines.join('\n');
+  } finally {
+    await target.stop();
+  }
+}

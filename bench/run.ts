@@ -1,0 +1,92 @@
+// `npm run bench [-- --quick] [-- --only login|fanout] [-- --variants direct,coalesce] [-- --no-nchan]`
+// Benchmarks print figures beside a baseline measured in the same run: they are not tests, and the
+// machine is shared, so compare the ratios and the CPU cost per unit, not the raw rates.
+import { cpus, loadavg } from 'node:os';
+import { fanout, fanoutTables, type FanoutOptions } from './fanout.js';
+import { loginStorm } from './login-storm.js';
+import { nchanAvailable } from './nchan.js';
+import { fmtNum, kib } from './lib/stats.js';
+import { startLoadgen } from './lib/targets.js';
+
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const v = process.argv[i + 1];
+  return v === undefined || v.startsWith('--') ? '' : v;
+}
+const has = (name: string) => process.argv.includes(`--${name}`);
+const list = (v: string | undefined) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+
+const quick = has('quick');
+const only = list(flag('only')) ?? ['login', 'fanout'];
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main() {
+  const started = Date.now();
+  console.log(`# Broker bench${quick ? ' (--quick)' : ''} — ${new Date().toISOString()}`);
+  console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log('server under test and load generator each run in their own process; all traffic on loopback\n');
+  const loadgen = await startLoadgen();
+  try {
+    if (only.includes('login')) {
+      console.log('## Login storm (issue 2)');
+      console.log(await loginStorm({ concurrency: 200, durationMs: quick ? 2000 : 5000, users: 8, log }, loadgen));
+      console.log('');
+    }
+    if (only.includes('fanout')) {
+      const why = has('no-nchan') ? 'disabled by --no-nchan' : nchanAvailable();
+      const variants = (list(flag('variants')) ?? []).map((v) => `broker+${v}`);
+      const opts: FanoutOptions = {
+        subs: (list(flag('subs')) ?? (quick ? ['1000'] : ['1000', '5000'])).map(Number),
+        rates: (list(flag('rates')) ?? (quick ? ['100', 'max'] : ['100', '1000', 'max'])).map((r) => (r === 'max' ? 0 : Number(r))),
+        durationMs: Number(flag('duration') ?? (quick ? 1500 : 4000)),
+        targets: list(flag('targets')) ?? ['baseline', 'broker', ...variants, ...(why ? [] : ['nchan'])],
+        concurrency: Number(flag('concurrency') ?? 32),
+        window: Number(flag('window') ?? 64),
+        padBytes: 40,
+        maxEvents: 200_000,
+        insertClients: 64,
+        insertMs: quick ? 1500 : 4000,
+        log,
+      };
+      console.log('## SSE fan-out (issue 3)');
+      if (why) console.log(`nchan peer skipped: ${why}`);
+      const res = await fanout(opts, loadgen);
+      console.log(fanoutTables(res, opts));
+      console.log('');
+      console.log(verdict(res));
+    }
+  } finally {
+    await loadgen.stop();
+  }
+  console.log(`\n(bench took ${fmtNum((Date.now() - started) / 1000, 0)} s)`);
+}
+
+function verdict(res: Awaited<ReturnType<typeof fanout>>): string {
+  const lines = ['## Targets (issue 3; 2 cores, loopback)'];
+  const perCore = (target: string, subs: number, rate: number) => {
+    const x = res.rows.find((r) => r.target === target && r.subs === subs && r.rate === rate);
+    return x ? x.r.received / (x.serverCpuUs / 1e6) : NaN;
+  };
+  const brokers = [...new Set(res.rows.map((r) => r.target).filter((t) => t.startsWith('broker')))];
+  const mark = (ok: boolean) => (ok ? 'MET   ' : 'MISSED');
+  for (const b of brokers) {
+    const ratios = res.rows.filter((r) => r.target === b).map((r) => ({ r, ratio: perCore(b, r.subs, r.rate) / perCore('baseline', r.subs, r.rate) }));
+    const worst = ratios.filter((x) => Number.isFinite(x.ratio)).sort((a, c) => a.ratio - c.ratio)[0];
+    if (worst) lines.push(`${mark(worst.ratio >= 0.75)} ${b}: deliveries per server-core-second ≥ 0.75× baseline — worst ${fmtNum(worst.ratio, 2)}× (${worst.r.subs} subs, ${worst.r.rate || 'max'}${worst.r.rate ? '/s' : ''})`);
+    const p = res.rows.find((r) => r.target === b && r.subs === 1000 && r.rate === 100);
+    if (p) lines.push(`${mark(p.r.latency.p99 <= 35_000)} ${b}: p99 ≤ 35 ms at 1,000 subscribers × 100 events/s — ${fmtNum(p.r.latency.p99 / 1000, 1)} ms`);
+    const lossy = res.rows.filter((r) => r.target === b && (r.r.lost > 0 || r.r.dup > 0));
+    lines.push(`${mark(lossy.length === 0)} ${b}: 0 lost, 0 duplicated frames${lossy.length ? ` — ${lossy.map((r) => `${r.subs}/${r.rate || 'max'}: lost ${r.r.lost} dup ${r.r.dup}`).join(', ')}` : ''}`);
+    for (const c of res.connects.filter((c) => c.target === b)) {
+      lines.push(`${mark(c.rssPerStream <= 20 * 1024)} ${b}: ≤ 20 KiB RSS per idle stream — ${kib(c.rssPerStream)} KiB at ${c.subs}`);
+      if (c.subs >= 5000) lines.push(`${mark(c.ms < 1500 && c.failed === 0)} ${b}: 5,000 streams connected in < 1.5 s — ${fmtNum(c.ms / 1000, 2)} s`);
+    }
+  }
+  return lines.join('\n');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
