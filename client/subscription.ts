@@ -43,6 +43,7 @@ export interface SubscribeOptions {
 }
 
 export const RESET_EVENT = 'reset';
+const MIN_SERVER_RETRY_MS = 100;
 
 /** A failure that retrying cannot fix. */
 class FinalError extends Error {
@@ -147,7 +148,10 @@ export class Subscription {
   }
 
   private baseDelay(): number {
-    return this.client.options.reconnect?.initialDelayMs ?? this.serverRetryMs ?? DEFAULT_INITIAL_DELAY_MS;
+    const own = this.client.options.reconnect?.initialDelayMs;
+    if (own !== undefined) return own;
+    // A server's `retry:0` must not turn a server that closes every stream at once into a busy loop.
+    return this.serverRetryMs !== undefined ? Math.max(this.serverRetryMs, MIN_SERVER_RETRY_MS) : DEFAULT_INITIAL_DELAY_MS;
   }
 
   /**

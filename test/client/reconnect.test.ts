@@ -1,0 +1,362 @@
+// The subscription's reconnect logic against a real HTTP server that injects faults on cue.
+import { afterEach, describe, expect, it } from 'vitest';
+import { BrokerClient, backoffDelay, type BrokerEvent, type ErrorInfo } from '../../client/index.js';
+import { FaultServer, fakeJwt, frame, lastEventId, startSse, until, type Ev } from './fault-server.js';
+
+const servers: FaultServer[] = [];
+const closers: Array<() => void> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) close();
+  for (const s of servers.splice(0)) await s.stop();
+});
+
+async function serve(handler: ConstructorParameters<typeof FaultServer>[0]): Promise<FaultServer> {
+  const server = await new FaultServer(handler).start();
+  servers.push(server);
+  return server;
+}
+
+const fast = { initialDelayMs: 20, maxDelayMs: 200 };
+
+function collect(client: BrokerClient, options: Parameters<BrokerClient['subscribe']>[0] = {}) {
+  const events: BrokerEvent[] = [];
+  const errors: Array<{ error: Error; info: ErrorInfo }> = [];
+  const sub = client.subscribe({
+    onEvent: (e) => events.push(e),
+    onError: (error, info) => errors.push({ error, info }),
+    ...options,
+  });
+  closers.push(() => sub.close());
+  return { sub, events, errors };
+}
+
+const log = (n: number, from = 1): Ev[] => Array.from({ length: n }, (_, i) => ({ id: from + i, event: `e${(from + i) % 3}`, data: { n: from + i } }));
+
+describe('backoffDelay', () => {
+  it('grows exponentially from the initial delay, capped, with jitter in [cap/2, cap]', () => {
+    const low = () => 0;
+    const high = () => 0.999999;
+    expect([0, 1, 2, 3].map((a) => backoffDelay(a, 100, {}, high))).toEqual([100, 200, 400, 800]);
+    expect([0, 1, 2, 3].map((a) => backoffDelay(a, 100, {}, low))).toEqual([50, 100, 200, 400]);
+    expect(backoffDelay(20, 100, { maxDelayMs: 5000 }, high)).toBe(5000);
+    expect(backoffDelay(1000, 100, {}, high)).toBe(30_000);
+    expect(backoffDelay(2, 100, { factor: 3 }, high)).toBe(900);
+    const spread = new Set(Array.from({ length: 50 }, () => backoffDelay(3, 100)));
+    expect(spread.size).toBeGreaterThan(10);
+    for (const d of spread) expect(d).toBeGreaterThanOrEqual(400), expect(d).toBeLessThanOrEqual(800);
+  });
+});
+
+describe('subscription reconnects', () => {
+  it('resumes after a frame cut in half: the half frame is not delivered, then replayed once', async () => {
+    const all = log(6);
+    const server = await serve((req, res, n) => {
+      startSse(res, 2000);
+      const after = lastEventId(req) ?? 0;
+      const rest = all.filter((e) => e.id > after);
+      if (n === 1) {
+        // Three whole frames, then half of the fourth, then the connection dies.
+        res.write(rest.slice(0, 3).map(frame).join('') + frame(rest[3]).slice(0, 14));
+        setTimeout(() => res.destroy(), 30);
+      } else res.write(rest.map(frame).join(''));
+    });
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast });
+    const { events, errors } = collect(client);
+    await until(() => events.length >= 6, 'all six events');
+    expect(events.map((e) => e.id)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(events[3]).toEqual({ id: 4, event: 'e1', data: { n: 4 } });
+    expect(server.streams.map((s) => s.headers['last-event-id'])).toEqual([undefined, '3']);
+    expect(errors).toHaveLength(1);
+    expect(errors[0].info.retrying).toBe(true);
+  });
+
+  it('drops frames it already delivered when a replay overlaps', async () => {
+    const all = log(5);
+    const server = await serve((_req, res, n) => {
+      startSse(res);
+      // The second stream (wrongly) replays from the start: ids 1-3 must not be delivered twice.
+      if (n === 1) {
+        res.end(all.slice(0, 3).map(frame).join(''));
+      } else res.write(all.map(frame).join(''));
+    });
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast });
+    const { events } = collect(client);
+    await until(() => events.length >= 5, 'five events');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(events.map((e) => e.id)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('backs off exponentially with jitter while the server fails, and reports each failure', async () => {
+    const server = await serve((_req, res, n) => {
+      if (n <= 5) {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end('{"error":"busy"}');
+        return;
+      }
+      startSse(res);
+      res.write(frame({ id: 1, event: 'ok', data: true }));
+    });
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: { initialDelayMs: 40, maxDelayMs: 10_000 } });
+    const { events, errors } = collect(client);
+    await until(() => events.length === 1, 'the event after five failures');
+    expect(errors.map((e) => e.info.retrying)).toEqual([true, true, true, true, true]);
+    expect(errors[0].error.message).toMatch(/busy.*503/);
+    const delays = errors.map((e) => e.info.delayMs!);
+    delays.forEach((d, i) => {
+      expect(d).toBeGreaterThanOrEqual((40 * 2 ** i) / 2);
+      expect(d).toBeLessThanOrEqual(40 * 2 ** i);
+    });
+    // The attempts really waited that long (timers never fire early).
+    const at = server.seen.map((s) => s.at);
+    for (let i = 1; i < at.length; i++) expect(at[i] - at[i - 1]).toBeGreaterThanOrEqual(delays[i - 1] - 2);
+  });
+
+  it('uses the server retry: value as the base delay after a clean end', async () => {
+    const server = await serve((_req, res, n) => {
+      startSse(res, 2000);
+      if (n === 1) res.end(frame({ id: 1, event: 'a', data: 1 }));
+    });
+    // No initialDelayMs: the server's retry:2000 applies (in [1000, 2000] with jitter), where the
+    // default would be 1000 (in [500, 1000]).
+    const client = new BrokerClient({ url: server.url, token: 't' });
+    const { events } = collect(client);
+    await until(() => events.length === 1, 'the first event');
+    await until(() => server.streams.length === 2, 'the reconnection after retry', 5000);
+    const gap = server.seen[1].at - server.seen[0].at;
+    expect(gap).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('comes back when the server restarts on the same port, resuming after the last id', async () => {
+    const all: Ev[] = log(3);
+    const handler = (req: Parameters<ConstructorParameters<typeof FaultServer>[0]>[0], res: Parameters<ConstructorParameters<typeof FaultServer>[0]>[1]) => {
+      startSse(res);
+      res.write(all.filter((e) => e.id > (lastEventId(req) ?? 0)).map(frame).join(''));
+    };
+    const server = await serve(handler);
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast });
+    const { events, errors, sub } = collect(client);
+    await until(() => events.length === 3, 'three events');
+    await server.stop();
+    all.push(...log(2, 4));
+    await until(() => errors.length >= 2, 'failed attempts while down');
+    expect(sub.connected).toBe(false);
+    await server.start();
+    await until(() => events.length === 5, 'the two events inserted while down');
+    expect(events.map((e) => e.id)).toEqual([1, 2, 3, 4, 5]);
+    expect(server.streams.at(-1)!.headers['last-event-id']).toBe('3');
+    expect(sub.connected).toBe(true);
+  });
+
+  it('reconnects a stream that goes silent (half-open connection) after idleTimeoutMs', async () => {
+    const server = await serve((_req, res, n) => {
+      startSse(res);
+      if (n === 1) res.write(frame({ id: 1, event: 'a', data: 1 })); // then silence, connection kept open
+      else res.write(frame({ id: 2, event: 'a', data: 2 }));
+    });
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast, idleTimeoutMs: 300 });
+    const { events, errors } = collect(client);
+    await until(() => events.length === 2, 'the event on the second stream');
+    expect(errors[0].error.message).toMatch(/no data for 300 ms/);
+    expect(server.streams[1].headers['last-event-id']).toBe('1');
+  });
+
+  it('heartbeat comments keep a quiet stream alive', async () => {
+    const server = await serve((_req, res) => {
+      startSse(res);
+      const t = setInterval(() => res.write(':\n\n'), 50);
+      res.once('close', () => clearInterval(t));
+    });
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast, idleTimeoutMs: 200 });
+    const { errors } = collect(client);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(errors).toEqual([]);
+    expect(server.streams).toHaveLength(1);
+  });
+
+  it('renews the token through the hook after a 401 and misses nothing', async () => {
+    const all = log(4);
+    let reloginCalls = 0;
+    const server = await serve((req, res) => {
+      if (req.headers.authorization !== 'Bearer fresh') {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end('{"error":"invalid or expired token"}');
+        return;
+      }
+      startSse(res);
+      res.write(all.filter((e) => e.id > (lastEventId(req) ?? 0)).map(frame).join(''));
+    });
+    const client = new BrokerClient({
+      url: server.url,
+      token: 'stale',
+      reconnect: { initialDelayMs: 5000 },
+      relogin: async () => {
+        reloginCalls++;
+        return 'fresh';
+      },
+    });
+    const { events, errors } = collect(client, { lastEventId: 1 });
+    await until(() => events.length === 3, 'events after id 1');
+    expect(events.map((e) => e.id)).toEqual([2, 3, 4]);
+    expect(reloginCalls).toBe(1);
+    expect(client.token).toBe('fresh');
+    // Renewed and reconnected at once (the 5 s backoff did not apply), with the same position.
+    expect(errors).toEqual([]);
+    expect(server.streams.map((s) => [s.headers.authorization, s.headers['last-event-id']])).toEqual([
+      ['Bearer stale', '1'],
+      ['Bearer fresh', '1'],
+    ]);
+  });
+
+  it('renews a JWT before it expires, so the reconnection at expiry carries a valid token', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const first = fakeJwt({ iat: now, exp: now + 2 });
+    const second = fakeJwt({ iat: now + 1, exp: now + 3600 });
+    const reloginAt: number[] = [];
+    const server = await serve((req, res, n) => {
+      startSse(res);
+      res.write(frame({ id: n, event: 'a', data: n }));
+      // Like the broker: a stream ends when its token expires.
+      if (req.headers.authorization === `Bearer ${first}`) setTimeout(() => res.end(), (now + 2) * 1000 - Date.now());
+    });
+    const client = new BrokerClient({
+      url: server.url,
+      token: first,
+      reconnect: { initialDelayMs: 5000 },
+      relogin: async () => {
+        reloginAt.push(Date.now());
+        return second;
+      },
+    });
+    const { events, errors } = collect(client);
+    await until(() => events.length === 2, 'the event of the second stream', 6000);
+    // Renewed ahead of exp (margin: half of a 2 s lifetime), and reconnected at once after the end.
+    expect(reloginAt).toHaveLength(1);
+    expect(reloginAt[0]).toBeLessThan((now + 2) * 1000);
+    expect(server.streams[1].headers.authorization).toBe(`Bearer ${second}`);
+    expect(server.streams[1].at - (now + 2) * 1000).toBeLessThan(1000);
+    expect(errors).toEqual([]);
+  });
+
+  it('stops with a final error on a 401 when there is no relogin hook', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end('{"error":"invalid or expired token"}');
+    });
+    const client = new BrokerClient({ url: server.url, token: 'bad', reconnect: fast });
+    const { sub, errors } = collect(client);
+    await sub.done;
+    expect(errors).toHaveLength(1);
+    expect(errors[0].info).toEqual({ retrying: false });
+    expect(errors[0].error).toMatchObject({ name: 'BrokerError', status: 401 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(server.seen).toHaveLength(1);
+    expect(sub.closed).toBe(true);
+  });
+
+  it('stops when the relogin hook is refused (wrong password, revoked user)', async () => {
+    const server = await serve((req, res) => {
+      if (req.url === '/login') {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end('{"error":"invalid credentials"}');
+        return;
+      }
+      res.writeHead(401);
+      res.end();
+    });
+    const client = new BrokerClient({ url: server.url, token: 'stale', reconnect: fast, relogin: async (c) => void (await c.login('u', 'p')) });
+    const { sub, errors } = collect(client);
+    await sub.done;
+    expect(errors).toHaveLength(1);
+    expect(errors[0].info.retrying).toBe(false);
+    expect(errors[0].error.message).toMatch(/login: invalid credentials/);
+  });
+
+  it('stops on a 400 (a request that will never succeed) but retries a 429', async () => {
+    const bad = await serve((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end('{"error":"Last-Event-ID must be a non-negative integer"}');
+    });
+    const a = collect(new BrokerClient({ url: bad.url, token: 't', reconnect: fast }));
+    await a.sub.done;
+    expect(a.errors.map((e) => e.info.retrying)).toEqual([false]);
+
+    const busy = await serve((_req, res, n) => {
+      if (n === 1) {
+        res.writeHead(429, { 'retry-after': '1' });
+        res.end('{"error":"too many"}');
+      } else {
+        startSse(res);
+        res.write(frame({ id: 9, event: 'x', data: null }));
+      }
+    });
+    const b = collect(new BrokerClient({ url: busy.url, token: 't', reconnect: fast }));
+    await until(() => b.events.length === 1, 'the event after a 429');
+    expect(b.errors.map((e) => e.info.retrying)).toEqual([true]);
+  });
+
+  it('handles event:reset: drops local state and accepts the snapshot with lower ids', async () => {
+    const server = await serve((_req, res, n) => {
+      startSse(res);
+      if (n === 1) res.end([{ id: 10, event: 'title', data: 'old' }, { id: 11, event: 'gone', data: 1 }].map(frame).join(''));
+      else res.write('event:reset\ndata:{}\n\n' + [{ id: 8, event: 'keep', data: 'k' }, { id: 20, event: 'title', data: 'new' }].map(frame).join(''));
+    });
+    let resets = 0;
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast });
+    const { events, sub } = collect(client, { onReset: () => resets++ });
+    const changes: string[] = [];
+    sub.latest.subscribe((c) => changes.push(c.type === 'set' ? `${c.name}=${JSON.stringify(c.data)}` : 'reset'));
+    await until(() => events.length === 4, 'the snapshot after the reset');
+    expect(resets).toBe(1);
+    expect(events.map((e) => e.id)).toEqual([10, 11, 8, 20]);
+    expect(sub.latest.toObject()).toEqual({ keep: 'k', title: 'new' });
+    expect(changes).toEqual(['title="old"', 'gone=1', 'reset', 'keep="k"', 'title="new"']);
+    expect(sub.lastEventId).toBe(20);
+    expect(server.streams[1].headers['last-event-id']).toBe('11');
+  });
+
+  it('stops on AbortSignal: the stream is closed and no reconnection follows', async () => {
+    const server = await serve((_req, res) => {
+      startSse(res);
+      res.write(frame({ id: 1, event: 'a', data: 1 }));
+    });
+    const controller = new AbortController();
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast });
+    const { events, errors, sub } = collect(client, { signal: controller.signal });
+    await until(() => events.length === 1 && server.openStreams === 1, 'the open stream');
+    controller.abort();
+    await sub.done;
+    await until(() => server.openStreams === 0, 'the server to see the stream closed');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(server.streams).toHaveLength(1);
+    expect(errors).toEqual([]);
+    expect(sub.closed).toBe(true);
+  });
+
+  it('stops on close() while waiting to reconnect', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(503);
+      res.end();
+    });
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: { initialDelayMs: 60_000 } });
+    const { sub, errors } = collect(client);
+    await until(() => errors.length === 1, 'the first failure');
+    const started = Date.now();
+    sub.close();
+    await sub.done;
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(server.seen).toHaveLength(1);
+  });
+
+  it('sends the filter, the Authorization header and Accept on the stream request', async () => {
+    const server = await serve((_req, res) => {
+      startSse(res);
+    });
+    const client = new BrokerClient({ url: `${server.url}/`, token: 'abc', reconnect: fast });
+    collect(client, { events: ['a b', 'c'] });
+    await until(() => server.streams.length === 1, 'the request');
+    expect(server.streams[0].url).toBe('/sse?events=a%20b,c');
+    expect(server.streams[0].headers.authorization).toBe('Bearer abc');
+    expect(server.streams[0].headers.accept).toBe('text/event-stream');
+    expect(server.streams[0].headers['last-event-id']).toBeUndefined();
+  });
+});
