@@ -1,5 +1,5 @@
 // Two-factor login with codes an authenticator app computes from the QR, and password reset codes.
-import jsQR from 'jsqr';
+import jsQRModule from 'jsqr';
 import { authenticator } from 'otplib';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,10 @@ beforeAll(async () => {
   base = broker.url;
 });
 afterAll(() => broker.stop());
+
+// jsqr is CommonJS with an ES-style default export: under NodeNext the default import is the module.
+type QrReader = (data: Uint8ClampedArray, width: number, height: number) => { data: string } | null;
+const jsQR = ((jsQRModule as unknown as { default?: QrReader }).default ?? jsQRModule) as unknown as QrReader;
 
 function decodeQr(base64: string): string {
   const png = PNG.sync.read(Buffer.from(base64, 'base64'));
