@@ -1,0 +1,179 @@
+// Size limits (body, headers, URL), deeply nested JSON refused before it costs anything, prototype
+// poisoning, and the security headers an API should send on every answer, errors included.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN, startBroker, type TestBroker } from '../helpers/broker.js';
+import { bearer, get, makeUser, post, request } from '../helpers/http.js';
+import { openSse } from '../helpers/sse.js';
+import { rawRequest } from './support.js';
+
+const BODY_LIMIT = 4096;
+let broker: TestBroker;
+let user: { username: string; password: string; jwt: string };
+
+beforeAll(async () => {
+  broker = await startBroker({ body_limit: BODY_LIMIT });
+  user = await makeUser(broker.url);
+});
+afterAll(() => broker.stop());
+
+const padded = (bytes: number) => JSON.stringify({ event: 'e', data: 'x'.repeat(bytes - 23) });
+
+describe('body size', () => {
+  it('a body at the limit is read; one byte over is 413 with a JSON error, before authentication matters', async () => {
+    const at = padded(BODY_LIMIT);
+    expect(Buffer.byteLength(at)).toBe(BODY_LIMIT);
+    expect((await post(broker.url, '/insert', at, bearer(user.jwt))).status).toBe(200);
+    const over = await post(broker.url, '/create_user', padded(BODY_LIMIT + 1));
+    expect(over.status).toBe(413);
+    expect(over.body).toEqual({ error: 'request body is too large' });
+  });
+
+  it('a chunked body (no Content-Length) over the limit is cut off with 413', async () => {
+    const chunk = 'x'.repeat(1000);
+    let body = '';
+    for (let i = 0; i < 8; i++) body += `${chunk.length.toString(16)}\r\n${chunk}\r\n`;
+    body += '0\r\n\r\n';
+    const answer = await rawRequest(broker.url, `POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body}`);
+    expect(answer.status).toBe(413);
+  });
+
+  it('a Content-Length far beyond the limit is refused without waiting for the bytes', async () => {
+    const answer = await rawRequest(broker.url, `POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n{`, { timeoutMs: 5000 });
+    expect(answer.status).toBe(413);
+    expect(answer.elapsedMs).toBeLessThan(2000);
+  });
+
+  it('the default limit is 1 MiB', async () => {
+    const defaults = await startBroker();
+    try {
+      const u = await makeUser(defaults.url);
+      expect((await post(defaults.url, '/insert', padded(1024 * 1024), bearer(u.jwt))).status).toBe(200);
+      expect((await post(defaults.url, '/insert', padded(1024 * 1024 + 1), bearer(u.jwt))).status).toBe(413);
+    } finally {
+      await defaults.stop();
+    }
+  });
+});
+
+describe('header and URL size', () => {
+  it('headers over 16 KiB are refused by the HTTP parser with 431', async () => {
+    const answer = await rawRequest(broker.url, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\nConnection: close\r\n\r\n`);
+    expect(answer.status).toBe(431);
+  });
+
+  it('a URL over 16 KiB is refused with 431; a long one under it is a plain 404', async () => {
+    const huge = await rawRequest(broker.url, `GET /${'a'.repeat(17 * 1024)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(huge.status).toBe(431);
+    const long = await get(broker.url, `/${'a'.repeat(8 * 1024)}`);
+    expect(long.status).toBe(404);
+  });
+
+  it('a query string of 1,500 parameters (~13 KB) is parsed without a 5xx', async () => {
+    const query = Array.from({ length: 1500 }, (_, i) => `p${i}=${i}`).join('&');
+    const answer = await get(broker.url, `/events?${query}`, bearer(user.jwt));
+    expect(answer.status).toBe(200);
+  });
+});
+
+describe('nested JSON', () => {
+  const nested = (depth: number, inner = '1') => '['.repeat(depth) + inner + ']'.repeat(depth);
+
+  it('64 levels are accepted, 65 refused with 400', async () => {
+    const ok = await post(broker.url, '/insert', `{"event":"deep","data":${nested(63)}}`, bearer(user.jwt));
+    expect(ok.status).toBe(200);
+    const deep = await post(broker.url, '/insert', `{"event":"deep","data":${nested(64)}}`, bearer(user.jwt));
+    expect(deep.status).toBe(400);
+    expect(deep.body.error).toMatch(/nested deeper than 64/);
+  });
+
+  it('brackets inside strings do not count', async () => {
+    const answer = await post(broker.url, '/insert', JSON.stringify({ event: 'brackets', data: '['.repeat(3000) + '{'.repeat(500) }), bearer(user.jwt));
+    expect(answer.status).toBe(200);
+  });
+
+  it('a body that is all brackets is refused at once, without recursion', async () => {
+    const defaults = await startBroker();
+    try {
+      const u = await makeUser(defaults.url);
+      for (const body of ['['.repeat(1024 * 1000), '{"a":'.repeat(200_000), `{"event":"e","data":${'['.repeat(500_000)}`]) {
+        const started = performance.now();
+        const answer = await post(defaults.url, '/insert', body, bearer(u.jwt));
+        expect(answer.status).toBe(400);
+        // Well under a second for ~1 MB; a recursive parser would overflow or take far longer.
+        expect(performance.now() - started).toBeLessThan(1000);
+      }
+      // The server is still fine.
+      expect((await get(defaults.url, '/')).status).toBe(200);
+    } finally {
+      await defaults.stop();
+    }
+  });
+
+  it('__proto__ keys are refused (prototype poisoning), nested or not', async () => {
+    for (const body of [
+      `{"__proto__":{"admin":true},"username":"x","password":"y"}`,
+      `{"event":"e","data":{"a":{"__proto__":{"polluted":1}}}}`,
+    ]) {
+      const answer = await post(broker.url, body.includes('event') ? '/insert' : '/login', body, bearer(user.jwt));
+      expect(answer.status).toBe(400);
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('security headers', () => {
+  const expected = {
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'referrer-policy': 'no-referrer',
+    'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  };
+
+  function expectSecure(headers: Headers, cache = 'no-store'): void {
+    for (const [name, value] of Object.entries(expected)) expect(headers.get(name), name).toBe(value);
+    expect(headers.get('cache-control')).toBe(cache);
+    expect(headers.get('x-powered-by')).toBeNull();
+    expect(headers.get('server')).toBeNull();
+    // HSTS only makes sense over HTTPS (--secure); on plain HTTP it is ignored by browsers and misleading.
+    expect(headers.get('strict-transport-security')).toBeNull();
+  }
+
+  it('on success, client errors, auth errors, 404, 413 and a lock', async () => {
+    expectSecure((await get(broker.url, '/')).headers);
+    expectSecure((await get(broker.url, '/verify', bearer(user.jwt))).headers);
+    expectSecure((await post(broker.url, '/login', '{bad json')).headers);
+    expectSecure((await get(broker.url, '/verify')).headers);
+    expectSecure((await get(broker.url, '/no-such-route')).headers);
+    expectSecure((await post(broker.url, '/login', padded(BODY_LIMIT + 10))).headers);
+    expectSecure((await post(broker.url, '/list_users', { admin_token: 'wrong' })).headers);
+    const ghost = `locked-${Date.now()}`;
+    let last;
+    for (let i = 0; i < 4; i++) last = await post(broker.url, '/login', { username: ghost, password: 'x' });
+    expect(last!.status).toBe(429);
+    expectSecure(last!.headers);
+  });
+
+  it('on an SSE stream (no-cache there, as the API says, so proxies pass events through)', async () => {
+    const sse = openSse(broker.url, user.jwt);
+    try {
+      await sse.waitFor((r) => r.status !== 0);
+      expect(sse.status).toBe(200);
+      expectSecure(sse.headers!, 'no-cache');
+    } finally {
+      sse.close();
+    }
+  });
+
+  it('error bodies are JSON with no stack or internals', async () => {
+    for (const answer of [
+      await post(broker.url, '/login', '{bad json'),
+      await post(broker.url, '/login', { username: 1 }),
+      await post(broker.url, '/get_user', { admin_token: ADMIN, username: 'nobody' }),
+      await request(broker.url + '/login', { method: 'PUT' }),
+    ]) {
+      expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(Object.keys(answer.body)).toEqual(['error']);
+      expect(answer.text).not.toMatch(/node_modules|\.js:\d+|at [A-Za-z]+ \(/);
+    }
+  });
+});
