@@ -8,7 +8,7 @@
 // Restore refuses while a broker holds the database (its broker.pid lock), checks that the file is an
 // LMDB database this broker understands, and keeps the database it replaces beside it instead of
 // deleting it.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { open } from 'lmdb';
 import { SCHEMA_VERSION } from './database.js';
@@ -41,8 +41,30 @@ export async function backupDatabase(dbDir: string, outFile: string): Promise<{ 
   }
 }
 
+/**
+ * LMDB trusts its file: opening garbage can crash the process instead of throwing. So the first meta
+ * page is checked by hand before LMDB sees the file (lmdb-js's LMDB: magic 0xBEEFC0DE at byte 24, the
+ * page size at byte 48), and only then is it opened.
+ */
+function checkLmdbHeader(dataFile: string, source: string): void {
+  const fd = openSync(dataFile, 'r');
+  const header = Buffer.alloc(64);
+  try {
+    readSync(fd, header, 0, header.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const magic = header.readUInt32LE(24);
+  const pageSize = header.readUInt32LE(48);
+  const size = statSync(dataFile).size;
+  if (magic !== 0xbeefc0de || pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0 || size % pageSize !== 0) {
+    throw new BackupError(`${source} is not an LMDB database made by \`broker backup\` (bad header)`);
+  }
+}
+
 /** Opens a copy of the backup read-only and checks it is a broker database of a schema we understand. */
 async function checkBackup(dataFile: string, source: string): Promise<void> {
+  checkLmdbHeader(dataFile, source);
   let root;
   try {
     root = open({ path: dataFile, noSubdir: true, maxDbs: 8, compression: false, readOnly: true });
