@@ -1,6 +1,7 @@
 // `npm run bench [-- --quick] [-- --only login|fanout] [-- --variants direct,coalesce] [-- --no-nchan]`
 // Benchmarks print figures beside a baseline measured in the same run: they are not tests, and the
 // machine is shared, so compare the ratios and the CPU cost per unit, not the raw rates.
+import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fanout, fanoutTables, type FanoutOptions } from './fanout.js';
 import { loginStorm } from './login-storm.js';
@@ -25,6 +26,7 @@ async function main() {
   const started = Date.now();
   console.log(`# Broker bench${quick ? ' (--quick)' : ''} — ${new Date().toISOString()}`);
   console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`source: ${gitState()}`);
   console.log('server under test and load generator each run in their own process; all traffic on loopback\n');
   const loadgen = await startLoadgen();
   try {
@@ -60,6 +62,17 @@ async function main() {
     await loadgen.stop();
   }
   console.log(`\n(bench took ${fmtNum((Date.now() - started) / 1000, 0)} s)`);
+}
+
+/** Which source was measured: the commit, and whether src/ had uncommitted changes when it was built. */
+function gitState(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).split('\n').filter((l) => l.trim());
+    return `${head}${dirty.length ? ` + uncommitted changes in ${dirty.map((l) => l.slice(3)).join(', ')}` : ''}`;
+  } catch {
+    return 'unknown (no git)';
+  }
 }
 
 function verdict(res: Awaited<ReturnType<typeof fanout>>): string {

@@ -1,14 +1,12 @@
 // Experiments on COPIES of the hub's write path, applied to a running Hub instance in the bench server
-// child only (src/ is untouched). `node dist/bench/run.js --variants direct,coalesce` measures them
-// beside the stock hub and the baseline.
+// child only (src/ is untouched): `npm run bench -- --variants direct` measures them beside the stock hub.
 //
-//   direct    Frame each committed batch ONCE as a complete HTTP/1.1 chunk (hex length, CRLF, frames,
-//             CRLF) and write that same Buffer straight to every subscriber's socket. res.write() in
-//             chunked mode costs, per subscriber, a cork + nextTick uncork + a 4-buffer writev
-//             (length, CRLF, data, CRLF) and OutgoingMessage bookkeeping; the socket write is one
-//             uv_try_write of one buffer. The wire bytes are identical.
-//   coalesce  direct, plus: a subscriber whose socket still holds unsent bytes (a lagging reader) does
-//             not get a write per batch; its batches are queued and written as ONE chunk on 'drain'.
+//   direct  For a hub that writes through ServerResponse (chunked encoding): frame each committed batch
+//           ONCE as a complete HTTP/1.1 chunk (hex length, CRLF, frames, CRLF) and write that same Buffer
+//           straight to every subscriber's socket. res.write() in chunked mode costs, per subscriber, a
+//           cork + nextTick uncork + a 4-buffer writev (length, CRLF, data, CRLF) and OutgoingMessage
+//           bookkeeping; the socket write is one uv_try_write of one buffer. Same bytes on the wire.
+//           (A hub whose subscribers already hold the raw socket, init.sink, is left as it is.)
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Hub, Subscriber } from '../../src/realtime/hub.js';
@@ -35,6 +33,8 @@ export function chunk(payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${payload.length.toString(16)}\r\n`, 'latin1'), payload, CRLF]);
 }
 
+const resOf = (sub: Subscriber) => (sub.init as unknown as { res?: ServerResponse }).res;
+
 /** The socket, when writing to it directly keeps the HTTP framing valid; else undefined. */
 function directSocket(res: ServerResponse): Socket | undefined {
   const r = res as ResInternals;
@@ -44,58 +44,31 @@ function directSocket(res: ServerResponse): Socket | undefined {
   return socket;
 }
 
-interface Pending {
-  parts: Buffer[];
-  frames: number;
-}
-
 export function applyHubVariant(hub: Hub, name: string): void {
+  if (name !== 'direct') throw new Error(`unknown hub variant ${name}`);
   const h = hub as unknown as HubInternals;
   const original = h.write.bind(h);
-  const coalesce = name === 'coalesce';
-  if (name !== 'direct' && name !== 'coalesce') throw new Error(`unknown hub variant ${name}`);
-  const pending = new WeakMap<Subscriber, Pending>();
+  const originalPublish = h.publishTenant.bind(h);
 
-  /** Writes a pre-framed chunk; falls back to res.write with the raw payload when not safe. */
-  const writeChunk = (sub: Subscriber, payload: Buffer, framed: Buffer | undefined, frames: number): boolean => {
-    if (sub.closed) return false;
-    const res = sub.init.res;
+  const writeChunk = (sub: Subscriber, payload: Buffer, framed: Buffer | undefined): boolean => {
+    const res = resOf(sub);
+    if (sub.closed || !res) return original(sub, payload);
     const socket = directSocket(res);
     if (!socket) return original(sub, payload);
-    const lag = socket.writableLength + res.writableLength;
-    if (lag > h.options.maxBuffer) {
+    if (socket.writableLength + res.writableLength > h.options.maxBuffer) {
       h.remove(sub);
       res.destroy();
       return false;
-    }
-    if (coalesce && socket.writableLength > 0) {
-      let p = pending.get(sub);
-      if (!p) {
-        pending.set(sub, (p = { parts: [], frames: 0 }));
-        socket.once('drain', () => {
-          const q = pending.get(sub);
-          pending.delete(sub);
-          if (!q || sub.closed || q.parts.length === 0) return;
-          const s = directSocket(res);
-          const body = q.parts.length === 1 ? q.parts[0] : Buffer.concat(q.parts);
-          if (s) s.write(chunk(body));
-          else res.write(body);
-        });
-      }
-      p.parts.push(payload);
-      p.frames += frames;
-      return true;
     }
     socket.write(framed ?? chunk(payload));
     return true;
   };
 
-  h.write = (sub, bytes) => {
-    const payload = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
-    return writeChunk(sub, payload, undefined, 0);
-  };
+  h.write = (sub, bytes) => (resOf(sub) ? writeChunk(sub, typeof bytes === 'string' ? Buffer.from(bytes) : bytes, undefined) : original(sub, bytes));
 
   h.publishTenant = (subs, records) => {
+    const first = subs.values().next().value as Subscriber | undefined;
+    if (!first || !resOf(first)) return originalPublish(subs, records);
     const frames = records.map((r) => Buffer.from(frame(r)));
     const all = frames.length === 1 ? frames[0] : Buffer.concat(frames);
     const framedAll = chunk(all);
@@ -104,18 +77,15 @@ export function applyHubVariant(hub: Hub, name: string): void {
     for (const sub of subs) {
       if (!sub.live) continue;
       if (!sub.init.names && sub.lastId < firstId) {
-        if (writeChunk(sub, all, framedAll, records.length)) h.deliveries += records.length;
+        if (writeChunk(sub, all, framedAll)) h.deliveries += records.length;
       } else {
         const mine: Buffer[] = [];
         for (let i = 0; i < records.length; i++) {
           if (records[i].id > sub.lastId && (!sub.init.names || sub.init.names.has(records[i].event))) mine.push(frames[i]);
         }
-        if (mine.length > 0) {
-          const payload = mine.length === 1 ? mine[0] : Buffer.concat(mine);
-          if (writeChunk(sub, payload, undefined, mine.length)) h.deliveries += mine.length;
-        }
+        if (mine.length > 0 && writeChunk(sub, mine.length === 1 ? mine[0] : Buffer.concat(mine), undefined)) h.deliveries += mine.length;
       }
-      sub.lastId = lastId;
+      if (lastId > sub.lastId) sub.lastId = lastId;
     }
   };
 }

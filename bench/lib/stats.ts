@@ -1,4 +1,5 @@
 // Latency histograms (fixed buckets, no per-sample allocation) and plain-text tables.
+import { readFileSync } from 'node:fs';
 
 /** Microsecond histogram: 25 µs buckets up to 100 ms, then 5 ms buckets up to 60 s. */
 export class Histogram {
@@ -95,3 +96,17 @@ export function mib(bytes: number): string {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Busy and total CPU time of the whole machine so far, µs (from /proc/stat; 0s if unavailable). */
+export function machineCpu(): { busyUs: number; totalUs: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busyUs: ((total - idle) * 1e6) / 100, totalUs: (total * 1e6) / 100 };
+  } catch {
+    return { busyUs: 0, totalUs: 0 };
+  }
+}

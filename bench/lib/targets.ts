@@ -26,7 +26,9 @@ export interface Target {
 }
 
 export async function startNodeTarget(spec: string, name = spec, overrides: Record<string, unknown> = {}): Promise<Target> {
-  const child = spawnChild(SERVER_CHILD, [spec, JSON.stringify(overrides)], ['--expose-gc']);
+  // BENCH_SERVER_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server under test.
+  const extra = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawnChild(SERVER_CHILD, [spec, JSON.stringify(overrides)], ['--expose-gc', ...extra]);
   const peer = new Peer(child, name);
   const ready = await peer.waitFor((m) => m.ready === true, 30_000);
   const url = String(ready.url);
