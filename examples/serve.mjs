@@ -1,0 +1,93 @@
+// `npm run example`: a local broker (the built CLI, in a child process) with two demo users in one
+// tenant, and the shared-form page served beside it. Ctrl-C stops both.
+//   EXAMPLE_PORT (default 5173)  the page;  BROKER_PORT (default 8080)  the broker;
+//   EXAMPLE_DB   (default: a temp dir removed on exit)  keep the data between runs.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serveExample } from './static-server.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CLI = resolve(here, '../dist/src/cli.js');
+const HOST = '127.0.0.1';
+const pagePort = Number(process.env.EXAMPLE_PORT ?? 5173);
+const brokerPort = Number(process.env.BROKER_PORT ?? 8080);
+const tempDb = process.env.EXAMPLE_DB ? undefined : mkdtempSync(join(tmpdir(), 'broker-example-'));
+const db = process.env.EXAMPLE_DB ?? join(tempDb, 'db');
+const adminToken = randomBytes(24).toString('base64url');
+export const DEMO_USERS = ['alice', 'bob'];
+export const DEMO_PASSWORD = 'correct horse battery staple';
+
+/** Starts the broker and resolves with its URL once it logs that it listens. */
+function startBroker() {
+  const origin = [`http://${HOST}:${pagePort}`, `http://localhost:${pagePort}`].join(',');
+  const child = spawn(process.execPath, [CLI, '--host', HOST, '--port', String(brokerPort), '--db', db, '--origin', origin, '--log_level', 'info'], {
+    // The admin token travels in the environment, not argv, so `ps` does not show it.
+    env: { ...process.env, BROKER_ADMIN_TOKEN: adminToken },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = new Promise((ok, fail) => {
+    let buffered = '';
+    child.stdout.on('data', (chunk) => {
+      buffered += chunk;
+      for (let nl; (nl = buffered.indexOf('\n')) >= 0; ) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        try {
+          const entry = JSON.parse(line);
+          if (entry.url) ok(entry.url);
+          else if (entry.level >= 40) console.error(`broker: ${entry.msg}`);
+        } catch {
+          process.stdout.write(`${line}\n`);
+        }
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`the broker exited (${code}) before listening; is port ${brokerPort} free? (BROKER_PORT=...)`)));
+  });
+  return { child, url };
+}
+
+async function createDemoUsers(brokerUrl) {
+  for (const username of DEMO_USERS) {
+    const res = await fetch(`${brokerUrl}/create_user`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ admin_token: adminToken, username, password: DEMO_PASSWORD, tenant_name: 'demo' }),
+    });
+    // 400 "already exists" when EXAMPLE_DB kept them from an earlier run.
+    if (!res.ok && res.status !== 400) throw new Error(`create_user ${username}: ${res.status} ${await res.text()}`);
+  }
+}
+
+const broker = startBroker();
+let page;
+async function stop(code = 0) {
+  await page?.close();
+  if (broker.child.exitCode === null) {
+    broker.child.kill('SIGTERM');
+    await new Promise((ok) => broker.child.once('exit', ok));
+  }
+  if (tempDb) rmSync(tempDb, { recursive: true, force: true });
+  process.exit(code);
+}
+process.once('SIGINT', () => stop());
+process.once('SIGTERM', () => stop());
+
+try {
+  const brokerUrl = await broker.url;
+  await createDemoUsers(brokerUrl);
+  page = await serveExample({ brokerUrl, port: pagePort, host: HOST });
+  console.log(`
+  Broker      ${brokerUrl}   (data in ${db})
+  Shared form ${page.url}
+
+  Open the form in two browser windows, sign in as ${DEMO_USERS.join(' and ')} (password "${DEMO_PASSWORD}"),
+  and edit either one: the other follows live. Ctrl-C stops everything.
+`);
+} catch (err) {
+  console.error(`example: ${err.message}`);
+  await stop(1);
+}
