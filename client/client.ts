@@ -12,10 +12,11 @@ export interface BrokerClientOptions {
   token?: string;
   /**
    * Renews the token: called shortly before the token expires (while a subscription is open) and after
-   * a 401. Either call `client.login(...)` inside (the client keeps the new token) or return a token.
+   * a 401. Either call `client.login(...)` inside (the client keeps the new token; what it returns is
+   * ignored) or resolve with the new token as a string.
    * Without it, a 401 is final.
    */
-  relogin?: (client: BrokerClient) => Promise<string | void>;
+  relogin?: (client: BrokerClient) => Promise<unknown>;
   /** Renew this long before `exp` (capped at half the token's lifetime). Default 60000. */
   refreshMarginMs?: number;
   /** Reconnection delays of subscriptions. */

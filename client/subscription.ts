@@ -182,42 +182,17 @@ export class Subscription {
     if (this.position !== undefined) headers['last-event-id'] = String(this.position);
     const filter = this.options.events?.length ? `?events=${this.options.events.map(encodeURIComponent).join(',')}` : '';
     const token = this.client.token;
-    const res = await this.client.send(`/sse${filter}`, { headers, signal: controller.signal }, 'subscribe');
-    if (res.status === 401) {
-      await res.body?.cancel().catch(() => {});
-      if (!this.client.canRelogin) throw await errorFrom(res, 'subscribe');
-      await this.renew(() => this.client.relogin(token));
-      return 'unauthorized';
-    }
-    if (!res.ok) throw await errorFrom(res, 'subscribe');
-    const type = res.headers.get('content-type') ?? '';
-    if (!type.toLowerCase().startsWith('text/event-stream') || !res.body) {
-      await res.body?.cancel().catch(() => {});
-      // A proxy's error page or a captive portal: not the broker; try again later.
-      throw new BrokerError(502, `subscribe: expected text/event-stream, got "${type}"`);
-    }
-
-    // Established. From here the stream defines our position: with no Last-Event-ID the broker sends the
-    // latest event of each name in id order, so resuming after the last id received misses nothing
-    // (and an empty snapshot means nothing before now matched: resume from 0).
-    this.position ??= 0;
-    this.isConnected = true;
-    this.failures = 0;
-    this.unauthorizedInARow = 0;
-    this.safely(this.options.onOpen);
-
-    const parser = new SseParser({
-      onMessage: (message) => this.handle(message),
-      onRetry: (ms) => {
-        this.serverRetryMs = ms;
-      },
-    });
-    const reader = res.body.getReader();
+    // The watchdog covers the wait for the response headers too: a server (or a proxy) that accepts the
+    // connection and then says nothing is as dead as a stream that goes quiet.
     const idleMs = this.client.options.idleTimeoutMs ?? 45_000;
     let idle = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = () => {
+    const disarm = () => {
       if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    };
+    const arm = () => {
+      disarm();
       timer = setTimeout(() => {
         idle = true;
         controller.abort();
@@ -225,11 +200,48 @@ export class Subscription {
     };
     arm();
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        arm();
-        parser.feed(value);
+      const res = await this.client.send(`/sse${filter}`, { headers, signal: controller.signal }, 'subscribe');
+      if (res.status === 401) {
+        disarm();
+        await res.body?.cancel().catch(() => {});
+        if (!this.client.canRelogin) throw await errorFrom(res, 'subscribe');
+        await this.renew(() => this.client.relogin(token));
+        return 'unauthorized';
+      }
+      if (!res.ok) throw await errorFrom(res, 'subscribe');
+      const type = res.headers.get('content-type') ?? '';
+      if (!type.toLowerCase().startsWith('text/event-stream') || !res.body) {
+        await res.body?.cancel().catch(() => {});
+        // A proxy's error page or a captive portal: not the broker; try again later.
+        throw new BrokerError(502, `subscribe: expected text/event-stream, got "${type}"`);
+      }
+
+      // Established. From here the stream defines our position: with no Last-Event-ID the broker sends
+      // the latest event of each name in id order, so resuming after the last id received misses nothing
+      // (and an empty snapshot means nothing before now matched: resume from 0).
+      this.position ??= 0;
+      this.isConnected = true;
+      this.failures = 0;
+      this.unauthorizedInARow = 0;
+      this.safely(this.options.onOpen);
+
+      const parser = new SseParser({
+        onMessage: (message) => this.handle(message),
+        onRetry: (ms) => {
+          this.serverRetryMs = ms;
+        },
+      });
+      const reader = res.body.getReader();
+      arm();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          arm();
+          parser.feed(value);
+        }
+      } finally {
+        reader.releaseLock();
       }
       // A frame cut off by the end of the stream is discarded by the parser: it is replayed next time,
       // because our position only moves with complete frames.
@@ -239,8 +251,7 @@ export class Subscription {
       if (idle) throw new IdleTimeout(`subscribe: no data for ${idleMs} ms`);
       throw err;
     } finally {
-      if (timer !== undefined) clearTimeout(timer);
-      reader.releaseLock();
+      disarm();
     }
   }
 

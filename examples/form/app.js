@@ -27,7 +27,7 @@ $('#login').addEventListener('submit', async (e) => {
   const username = String(data.get('username'));
   const password = String(data.get('password'));
   // The hook renews the token before it expires or after a 401; a real app might ask the user again.
-  const client = new BrokerClient({ url: brokerUrl, relogin: (c) => c.login(username, password).then(() => undefined) });
+  const client = new BrokerClient({ url: brokerUrl, relogin: (c) => c.login(username, password) });
   try {
     await client.login(username, password);
   } catch (err) {

@@ -12,7 +12,8 @@ import { serveExample } from '../../examples/static-server.mjs';
 import { ADMIN, spawnBroker, tempDir, type ChildBroker } from '../helpers/broker.js';
 import { makeUser } from '../helpers/http.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+// Debian's chromium (CI installs it). The override exists to prove the CI rule below with a missing path.
+const CHROMIUM = process.env.BROKER_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const IN_CI = process.env.CI === 'true';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const PASSWORD = 'correct horse battery staple';

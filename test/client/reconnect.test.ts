@@ -160,6 +160,18 @@ describe('subscription reconnects', () => {
     expect(server.streams[1].headers['last-event-id']).toBe('1');
   });
 
+  it('gives up on a server that accepts the connection but never answers, and tries again', async () => {
+    const server = await serve((_req, res, n) => {
+      if (n === 1) return; // headers never come
+      startSse(res);
+      res.write(frame({ id: 1, event: 'a', data: 1 }));
+    });
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast, idleTimeoutMs: 300 });
+    const { events, errors } = collect(client);
+    await until(() => events.length === 1, 'the event from the second attempt');
+    expect(errors.map((e) => e.error.name)).toEqual(['IdleTimeout']);
+  });
+
   it('heartbeat comments keep a quiet stream alive', async () => {
     const server = await serve((_req, res) => {
       startSse(res);
@@ -263,7 +275,7 @@ describe('subscription reconnects', () => {
       res.writeHead(401);
       res.end();
     });
-    const client = new BrokerClient({ url: server.url, token: 'stale', reconnect: fast, relogin: async (c) => void (await c.login('u', 'p')) });
+    const client = new BrokerClient({ url: server.url, token: 'stale', reconnect: fast, relogin: (c) => c.login('u', 'p') });
     const { sub, errors } = collect(client);
     await sub.done;
     expect(errors).toHaveLength(1);
