@@ -1,6 +1,7 @@
 // buildApp: a Fastify instance with every route, not listening (server.ts listens; tests may inject).
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { adminRoutes } from './auth/admin-routes.js';
 import { identityRoutes } from './auth/routes.js';
@@ -88,11 +89,43 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       Object.assign(new Error(`too many requests: retry in ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 }),
   });
 
+  reapConnectionsOnClose(app);
+
   app.get('/', async () => ({}));
   identityRoutes(app, services);
   adminRoutes(app, services);
   realtimeRoutes(app, services);
   return app;
+}
+
+/** In-flight requests get this long to finish once close() starts; then every connection is cut. */
+const CLOSE_GRACE_MS = 3000;
+
+/**
+ * Node counts a connection that has not sent a request yet as active (so headersTimeout can reap
+ * it), but server.close() stops that reaper: such a connection, which browsers and undici open ahead
+ * of need, would hold close() open forever. Reap those as soon as close() starts, and cut whatever is
+ * left after a grace period so that a shutdown always ends.
+ */
+function reapConnectionsOnClose(app: FastifyInstance): void {
+  const sockets = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  app.server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  app.addHook('preClose', async () => {
+    // preClose runs just before server.close(): act right after it, when nothing new is accepted.
+    setImmediate(() => {
+      for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
+    });
+    setTimeout(() => {
+      for (const socket of sockets) socket.destroy();
+    }, CLOSE_GRACE_MS).unref();
+  });
 }
 
 declare module 'fastify' {

@@ -1,13 +1,12 @@
 // In-memory fan-out per tenant. A committed batch is framed once into one buffer and that same buffer is
 // written to every subscriber of the tenant: one write per subscriber per commit, not per event.
-import type { ServerResponse } from 'node:http';
 import type { EventRecord } from '../storage/event-log.js';
-import { HEARTBEAT, frame } from './sse.js';
+import { HEARTBEAT, frame, type EventSink } from './sse.js';
 
 export interface SubscriberInit {
   tenant: string;
   username: string;
-  res: ServerResponse;
+  sink: EventSink;
   /** Only these event names, or all. */
   names: ReadonlySet<string> | undefined;
   /** Token expiry in ms since epoch; the stream ends then. */
@@ -74,7 +73,7 @@ export class Hub {
       sub.expiryTimer = setTimeout(() => this.close(sub), ms);
       sub.expiryTimer.unref();
     }
-    sub.init.res.once('close', () => this.remove(sub));
+    sub.init.sink.once('close', () => this.remove(sub));
   }
 
   private remove(sub: Subscriber): void {
@@ -96,7 +95,7 @@ export class Hub {
   close(sub: Subscriber): void {
     if (sub.closed) return;
     this.remove(sub);
-    sub.init.res.end();
+    sub.init.sink.end();
   }
 
   /**
@@ -104,14 +103,14 @@ export class Hub {
    * (destroy, not end, because end would queue behind the backlog) and nobody else waits for it.
    */
   write(sub: Subscriber, bytes: Buffer | string): boolean {
-    const res = sub.init.res;
+    const sink = sub.init.sink;
     if (sub.closed) return false;
-    if (res.writableLength > this.options.maxBuffer) {
+    if (sink.writableLength > this.options.maxBuffer) {
       this.remove(sub);
-      res.destroy();
+      sink.destroy();
       return false;
     }
-    res.write(bytes);
+    sink.write(bytes);
     return true;
   }
 

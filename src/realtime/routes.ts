@@ -5,7 +5,7 @@ import { principalOf, requireUser } from '../auth/require-user.js';
 import { anyJson, body, str } from '../schema.js';
 import type { Services } from '../services.js';
 import { Subscriber } from './hub.js';
-import { RETRY_MS, SSE_HEADERS, invalidEventName } from './sse.js';
+import { invalidEventName, openEventStream } from './sse.js';
 import { startStream } from './stream.js';
 
 function parseId(value: unknown, what: string): number | undefined {
@@ -56,11 +56,9 @@ export function realtimeRoutes(app: FastifyInstance, services: Services): void {
     const names = parseNames(req.query.events);
     if (!hub.canSubscribe(user.username)) throw tooMany(`at most ${config.max_streams_per_user} open streams per user`, 5);
 
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), ...SSE_HEADERS });
-    res.write(`retry:${RETRY_MS}\n\n`);
-    const sub = new Subscriber({ tenant: user.tenant_name, username: user.username, res, names, expiresAt: exp === undefined ? undefined : exp * 1000 });
+    const sink = openEventStream(reply);
+    if (!sink) return;
+    const sub = new Subscriber({ tenant: user.tenant_name, username: user.username, sink, names, expiresAt: exp === undefined ? undefined : exp * 1000 });
     hub.add(sub);
     await startStream(hub, log, sub, lastEventId);
   });

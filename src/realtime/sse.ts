@@ -1,5 +1,6 @@
 // Server-Sent Events framing. No space after the colon, so the original fetch-based broker-client,
 // which splits on ':' without trimming, parses our frames too.
+import type { FastifyReply } from 'fastify';
 import type { EventRecord } from '../storage/event-log.js';
 
 export function frame(record: Pick<EventRecord, 'event' | 'id' | 'data'>): string {
@@ -14,8 +15,40 @@ export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',
   'x-accel-buffering': 'no',
-  connection: 'keep-alive',
+  // The body ends when the connection closes (no chunked framing), so the connection is not reused.
+  connection: 'close',
 } as const;
+
+/** Where a subscriber's bytes go: the connection's socket itself. */
+export interface EventSink {
+  write(bytes: Buffer | string): boolean;
+  end(): void;
+  destroy(): void;
+  readonly writableLength: number;
+  readonly destroyed: boolean;
+  once(event: 'close' | 'drain', listener: () => void): unknown;
+}
+
+/**
+ * Takes the connection over from fastify and writes the response head itself. An SSE body only ends
+ * when the connection closes, so it needs no chunked encoding: every frame can then go to the socket as
+ * it is, and one Buffer serves every subscriber (res.write would wrap each write in chunk framing and
+ * a cork/nextTick per subscriber). Returns undefined when the client is already gone.
+ */
+export function openEventStream(reply: FastifyReply): EventSink | undefined {
+  reply.hijack();
+  const socket = reply.raw.socket;
+  if (!socket || socket.destroyed) return undefined;
+  const headers: Record<string, unknown> = { ...reply.getHeaders(), ...SSE_HEADERS };
+  let head = 'HTTP/1.1 200 OK\r\n';
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    head += `${name}: ${Array.isArray(value) ? value.join(', ') : String(value)}\r\n`;
+  }
+  socket.setNoDelay(true);
+  socket.write(`${head}\r\nretry:${RETRY_MS}\n\n`);
+  return socket;
+}
 
 /** Event names travel in the `event:` line: a line break would forge frames. */
 export function invalidEventName(name: string): string | undefined {

@@ -3,7 +3,6 @@
 // skips live events at or below the last id written: an event committed before that read is in it,
 // and one committed after it reaches the hub later with a higher id.
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { once } from 'node:events';
 import type { EventLog, EventRecord } from '../storage/event-log.js';
 import type { Hub, Subscriber } from './hub.js';
 import { RESET_FRAME, frame } from './sse.js';
@@ -33,7 +32,7 @@ export async function startStream(hub: Hub, log: EventLog, sub: Subscriber, last
   if (lastEventId === undefined) return sendSnapshot(hub, log, sub, '');
   if (lastEventId < log.prunedThrough(sub.tenant)) return sendSnapshot(hub, log, sub, RESET_FRAME);
   sub.lastId = lastEventId;
-  const res = sub.init.res;
+  const sink = sub.init.sink;
   for (;;) {
     if (sub.closed) return;
     const page = log.after(sub.tenant, sub.lastId, PAGE, sub.init.names);
@@ -46,7 +45,10 @@ export async function startStream(hub: Hub, log: EventLog, sub: Subscriber, last
       return;
     }
     // A long history: let the socket drain and other requests run between pages.
-    if (res.writableLength > 256 * 1024) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    if (sink.writableLength > 256 * 1024) await new Promise<void>((resolve) => {
+      sink.once('drain', resolve);
+      sink.once('close', resolve);
+    });
     else await yieldToLoop();
   }
 }
