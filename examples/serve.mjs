@@ -1,6 +1,6 @@
-// `npm run example`: a local broker (the built CLI, in a child process) with two demo users in one
-// tenant, and the shared-form page served beside it. Ctrl-C stops both.
-//   EXAMPLE_PORT (default 5173)  the page;  BROKER_PORT (default 8080)  the broker;
+// `npm run example`: the shared-form page and, beside it, a local broker (the built CLI, in a child
+// process) with two demo users in one tenant. Ctrl-C stops both.
+//   EXAMPLE_PORT (default 5173)  the page;  BROKER_PORT (default 8080)  the broker (0 = any free port);
 //   EXAMPLE_DB   (default: a temp dir removed on exit)  keep the data between runs.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,17 +13,17 @@ import { serveExample } from './static-server.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = resolve(here, '../dist/src/cli.js');
 const HOST = '127.0.0.1';
+const DEMO_USERS = ['alice', 'bob'];
+const DEMO_PASSWORD = 'correct horse battery staple';
 const pagePort = Number(process.env.EXAMPLE_PORT ?? 5173);
 const brokerPort = Number(process.env.BROKER_PORT ?? 8080);
 const tempDb = process.env.EXAMPLE_DB ? undefined : mkdtempSync(join(tmpdir(), 'broker-example-'));
-const db = process.env.EXAMPLE_DB ?? join(tempDb, 'db');
+const db = process.env.EXAMPLE_DB || join(tempDb, 'db');
 const adminToken = randomBytes(24).toString('base64url');
-export const DEMO_USERS = ['alice', 'bob'];
-export const DEMO_PASSWORD = 'correct horse battery staple';
 
-/** Starts the broker and resolves with its URL once it logs that it listens. */
-function startBroker() {
-  const origin = [`http://${HOST}:${pagePort}`, `http://localhost:${pagePort}`].join(',');
+/** Starts the broker, allowing the page's origin, and resolves with its URL once it listens. */
+function startBroker(pageUrl) {
+  const origin = [pageUrl, pageUrl.replace(HOST, 'localhost')].join(',');
   const child = spawn(process.execPath, [CLI, '--host', HOST, '--port', String(brokerPort), '--db', db, '--origin', origin, '--log_level', 'info'], {
     // The admin token travels in the environment, not argv, so `ps` does not show it.
     env: { ...process.env, BROKER_ADMIN_TOKEN: adminToken },
@@ -62,11 +62,12 @@ async function createDemoUsers(brokerUrl) {
   }
 }
 
-const broker = startBroker();
 let page;
+let broker;
+let brokerUrl;
 async function stop(code = 0) {
   await page?.close();
-  if (broker.child.exitCode === null) {
+  if (broker && broker.child.exitCode === null && broker.child.signalCode === null) {
     broker.child.kill('SIGTERM');
     await new Promise((ok) => broker.child.once('exit', ok));
   }
@@ -77,9 +78,11 @@ process.once('SIGINT', () => stop());
 process.once('SIGTERM', () => stop());
 
 try {
-  const brokerUrl = await broker.url;
+  // The page first: the broker must know the page's origin to allow it (CORS).
+  page = await serveExample({ brokerUrl: () => brokerUrl, port: pagePort, host: HOST });
+  broker = startBroker(page.url);
+  brokerUrl = await broker.url;
   await createDemoUsers(brokerUrl);
-  page = await serveExample({ brokerUrl, port: pagePort, host: HOST });
   console.log(`
   Broker      ${brokerUrl}   (data in ${db})
   Shared form ${page.url}

@@ -3,4 +3,4 @@ export interface ExampleSite {
   url: string;
   close(): Promise<void>;
 }
-export function serveExample(options: { brokerUrl: string; port?: number; host?: string }): Promise<ExampleSite>;
+export function serveExample(options: { brokerUrl: string | (() => string | undefined); port?: number; host?: string }): Promise<ExampleSite>;

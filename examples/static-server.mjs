@@ -22,8 +22,9 @@ function fileFor(path) {
 }
 
 /**
- * Serves the example page for the broker at `brokerUrl`.
- * @param {{ brokerUrl: string, port?: number, host?: string }} options
+ * Serves the example page for the broker at `brokerUrl` (or the URL a function gives, for a broker that
+ * starts after the page, once it knows which origin to allow).
+ * @param {{ brokerUrl: string | (() => string | undefined), port?: number, host?: string }} options
  * @returns {Promise<{ url: string, close(): Promise<void> }>}
  */
 export async function serveExample({ brokerUrl, port = 0, host = '127.0.0.1' }) {
@@ -32,7 +33,7 @@ export async function serveExample({ brokerUrl, port = 0, host = '127.0.0.1' }) 
     const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
     if (path === '/config.json') {
       res.writeHead(200, { ...headers, 'content-type': 'application/json' });
-      res.end(JSON.stringify({ brokerUrl }));
+      res.end(JSON.stringify({ brokerUrl: typeof brokerUrl === 'function' ? brokerUrl() : brokerUrl }));
       return;
     }
     const file = fileFor(path);
