@@ -166,6 +166,26 @@ export class AcmeCertificates {
     }
   }
 
+  /**
+   * Finds the account of the cached key, or registers it. acme-client's own registration (inside auto())
+   * re-posts newAccount and then "updates" an existing account with only termsOfServiceAgreed, which
+   * RFC 8555 servers such as pebble refuse, so every order after the first would fail. Asking with
+   * onlyReturnExisting first gets the account by POST-as-GET instead; the contact is updated when
+   * --acme_email changed.
+   */
+  private async ensureAccount(client: acme.Client): Promise<void> {
+    const contact = this.options.email ? [`mailto:${this.options.email}`] : [];
+    let existing: { contact?: string[] };
+    try {
+      existing = await client.createAccount({ onlyReturnExisting: true });
+    } catch {
+      // No account for this key yet (or the lookup failed: then registering fails with the reason).
+      await client.createAccount({ termsOfServiceAgreed: true, ...(contact.length ? { contact } : {}) });
+      return;
+    }
+    if (contact.length && JSON.stringify(existing.contact ?? []) !== JSON.stringify(contact)) await client.updateAccount({ contact });
+  }
+
   /** One full ACME order: account, HTTP-01 challenge, finalize, download; then cache the result. */
   private async obtain(): Promise<Certificate> {
     const { domain, challenges } = this.options;
@@ -178,11 +198,10 @@ export class AcmeCertificates {
       backoffMax: 20_000,
       backoffAttempts: 12,
     });
+    await this.ensureAccount(client);
     const [key, csr] = await acme.crypto.createCsr({ commonName: domain, altNames: [domain] }, await acme.crypto.createPrivateEcdsaKey('P-256'));
     const chain = await client.auto({
       csr,
-      email: this.options.email,
-      termsOfServiceAgreed: true,
       challengePriority: ['http-01'],
       // acme-client's self-check fetches http://<domain>/ on port 80 from this machine, which fails
       // behind NAT and in tests; the CA's own validation error says clearly what went wrong instead.

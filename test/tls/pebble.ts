@@ -61,6 +61,8 @@ export interface Pebble {
   tlsCaFile: string;
   /** The root that signs issued certificates (GET /roots/0 on the management port), PEM. */
   root(): Promise<string>;
+  /** Where pebble's DNS (challtestsrv) resolves every name from now on (127.0.0.1 at start). */
+  setDefaultIPv4(ip: string): Promise<void>;
   logs: string[];
   stop(): Promise<void>;
 }
@@ -139,6 +141,10 @@ export async function startPebble(bins: PebbleBinaries, httpPort: number): Promi
         const res = await httpsGet(`https://127.0.0.1:${managementPort}/roots/0`, ca.certPem);
         if (res.status !== 200 || !res.body.includes('BEGIN CERTIFICATE')) throw new Error(`pebble /roots/0 answered ${res.status}`);
         return res.body;
+      },
+      async setDefaultIPv4(ip: string) {
+        const res = await fetch(`http://127.0.0.1:${challManagementPort}/set-default-ipv4`, { method: 'POST', body: JSON.stringify({ ip }) });
+        if (res.status !== 200) throw new Error(`challtestsrv set-default-ipv4 answered ${res.status}`);
       },
       stop,
     };
