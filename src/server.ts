@@ -7,7 +7,7 @@ import { buildApp, type AppOptions } from './app.js';
 import { unsafeSettings, type Config } from './config.js';
 import { createServices, type ServiceOptions, type Services } from './services.js';
 import { AcmeCertificates } from './tls/acme.js';
-import { describeCertificate, type Certificate } from './tls/certificate.js';
+import { coversDomain, describeCertificate, type Certificate } from './tls/certificate.js';
 import { createChallengeServer } from './tls/challenge-server.js';
 import { loadOwnCertificate } from './tls/own-certificate.js';
 
@@ -114,12 +114,19 @@ async function startSecure(config: Config, options: StartOptions): Promise<Runni
 
     let reload: () => Promise<void>;
     if (own) {
+      // Served anyway (the operator may be mid-rotation), but said loudly: clients will refuse it.
+      const warnAbout = (certificate: Certificate) => {
+        if (certificate.info.notAfter.getTime() < Date.now()) log.warn(`the certificate in ${config.cert_path} expired on ${certificate.info.notAfter.toISOString()}`);
+        if (config.domain && !coversDomain(certificate.cert, config.domain)) log.warn(`the certificate in ${config.cert_path} is not valid for --domain ${config.domain}`);
+      };
       log.info({ certificate: describeCertificate(own.info) }, `serving the certificate from ${config.cert_path}, valid until ${own.info.notAfter.toISOString()}`);
+      warnAbout(own);
       reload = async () => {
         try {
           const next = loadOwnCertificate(config.cert_path, config.key_path);
           serve(next);
           log.info({ certificate: describeCertificate(next.info) }, `reloaded the certificate from ${config.cert_path}, valid until ${next.info.notAfter.toISOString()}`);
+          warnAbout(next);
         } catch (err) {
           log.error(`certificate reload failed, still serving the previous certificate: ${(err as Error).message}`);
         }

@@ -104,6 +104,20 @@ describe('own certificate mode refuses bad files before it starts', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('starts with an expired certificate or one for another name, but warns about each', async () => {
+    const stale = issue({ cn: 'elsewhere.test', names: ['elsewhere.test'], notBefore: new Date(Date.now() - 10 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
+    writeFileSync(join(dir, 'stale.pem'), stale.certPem);
+    writeFileSync(join(dir, 'stale-key.pem'), stale.keyPem);
+    const broker = await spawnBroker(['--secure', '--auto_cert=false', '--cert_path', join(dir, 'stale.pem'), '--key_path', join(dir, 'stale-key.pem'), '--https_port', '0', '--http_port', '0', '--domain', NAME, '--db', join(dir, 'db-stale'), '--admin_token', ADMIN]);
+    try {
+      const log = broker.stdout.join('\n');
+      expect(log).toMatch(/stale\.pem expired on/);
+      expect(log).toMatch(new RegExp(`stale\\.pem is not valid for --domain ${NAME.replace(/\./g, '\\.')}`));
+    } finally {
+      expect(await broker.kill()).toBe(0);
+    }
+  });
+
   const cases: Array<[string, string, string, RegExp]> = [
     ['a missing certificate', 'missing.pem', 'key.pem', /cannot read --cert_path .*missing\.pem: no such file/],
     ['a missing key', 'chain.pem', 'missing-key.pem', /cannot read --key_path .*missing-key\.pem: no such file/],
