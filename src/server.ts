@@ -108,6 +108,8 @@ async function startSecure(config: Config, options: StartOptions): Promise<Runni
     const log = app.log.child({ component: 'tls' });
     const serve = (certificate: Certificate) => server.setSecureContext({ key: certificate.key, cert: certificate.cert });
     const httpPort = await listenPlain(redirect, config.http_port, config.host);
+    // After listen, a server error (EMFILE on accept...) is logged; without a listener it would crash us.
+    redirect.on('error', (err) => log.error({ err }, `plain HTTP server on port ${httpPort}: ${err.message}`));
     await app.listen({ port: config.https_port, host: config.host });
     const address = app.server.address();
     httpsPort = typeof address === 'object' && address ? address.port : config.https_port;
