@@ -140,6 +140,30 @@ describe('client against an in-process broker', () => {
     expect(ids(second.events)).toEqual(missed);
   });
 
+  it('on event:reset (resuming before the retained history) drops its state for the snapshot', async () => {
+    const pruned = await startBroker({ history_max_events: 3 });
+    try {
+      const user = await makeUser(pruned.url, { tenant_name: 'rt-reset' });
+      const client = new BrokerClient({ url: pruned.url });
+      await client.login(user.username, user.password);
+      const id: Record<string, number> = {};
+      for (const [name, value] of [['a', 1], ['b', 2], ['a', 3], ['c', 4], ['a', 5], ['b', 6], ['a', 7]] as const) id[`${name}${value}`] = (await client.insert(name, value)).id;
+      // What the retention timer does: keep the last 3 events and the latest of each name.
+      await pruned.services.log.prune({ maxAgeMs: 0, maxEvents: 3 }, Date.now());
+      let resets = 0;
+      const { sub, events } = watch(client, { lastEventId: id.a1, onReset: () => resets++ });
+      await until(() => events.length === 3, 'the snapshot after the reset');
+      expect(resets).toBe(1);
+      expect(events.map((e) => [e.event, e.data])).toEqual([['c', 4], ['b', 6], ['a', 7]]);
+      expect(sub.latest.toObject()).toEqual({ a: 7, b: 6, c: 4 });
+      const live = await client.insert('b', 8);
+      await until(() => events.length === 4, 'live after the snapshot');
+      expect(events[3]).toEqual({ id: live.id, event: 'b', data: 8 });
+    } finally {
+      await pruned.stop();
+    }
+  });
+
   it('keeps tenants apart', async () => {
     const mine = await loggedIn('rt-tenant');
     const theirs = await loggedIn('rt-tenant-other');
