@@ -9,7 +9,7 @@ const DIST = resolve(import.meta.dirname, '../../dist/client');
 describe('the broker/client package export', () => {
   it('resolves by package name to the built client, with its types', async () => {
     const mod = await import('broker/client');
-    for (const name of ['BrokerClient', 'Subscription', 'LatestView', 'SseParser', 'BrokerError']) expect(typeof mod[name]).toBe('function');
+    for (const name of ['BrokerClient', 'Subscription', 'LatestView', 'SseParser', 'BrokerError']) expect(typeof (mod as Record<string, unknown>)[name]).toBe('function');
     expect(existsSync(resolve(DIST, 'index.d.ts'))).toBe(true);
     expect(readFileSync(resolve(DIST, 'index.d.ts'), 'utf8')).toContain('BrokerClient');
   });
