@@ -27,6 +27,11 @@ export interface BrokerClientOptions {
    * Default 45000.
    */
   idleTimeoutMs?: number;
+  /**
+   * A request other than a stream (login, insert, verify, history) that has no answer after this long
+   * fails with a transient BrokerError (status 0) instead of hanging. Default 30000.
+   */
+  timeoutMs?: number;
   /** The fetch to use. Default: the global fetch. */
   fetch?: typeof fetch;
 }
@@ -82,7 +87,7 @@ export class BrokerClient {
   async login(username: string, password: string, totp?: string): Promise<{ jwt: string }> {
     const body: Record<string, string> = { username, password };
     if (totp !== undefined) body.totp = totp;
-    const res = await this.send('/login', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }, 'login');
+    const res = await this.send('/login', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: this.deadline() }, 'login');
     if (!res.ok) throw await errorFrom(res, 'login');
     const { jwt } = (await res.json()) as { jwt: string };
     this.setToken(jwt);
@@ -208,12 +213,16 @@ export class BrokerClient {
     (this.refreshTimer as { unref?: () => void }).unref?.();
   }
 
+  private deadline(): AbortSignal {
+    return AbortSignal.timeout(this.options.timeoutMs ?? 30_000);
+  }
+
   /** A request with the token, renewed and retried once after a 401 when a hook is set. */
   private async authed(path: string, init: RequestInit, what: string): Promise<unknown> {
     await this.ensureFreshToken();
     for (let attempt = 0; ; attempt++) {
       const token = this.currentToken;
-      const res = await this.send(path, { ...init, headers: { ...(init.headers as Record<string, string>), ...this.authHeaders() } }, what);
+      const res = await this.send(path, { ...init, headers: { ...(init.headers as Record<string, string>), ...this.authHeaders() }, signal: this.deadline() }, what);
       if (res.status === 401 && attempt === 0 && this.canRelogin) {
         // A request refused with 401 was not applied, so sending it again cannot duplicate it.
         await res.body?.cancel();

@@ -359,6 +359,16 @@ describe('subscription reconnects', () => {
     expect(server.seen).toHaveLength(1);
   });
 
+  it('fails a request that gets no answer after timeoutMs, as a transient error', async () => {
+    const server = await serve(() => {
+      /* never answers */
+    });
+    const client = new BrokerClient({ url: server.url, token: 't', timeoutMs: 200 });
+    const started = Date.now();
+    await expect(client.insert('x', 1)).rejects.toMatchObject({ name: 'BrokerError', status: 0, transient: true });
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('sends the filter, the Authorization header and Accept on the stream request', async () => {
     const server = await serve((_req, res) => {
       startSse(res);
