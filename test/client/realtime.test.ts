@@ -164,6 +164,29 @@ describe('client against an in-process broker', () => {
     }
   });
 
+  it("the broker's heartbeats keep a quiet stream open; without them the watchdog reconnects", async () => {
+    const beating = await startBroker({ heartbeat: 1 });
+    const slow = await startBroker({ heartbeat: 60 });
+    try {
+      const watchers = [];
+      for (const b of [beating, slow]) {
+        const user = await makeUser(b.url, { tenant_name: 'rt-heartbeat' });
+        const client = new BrokerClient({ url: b.url, idleTimeoutMs: 1600, reconnect: { initialDelayMs: 50 } });
+        await client.login(user.username, user.password);
+        watchers.push(watch(client));
+      }
+      await new Promise((r) => setTimeout(r, 3500));
+      const [kept, cut] = watchers;
+      expect(kept.errors).toEqual([]);
+      expect(kept.opens()).toBe(1);
+      expect(cut.errors.map((e) => e.error.name)).toContain('IdleTimeout');
+      expect(cut.opens()).toBeGreaterThanOrEqual(2);
+    } finally {
+      await beating.stop();
+      await slow.stop();
+    }
+  });
+
   it('keeps tenants apart', async () => {
     const mine = await loggedIn('rt-tenant');
     const theirs = await loggedIn('rt-tenant-other');
