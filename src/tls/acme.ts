@@ -93,10 +93,17 @@ export class AcmeCertificates {
     return this.current;
   }
 
-  /** Renews now if the certificate is due (SIGHUP, and the timer). Resolves when that is settled. */
+  /**
+   * Renews now if the certificate is due (SIGHUP, and the timer). While a renewal is waiting to retry,
+   * retries at once instead: after fixing DNS or the firewall, `systemctl reload broker` need not wait
+   * out the backoff. Resolves when the renewal is settled.
+   */
   checkRenewal(): Promise<void> {
     if (this.stopped || !this.current) return Promise.resolve();
-    if (this.renewing) return this.renewing;
+    if (this.renewing) {
+      this.wake?.();
+      return this.renewing;
+    }
     const current = this.current;
     if (this.now() < this.renewAt(current)) {
       this.schedule();

@@ -128,45 +128,55 @@ describe.skipIf(bins.skip)("Let's Encrypt mode against pebble", () => {
     const dir = tempDir();
     dirs.push(dir);
     const domain = `renew-${process.pid}-${Date.now().toString(36)}.broker.test`;
-    // A cached certificate (from an older CA) that enters its 30-day renewal window 10 s from now.
+    // A cached certificate (from an older CA) that expires in 20 days: inside the 30-day renewal window.
     const oldCa = issue({ cn: 'Old test CA', ca: true });
-    const old = issue({ cn: domain, names: [domain], issuer: oldCa, notAfter: new Date(Date.now() + 30 * DAY + 10_000) });
+    const old = issue({ cn: domain, names: [domain], issuer: oldCa, notAfter: new Date(Date.now() + 20 * DAY) });
     new CertificateCache(join(dir, 'certs'), pebble.directory).save(domain, old.keyPem, old.certPem);
     const ca = [root, oldCa.certPem];
+    // Renewal cannot succeed yet (the name resolves to where nothing listens), so the stream below is
+    // certainly negotiated with the old certificate, with no race against the clock.
+    await pebble.setDefaultIPv4('127.0.0.2');
+    try {
+      const broker = await launch(dir, domain);
+      expect(broker.stdout.join('\n')).toMatch(/using the cached certificate/);
+      const failed = await waitForLog(broker, /could not renew the certificate/);
+      expect(failed).toMatch(/127\.0\.0\.2|connection refused/i);
+      expect(failed).toMatch(/retrying in 30 s \(the current certificate expires on/);
+      const base = broker.url;
+      const created = await httpsRequest(`${base}/create_user`, { ca, body: { admin_token: ADMIN, username: 'bob', password: 'correct horse battery staple', tenant_name: 't' } });
+      expect(created.status).toBe(200);
+      const login = await httpsRequest(`${base}/login`, { ca, body: { username: 'bob', password: 'correct horse battery staple' } });
+      const auth = { authorization: `Bearer ${login.body.jwt}` };
 
-    const broker = await launch(dir, domain);
-    expect(broker.stdout.join('\n')).toMatch(/using the cached certificate/);
-    const base = broker.url;
-    const created = await httpsRequest(`${base}/create_user`, { ca, body: { admin_token: ADMIN, username: 'bob', password: 'correct horse battery staple', tenant_name: 't' } });
-    expect(created.status).toBe(200);
-    const login = await httpsRequest(`${base}/login`, { ca, body: { username: 'bob', password: 'correct horse battery staple' } });
-    const auth = { authorization: `Bearer ${login.body.jwt}` };
+      const stream = new HttpsSse(`${base}/sse`, { ca, headers: auth });
+      await stream.opened;
+      expect(stream.status).toBe(200);
+      expect(stream.peer?.serial).toBe(old.serial.toUpperCase());
+      await httpsRequest(`${base}/insert`, { ca, body: { event: 'before', data: 1 }, headers: auth });
+      await stream.waitForEvents(1);
 
-    const stream = new HttpsSse(`${base}/sse`, { ca, headers: auth });
-    await stream.opened;
-    expect(stream.status).toBe(200);
-    // The stream was negotiated with the old certificate, before any renewal.
-    expect(stream.peer?.serial).toBe(old.serial.toUpperCase());
-    expect(broker.stdout.join('\n')).not.toMatch(/renewed the certificate/);
-    await httpsRequest(`${base}/insert`, { ca, body: { event: 'before', data: 1 }, headers: auth });
-    await stream.waitForEvents(1);
-
-    await waitForLog(broker, /renewed the certificate/);
-    // New connections get pebble's certificate: trusted by pebble's root alone, for the same name.
-    const fresh = await httpsRequest(`${base}/`, { ca: root });
-    expect(fresh.status).toBe(200);
-    expect(fresh.peer.serial).not.toBe(old.serial.toUpperCase());
-    expect(fresh.peer.issuer).toMatch(/^Pebble Intermediate CA/);
-    // The stream opened before the swap is still live and receives new inserts.
-    const inserted = await httpsRequest(`${base}/insert`, { ca: root, body: { event: 'after', data: 2 }, headers: auth });
-    expect(inserted.status).toBe(200);
-    await stream.waitForEvents(2);
-    expect(stream.ended).toBe(false);
-    expect(stream.events.map((e) => e.event)).toEqual(['before', 'after']);
-    // The renewed certificate replaced the old one in the cache, so a restart keeps it.
-    const cached = new CertificateCache(join(dir, 'certs'), pebble.directory).load(domain);
-    expect(cached.certificate?.info.serial).toBe(fresh.peer.serial);
-    stream.close();
-    expect(await broker.kill()).toBe(0);
+      // DNS fixed; SIGHUP (systemctl reload) retries now rather than after the 30 s backoff.
+      await pebble.setDefaultIPv4('127.0.0.1');
+      broker.proc.kill('SIGHUP');
+      await waitForLog(broker, /renewed the certificate/, 20_000);
+      // New connections get pebble's certificate: trusted by pebble's root alone, for the same name.
+      const fresh = await httpsRequest(`${base}/`, { ca: root });
+      expect(fresh.status).toBe(200);
+      expect(fresh.peer.serial).not.toBe(old.serial.toUpperCase());
+      expect(fresh.peer.issuer).toMatch(/^Pebble Intermediate CA/);
+      // The stream opened before the swap is still live and receives new inserts.
+      const inserted = await httpsRequest(`${base}/insert`, { ca: root, body: { event: 'after', data: 2 }, headers: auth });
+      expect(inserted.status).toBe(200);
+      await stream.waitForEvents(2);
+      expect(stream.ended).toBe(false);
+      expect(stream.events.map((e) => e.event)).toEqual(['before', 'after']);
+      // The renewed certificate replaced the old one in the cache, so a restart keeps it.
+      const cached = new CertificateCache(join(dir, 'certs'), pebble.directory).load(domain);
+      expect(cached.certificate?.info.serial).toBe(fresh.peer.serial);
+      stream.close();
+      expect(await broker.kill()).toBe(0);
+    } finally {
+      await pebble.setDefaultIPv4('127.0.0.1');
+    }
   }, 60_000);
 });
