@@ -45,6 +45,8 @@ export interface ConnectRow {
   rssPerStream: number;
   rssBefore: number;
   rssAfter: number;
+  /** server CPU spent per stream opened (auth, routing, headers) */
+  cpuUsPerConnect: number;
 }
 
 export interface InsertRow {
@@ -68,28 +70,40 @@ export async function fanout(opts: FanoutOptions, loadgen: Peer) {
   const connects: ConnectRow[] = [];
   const inserts: InsertRow[] = [];
   for (const subs of opts.subs) {
-    for (const spec of opts.targets) {
-      const target = await startTarget(spec);
-      try {
+    // Every server under test is up, with its own subscribers, at once; each rate is then run against
+    // each server in turn, seconds apart, so that load from the rest of the machine drifts less between
+    // the rows that are compared. Idle streams cost nothing but a heartbeat.
+    const targets: Target[] = [];
+    try {
+      for (const spec of opts.targets) {
+        const target = await startTarget(spec);
+        targets.push(target);
         const rssBefore = await target.gc();
+        const cpu0 = (await target.stats()).cpuUs;
         const c = await loadgen.call<{ ms: number; ok: number; failed: number; statuses: Record<string, number> }>(
           'connect',
-          { url: target.url, path: '/sse', headers: target.headers, n: subs, localAddresses: LOCAL_ADDRESSES, concurrency: 256, timeoutMs: 30_000 },
+          { group: spec, url: target.url, path: '/sse', headers: target.headers, n: subs, localAddresses: LOCAL_ADDRESSES, concurrency: 256, timeoutMs: 30_000 },
           60_000,
         );
+        const cpuUs = (await target.stats()).cpuUs - cpu0;
         await sleep(300);
         const rssAfter = await target.gc();
-        const row: ConnectRow = { target: spec, subs, ms: c.ms, ok: c.ok, failed: c.failed, rssBefore, rssAfter, rssPerStream: (rssAfter - rssBefore) / Math.max(1, c.ok) };
+        const row: ConnectRow = { target: spec, subs, ms: c.ms, ok: c.ok, failed: c.failed, rssBefore, rssAfter, rssPerStream: (rssAfter - rssBefore) / Math.max(1, c.ok), cpuUsPerConnect: cpuUs / Math.max(1, c.ok) };
         connects.push(row);
         opts.log(`  · ${spec} ${subs} streams: connected ${c.ok} in ${fmtNum(c.ms / 1000, 2)} s (${c.failed} failed ${JSON.stringify(c.statuses)}), ${kib(row.rssPerStream)} KiB RSS each`);
-        for (const rate of opts.rates) {
+      }
+      for (const rate of opts.rates) {
+        for (const [i, spec] of opts.targets.entries()) {
+          const target = targets[i];
           const s0 = await target.stats(true);
           const m0 = machineCpu();
           const w0 = performance.now();
-          const maxEvents = rate > 0 ? Math.round((rate * opts.durationMs) / 1000) : opts.maxEvents;
+          // Bounded: never more events than 3M deliveries/s could carry (bitsets are per subscriber).
+          const maxEvents = rate > 0 ? Math.round((rate * opts.durationMs) / 1000) : Math.min(opts.maxEvents, Math.ceil((3e6 * opts.durationMs) / 1000 / subs));
           const r = await loadgen.call<RunResult>(
             'run',
             {
+              group: spec,
               url: target.url,
               headers: target.headers,
               rate,
@@ -115,25 +129,28 @@ export async function fanout(opts: FanoutOptions, loadgen: Peer) {
               `${fmtNum(fr.serverCpuUs / Math.max(1, r.received), 2)} µs/delivery, lost ${r.lost}, dup ${r.dup}, cut ${r.cut}`,
           );
         }
-        await loadgen.call('disconnect');
-        if (subs === opts.subs[opts.subs.length - 1] && opts.insertClients > 0) {
+      }
+      await loadgen.call('disconnect');
+      if (subs === opts.subs[opts.subs.length - 1] && opts.insertClients > 0) {
+        await sleep(300);
+        for (const [i, spec] of opts.targets.entries()) {
           // Inserts/s with C concurrent clients, no subscribers.
-          await sleep(300);
+          const target = targets[i];
           const s0 = await target.stats();
-          const body = (i: number) => `{"event":"bench","data":{"r":0,"n":${i},"t":0,"p":"${'x'.repeat(opts.padBytes)}"}}`;
+          const body = (n: number) => `{"event":"bench","data":{"r":0,"n":${n},"t":0,"p":"${'x'.repeat(opts.padBytes)}"}}`;
           const l = await loadgen.call<{ perSec: number; done: number; statuses: Record<string, number>; latency: { p50: number; p99: number } }>(
             'loop',
-            { url: target.url, path: '/insert', headers: target.headers, bodies: Array.from({ length: 64 }, (_, i) => body(i)), concurrency: opts.insertClients, durationMs: opts.insertMs, maxRequests: 2_000_000, probeMs: 0 },
+            { url: target.url, path: '/insert', headers: target.headers, bodies: Array.from({ length: 64 }, (_, n) => body(n)), concurrency: opts.insertClients, durationMs: opts.insertMs, maxRequests: 2_000_000, probeMs: 0 },
             opts.insertMs + 60_000,
           );
           const s1 = await target.stats();
           inserts.push({ target: spec, perSec: l.perSec, p50: l.latency.p50, p99: l.latency.p99, serverUsPerInsert: (s1.cpuUs - s0.cpuUs) / Math.max(1, l.done), statuses: l.statuses });
           opts.log(`  · ${spec} inserts with ${opts.insertClients} clients: ${fmtInt(l.perSec)}/s ${JSON.stringify(l.statuses)}`);
         }
-      } finally {
-        await loadgen.call('disconnect').catch(() => {});
-        await target.stop();
       }
+    } finally {
+      await loadgen.call('disconnect').catch(() => {});
+      for (const t of targets) await t.stop();
     }
   }
   return { rows, connects, inserts };
@@ -176,8 +193,8 @@ export function fanoutTables(res: Awaited<ReturnType<typeof fanout>>, opts: Fano
   out.push('');
   out.push(
     table(
-      ['server', 'streams', 'connected', 'failed', 'connect s', 'RSS before MiB', 'RSS after MiB', 'KiB/stream'],
-      res.connects.map((c) => [c.target, c.subs, c.ok, c.failed, fmtNum(c.ms / 1000, 2), fmtNum(c.rssBefore / 1048576, 1), fmtNum(c.rssAfter / 1048576, 1), kib(c.rssPerStream)]),
+      ['server', 'streams', 'connected', 'failed', 'connect s', 'srv µs/connect', 'RSS before MiB', 'RSS after MiB', 'KiB/stream'],
+      res.connects.map((c) => [c.target, c.subs, c.ok, c.failed, fmtNum(c.ms / 1000, 2), fmtInt(c.cpuUsPerConnect), fmtNum(c.rssBefore / 1048576, 1), fmtNum(c.rssAfter / 1048576, 1), kib(c.rssPerStream)]),
     ),
   );
   if (res.inserts.length > 0) {

@@ -35,7 +35,14 @@ class Conn {
   dup = 0;
 }
 
-const conns: Conn[] = [];
+/** Subscribers by group (one group per server under test, so that several can stay connected). */
+const groups = new Map<string, Conn[]>();
+const groupOf = (name: string | undefined) => {
+  const key = name ?? 'default';
+  let g = groups.get(key);
+  if (!g) groups.set(key, (g = []));
+  return g;
+};
 let run = 0;
 let lat = new Histogram();
 let received = 0;
@@ -112,6 +119,7 @@ function onData(c: Conn, chunk: Buffer, onHeaders: (c: Conn) => void): void {
 }
 
 interface ConnectArgs {
+  group?: string;
   url: string;
   path: string;
   headers: Record<string, string>;
@@ -124,6 +132,7 @@ interface ConnectArgs {
 
 async function connectAll(a: ConnectArgs) {
   const target = parseUrl(a.url);
+  const conns = groupOf(a.group);
   const head = `GET ${a.path} HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\nAccept: text/event-stream\r\n${Object.entries(a.headers)
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('')}\r\n`;
@@ -182,13 +191,17 @@ async function connectAll(a: ConnectArgs) {
   return { ms: performance.now() - t0, ok, failed, statuses, open: conns.filter((c) => !c.closed).length };
 }
 
-async function disconnectAll(): Promise<number> {
-  const n = conns.length;
-  for (const c of conns) {
-    c.closed = true;
-    c.sock.destroy();
+async function disconnect(group?: string): Promise<number> {
+  let n = 0;
+  for (const [name, conns] of groups) {
+    if (group !== undefined && name !== group) continue;
+    n += conns.length;
+    for (const c of conns) {
+      c.closed = true;
+      c.sock.destroy();
+    }
+    groups.delete(name);
   }
-  conns.length = 0;
   await sleep(200);
   return n;
 }
@@ -197,6 +210,7 @@ async function disconnectAll(): Promise<number> {
 // Publisher
 
 interface RunArgs {
+  group?: string;
   url: string;
   headers: Record<string, string>;
   /** events/s; 0 = as fast as the window allows */
@@ -258,7 +272,7 @@ async function runPublish(a: RunArgs): Promise<RunResult> {
   received = 0;
   stale = 0;
   const cut0 = cut;
-  const live = conns.filter((c) => !c.closed);
+  const live = groupOf(a.group).filter((c) => !c.closed);
   const bytes = Math.ceil((a.maxEvents + 2) / 8);
   for (const c of live) {
     if (c.bits.length !== bytes) c.bits = new Uint8Array(bytes);
@@ -434,8 +448,8 @@ async function loop(a: LoopArgs) {
 
 serve({
   connect: (a: ConnectArgs) => connectAll(a),
-  disconnect: () => disconnectAll(),
-  open: () => conns.filter((c) => !c.closed).length,
+  disconnect: (a?: { group?: string }) => disconnect(a?.group),
+  open: (a?: { group?: string }) => groupOf(a?.group).filter((c) => !c.closed).length,
   run: (a: RunArgs) => runPublish(a),
   loop: (a: LoopArgs) => loop(a),
   cpu: () => {
@@ -443,7 +457,7 @@ serve({
     return c.user + c.system;
   },
   stop: async () => {
-    await disconnectAll();
+    await disconnect();
     setTimeout(() => process.exit(0), 50);
     return true;
   },

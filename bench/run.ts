@@ -40,7 +40,7 @@ async function main() {
       const variants = (list(flag('variants')) ?? []).map((v) => `broker+${v}`);
       const opts: FanoutOptions = {
         subs: (list(flag('subs')) ?? (quick ? ['1000'] : ['1000', '5000'])).map(Number),
-        rates: (list(flag('rates')) ?? (quick ? ['100', 'max'] : ['100', '1000', 'max'])).map((r) => (r === 'max' ? 0 : Number(r))),
+        rates: (list(flag('rates')) ?? (quick ? ['100', 'max'] : ['100', '1000', 'max'])).filter((r) => r !== 'none').map((r) => (r === 'max' ? 0 : Number(r))),
         durationMs: Number(flag('duration') ?? (quick ? 1500 : 4000)),
         targets: list(flag('targets')) ?? ['baseline', 'broker', ...variants, ...(why ? [] : ['nchan'])],
         concurrency: Number(flag('concurrency') ?? 32),

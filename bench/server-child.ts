@@ -13,6 +13,7 @@ import { startBaseline, type BaselineHub } from './baseline-hub.js';
 import { serve } from './lib/ipc.js';
 import type { ServerStats } from './lib/stats.js';
 import { applyHubVariant } from './experiments/hub-variants.js';
+import { applySyncJwt } from './experiments/token-variant.js';
 
 import { BENCH_ADMIN } from './lib/constants.js';
 
@@ -48,7 +49,12 @@ if (kind === 'baseline') {
   });
   broker = await start(config);
   url = broker.url;
-  if (variant) applyHubVariant(broker.services.hub, variant);
+  // Experiments (copies in bench/experiments, patched into this process only): broker+direct, broker+syncjwt,
+  // or several joined with '&': broker+direct&syncjwt.
+  for (const v of variant ? variant.split('&') : []) {
+    if (v === 'syncjwt') applySyncJwt(broker.services.identity);
+    else applyHubVariant(broker.services.hub, v);
+  }
 }
 
 function stats(reset: boolean): ServerStats {
