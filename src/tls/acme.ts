@@ -63,10 +63,6 @@ export class AcmeCertificates {
     acme.setLogger((message: string) => options.log.debug({ component: 'acme-client' }, message));
   }
 
-  get certificate(): Certificate | undefined {
-    return this.current;
-  }
-
   private renewAt(certificate: Certificate): number {
     return certificate.info.notAfter.getTime() - this.renewBeforeMs;
   }
@@ -118,8 +114,10 @@ export class AcmeCertificates {
         this.current = next;
         this.options.onCertificate(next);
       })
+      // The timer calls this with nobody awaiting: an error must end in the log, never as an
+      // unhandled rejection that would take the server down.
       .catch((err) => {
-        if (!(err instanceof Stopped)) throw err;
+        if (!(err instanceof Stopped)) this.options.log.error({ err }, `could not put the renewed certificate for ${this.options.domain} in service: ${(err as Error).message}`);
       })
       .finally(() => {
         this.renewing = undefined;
