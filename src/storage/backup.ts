@@ -8,7 +8,7 @@
 // Restore refuses while a broker holds the database (its broker.pid lock), checks that the file is an
 // LMDB database this broker understands, and keeps the database it replaces beside it instead of
 // deleting it.
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { open } from 'lmdb';
 import { SCHEMA_VERSION } from './database.js';
@@ -31,6 +31,8 @@ export async function backupDatabase(dbDir: string, outFile: string): Promise<{ 
   const root = open({ path: dir, noSubdir: false, maxDbs: 8, compression: false, readOnly: true });
   try {
     await root.backup(staging, true);
+    // The file holds password hashes, TOTP seeds and the JWT secret: owner-only, like the database.
+    chmodSync(join(staging, DATA_FILE), 0o600);
     renameSync(join(staging, DATA_FILE), out);
     return { file: out, bytes: statSync(out).size };
   } catch (err) {
@@ -100,6 +102,7 @@ export async function restoreDatabase(inFile: string, dbDir: string): Promise<{ 
   try {
     const staged = join(staging, DATA_FILE);
     copyFileSync(source, staged);
+    chmodSync(staged, 0o600);
     await checkBackup(staged, source);
     rmSync(`${staged}-lock`, { force: true });
     let previous: string | undefined;

@@ -72,6 +72,8 @@ describe('backup and restore', () => {
     // The backup really ran beside a writing broker.
     expect(ackedDuringBackup).toBeGreaterThan(0);
     expect(statSync(backupFile).size).toBeGreaterThan(4096);
+    // It holds password hashes and secrets: readable by its owner only.
+    expect(statSync(backupFile).mode & 0o777).toBe(0o600);
 
     const restoredDir = join(dir, 'restored');
     const restored = await runCli(['restore', '--in', backupFile, '--db', restoredDir]);
