@@ -59,9 +59,12 @@ if (kind === 'baseline') {
 
 function stats(reset: boolean): ServerStats {
   const cpu = process.cpuUsage();
+  const mem = process.memoryUsage();
   const out: ServerStats = {
     cpuUs: cpu.user + cpu.system,
-    rss: process.memoryUsage().rss,
+    rss: mem.rss,
+    heapUsed: mem.heapUsed,
+    external: mem.external,
     eld: { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 },
     deliveries: broker?.services.hub.deliveries,
   };
@@ -79,6 +82,12 @@ serve({
       g();
     }
     return process.memoryUsage().rss;
+  },
+  heapAfterGc: async () => {
+    const g = (globalThis as { gc?: () => void }).gc;
+    if (g) g();
+    const m = process.memoryUsage();
+    return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
   },
   streams: () => (broker ? broker.services.hub.size : baseline!.subscribers.size),
   /** The ceiling for logins: argon2.verify with the server's parameters, 2 at a time, in this process. */

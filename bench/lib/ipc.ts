@@ -52,6 +52,11 @@ export class Peer {
     );
   }
 
+  /** Every unsolicited message (progress reports). */
+  on(listener: (msg: Record<string, unknown>) => void): void {
+    this.listeners.push(listener);
+  }
+
   /** The first unsolicited message matching the predicate (e.g. {ready: true}). */
   waitFor(predicate: (msg: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {

@@ -58,6 +58,8 @@ export interface ServerStats {
   /** user + system CPU µs since the process started */
   cpuUs: number;
   rss: number;
+  heapUsed?: number;
+  external?: number;
   /** event-loop delay since the last reset, ms (Node servers only) */
   eld?: { p50: number; p99: number; max: number };
   deliveries?: number;
