@@ -2,6 +2,7 @@
 // served, SIGHUP swaps in new ones without dropping open streams (and keeps the old ones when the new
 // files are bad), and bad files stop the start with one line and exit code 2 before anything opens.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, runCli, spawnBroker, tempDir, type ChildBroker } from '../helpers/broker.js';
@@ -115,6 +116,23 @@ describe('own certificate mode refuses bad files before it starts', () => {
       expect(log).toMatch(new RegExp(`stale\\.pem is not valid for --domain ${NAME.replace(/\./g, '\\.')}`));
     } finally {
       expect(await broker.kill()).toBe(0);
+    }
+  });
+
+  it.each(['--https_port', '--http_port'])('%s already in use: one line naming the port, exit 2, the database released', async (flag) => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const ports = { '--https_port': '0', '--http_port': '0', [flag]: String(port) };
+      const db = join(dir, `db-busy${flag}`);
+      const result = await runCli(['--secure', '--auto_cert=false', '--cert_path', join(dir, 'chain.pem'), '--key_path', join(dir, 'key.pem'), ...Object.entries(ports).flat(), '--host', '127.0.0.1', '--db', db, '--admin_token', ADMIN]);
+      expect(result.code).toBe(2);
+      expect(result.stderr.trim()).toBe(`broker: port ${port} is already in use`);
+      // Shut down cleanly on the way out: the lock is gone, so the next start is not refused.
+      expect(existsSync(join(db, 'broker.pid'))).toBe(false);
+    } finally {
+      busy.close();
     }
   });
 
