@@ -26,11 +26,14 @@ function sendSnapshot(hub: Hub, log: EventLog, sub: Subscriber, prefix: string):
 /**
  * lastEventId undefined: the latest event of every name, then live.
  * lastEventId n: every event after n (0 = the whole history), then live; if retention has deleted
- * events after n, `event:reset` and the latest-per-name snapshot instead.
+ * events after n, or n is beyond the log's last id, `event:reset` and the latest-per-name snapshot.
  */
 export async function startStream(hub: Hub, log: EventLog, sub: Subscriber, lastEventId: number | undefined): Promise<void> {
   if (lastEventId === undefined) return sendSnapshot(hub, log, sub, '');
   if (lastEventId < log.prunedThrough(sub.tenant)) return sendSnapshot(hub, log, sub, RESET_FRAME);
+  // An id this log never issued (a restored older backup, a wiped database): the client's state is
+  // from another history, and resuming after it would silently skip every new event up to it.
+  if (lastEventId > log.lastId(sub.tenant)) return sendSnapshot(hub, log, sub, RESET_FRAME);
   sub.lastId = lastEventId;
   const sink = sub.init.sink;
   for (;;) {

@@ -188,6 +188,18 @@ describe('resume', () => {
     expect(r.events.map((f) => Number(f.data))).toEqual(Array.from({ length: 1200 }, (_, i) => i + 1));
   });
 
+  it('a Last-Event-ID beyond the log (an older backup restored) gets event:reset and the snapshot, then live', async () => {
+    const { jwt } = await makeUser(base, { tenant_name: 'future-resume' });
+    await insert(jwt, 'x', 1);
+    await insert(jwt, 'y', 2);
+    const r = sse(base, jwt, { lastEventId: 50 });
+    await r.waitForEvents(3);
+    expect(r.events.map((f) => f.event)).toEqual(['reset', 'x', 'y']);
+    await insert(jwt, 'x', 3);
+    await r.waitForEvents(4);
+    expect(r.events[3]).toMatchObject({ event: 'x', id: '3', data: '3' });
+  });
+
   it('a malformed Last-Event-ID → 400', async () => {
     const { jwt } = await makeUser(base, { tenant_name: 'bad-resume' });
     expect((await fetch(`${base}/sse`, { headers: { ...bearer(jwt), 'last-event-id': 'abc' } })).status).toBe(400);
