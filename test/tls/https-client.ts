@@ -36,7 +36,9 @@ export interface HttpsOptions {
 
 function peerOf(socket: TLSSocket): Peer {
   const cert = socket.getPeerCertificate();
-  return { serial: cert.serialNumber?.toUpperCase(), issuer: cert.issuer?.CN ?? '', subject: cert.subject?.CN ?? '' };
+  // A name field repeated in the certificate comes back as an array: the tests' certificates have one.
+  const cn = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(', ') : (value ?? ''));
+  return { serial: cert.serialNumber?.toUpperCase(), issuer: cn(cert.issuer?.CN), subject: cn(cert.subject?.CN) };
 }
 
 function requestOptions(url: string, options: HttpsOptions): RequestOptions {
