@@ -132,6 +132,8 @@ export function resolveConfig(raw: Partial<Record<keyof Config, unknown>>): Conf
       case 'string': {
         const text = String(value);
         if (text === '' && spec.default === undefined) out[spec.name] = undefined;
+        // An empty --db or --certs would resolve to the working directory: refuse rather than guess.
+        else if (text.trim() === '') throw new ConfigError(`--${spec.name} must not be empty`);
         else out[spec.name] = text;
       }
     }

@@ -29,13 +29,14 @@ describe('bad values', () => {
     ['negative expiry', ['--jwt_expiry', '-5']],
     ['unknown flag', ['--bogus']],
     ['bad boolean', ['--secure=maybe']],
+    ['empty --db', ['--db=', '--port', '0']],
     ['secure with public jwt_secret', ['--secure', '--domain', 'x.example.com', '--jwt_secret', 'secret', '--admin_token', 'a-strong-admin-token']],
     ['secure with public admin_token', ['--secure', '--domain', 'x.example.com', '--jwt_secret', 'a-long-random-secret-value', '--admin_token', 'letmein']],
   ];
   for (const [name, args] of cases) {
     it(`${name} → one clear line and exit 2, nothing listening`, async () => {
       const dir = tempDir();
-      const { code, stderr, stdout } = await runCli([...args, '--db', join(dir, 'db')]);
+      const { code, stderr, stdout } = await runCli(args.some((a) => a.startsWith('--db')) ? args : [...args, '--db', join(dir, 'db')], {}, dir);
       expect(code).toBe(2);
       expect(stderr.trim().split('\n')).toHaveLength(1);
       expect(stdout).not.toContain('listening');
