@@ -45,6 +45,8 @@ export interface ConnectRow {
   rssPerStream: number;
   rssBefore: number;
   rssAfter: number;
+  /** JS heap per stream after a full GC (the rest of the RSS is native: sockets, parsers, buffers) */
+  heapPerStream: number;
   /** server CPU spent per stream opened (auth, routing, headers) */
   cpuUsPerConnect: number;
 }
@@ -79,6 +81,7 @@ export async function fanout(opts: FanoutOptions, loadgen: Peer) {
         const target = await startTarget(spec);
         targets.push(target);
         const rssBefore = await target.gc();
+        const heapBefore = await target.heap();
         const cpu0 = (await target.stats()).cpuUs;
         const c = await loadgen.call<{ ms: number; ok: number; failed: number; statuses: Record<string, number> }>(
           'connect',
@@ -88,7 +91,9 @@ export async function fanout(opts: FanoutOptions, loadgen: Peer) {
         const cpuUs = (await target.stats()).cpuUs - cpu0;
         await sleep(300);
         const rssAfter = await target.gc();
-        const row: ConnectRow = { target: spec, subs, ms: c.ms, ok: c.ok, failed: c.failed, rssBefore, rssAfter, rssPerStream: (rssAfter - rssBefore) / Math.max(1, c.ok), cpuUsPerConnect: cpuUs / Math.max(1, c.ok) };
+        const heapAfter = await target.heap();
+        const heapPerStream = heapBefore !== undefined && heapAfter !== undefined ? (heapAfter - heapBefore) / Math.max(1, c.ok) : NaN;
+        const row: ConnectRow = { target: spec, subs, ms: c.ms, ok: c.ok, failed: c.failed, rssBefore, rssAfter, rssPerStream: (rssAfter - rssBefore) / Math.max(1, c.ok), heapPerStream, cpuUsPerConnect: cpuUs / Math.max(1, c.ok) };
         connects.push(row);
         opts.log(`  · ${spec} ${subs} streams: connected ${c.ok} in ${fmtNum(c.ms / 1000, 2)} s (${c.failed} failed ${JSON.stringify(c.statuses)}), ${kib(row.rssPerStream)} KiB RSS each`);
       }
@@ -193,8 +198,8 @@ export function fanoutTables(res: Awaited<ReturnType<typeof fanout>>, opts: Fano
   out.push('');
   out.push(
     table(
-      ['server', 'streams', 'connected', 'failed', 'connect s', 'srv µs/connect', 'RSS before MiB', 'RSS after MiB', 'KiB/stream'],
-      res.connects.map((c) => [c.target, c.subs, c.ok, c.failed, fmtNum(c.ms / 1000, 2), fmtInt(c.cpuUsPerConnect), fmtNum(c.rssBefore / 1048576, 1), fmtNum(c.rssAfter / 1048576, 1), kib(c.rssPerStream)]),
+      ['server', 'streams', 'connected', 'failed', 'connect s', 'srv µs/connect', 'RSS before MiB', 'RSS after MiB', 'RSS KiB/stream', 'heap KiB/stream'],
+      res.connects.map((c) => [c.target, c.subs, c.ok, c.failed, fmtNum(c.ms / 1000, 2), fmtInt(c.cpuUsPerConnect), fmtNum(c.rssBefore / 1048576, 1), fmtNum(c.rssAfter / 1048576, 1), kib(c.rssPerStream), kib(c.heapPerStream)]),
     ),
   );
   if (res.inserts.length > 0) {

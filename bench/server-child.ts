@@ -18,7 +18,9 @@ import { applySyncJwt } from './experiments/token-variant.js';
 import { BENCH_ADMIN } from './lib/constants.js';
 
 const spec = process.argv[2] ?? 'broker';
-const [kind, variant] = spec.split('+') as [string, string | undefined];
+// broker@shm: the database on tmpfs (/dev/shm), so fsync costs nothing: separates the hub from the disk.
+const [kindAt, variant] = spec.split('+') as [string, string | undefined];
+const [kind, where] = kindAt.split('@') as [string, string | undefined];
 const overrides = process.argv[3] ? (JSON.parse(process.argv[3]) as Record<string, unknown>) : {};
 
 const eld = monitorEventLoopDelay({ resolution: 1 });
@@ -33,7 +35,7 @@ if (kind === 'baseline') {
   baseline = await startBaseline();
   url = baseline.url;
 } else {
-  dir = mkdtempSync(join(tmpdir(), 'broker-bench-'));
+  dir = mkdtempSync(join(where === 'shm' ? '/dev/shm' : tmpdir(), 'broker-bench-'));
   const config = resolveConfig({
     port: 0,
     host: '127.0.0.1',

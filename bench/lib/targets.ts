@@ -20,6 +20,8 @@ export interface Target {
   stats(reset?: boolean): Promise<ServerStats>;
   /** Collects garbage (Node servers) and returns RSS. */
   gc(): Promise<number>;
+  /** JS heap in use after a full GC (Node servers only). */
+  heap(): Promise<number | undefined>;
   streams(): Promise<number | undefined>;
   peer?: Peer;
   stop(): Promise<void>;
@@ -51,6 +53,7 @@ export async function startNodeTarget(spec: string, name = spec, overrides: Reco
     peer,
     stats: (reset = false) => peer.call<ServerStats>('stats', { reset }),
     gc: () => peer.call<number>('gc'),
+    heap: async () => (await peer.call<{ heapUsed: number }>('heapAfterGc')).heapUsed,
     streams: () => peer.call<number>('streams'),
     stop: () => peer.stop(),
   };
@@ -64,6 +67,7 @@ export async function startNchanTarget(): Promise<Target> {
     headers: {},
     stats: async () => n.stats(),
     gc: async () => n.stats().rss,
+    heap: async () => undefined,
     streams: async () => undefined,
     stop: () => n.stop(),
   };
