@@ -22,12 +22,23 @@ export const conflict = (message: string) => new BrokerError(400, 'CONFLICT', me
 export const tooMany = (message: string, retryAfterSeconds?: number) =>
   new BrokerError(429, 'TOO_MANY', message, retryAfterSeconds === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
 export const busy = (message: string) => new BrokerError(503, 'BUSY', message, { 'retry-after': '1' });
-export const storageFull = () => new BrokerError(507, 'STORAGE_FULL', 'the database is full: free space or raise --map_size');
+export const storageFull = () =>
+  new BrokerError(507, 'STORAGE_FULL', 'the database is full (--map_size reached): nothing was written; reads still work. Raise --map_size or let retention free space, then retry');
+export const diskFull = () => new BrokerError(507, 'STORAGE_FULL', 'the disk holding the database is full: nothing was written; reads still work. Free disk space, then retry');
 
-/** lmdb reports a full map as MDB_MAP_FULL (code -30792). */
+/**
+ * A full map: LMDB's MDB_MAP_FULL (code -30792), or storage/database.ts's DatabaseFullError, which
+ * carries the same code because lmdb-js grows its map by itself and the broker enforces --map_size.
+ */
 export function isMapFull(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
   return !!e && (e.code === -30792 || e.code === 'MDB_MAP_FULL' || (typeof e.message === 'string' && e.message.includes('MDB_MAP_FULL')));
+}
+
+/** The disk (or the process's file size limit, or a quota) refused to grow a file. */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' || code === 28 || code === 122 || code === 27;
 }
 
 export interface HttpError {
@@ -40,6 +51,7 @@ export interface HttpError {
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof BrokerError) return { statusCode: err.statusCode, headers: err.headers, body: { error: err.message } };
   if (isMapFull(err)) return toHttpError(storageFull());
+  if (isDiskFull(err)) return toHttpError(diskFull());
   const e = err as { statusCode?: number; validation?: unknown; message?: string; code?: string };
   if (e && e.validation) return { statusCode: 400, headers: {}, body: { error: e.message ?? 'invalid request' } };
   if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

@@ -1,13 +1,30 @@
 // Opens the LMDB environment and its sub-databases. Nothing above storage/ imports lmdb: the stores
 // below are the seams where another engine can plug in later.
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+//
+// Two things LMDB does not do for us are done here:
+// - It trusts its file. Garbage or a truncated file can crash the process (SIGSEGV/SIGBUS on a page
+//   that is not there) instead of throwing, so the file is checked by hand before and after opening,
+//   and anything wrong is a DatabaseOpenError with a clear message: never a silent empty start.
+// - lmdb-js grows its map by itself whenever a write needs room (its LMDB is patched to), so
+//   MDB_MAP_FULL never happens and the database would grow until the disk is full. --map_size is
+//   made a real limit instead: once the live data (the pages of every tree, freed pages excluded)
+//   reaches it, writes throw DatabaseFullError (the API answers 507) while reads and deletes go on.
+//   Deleting (retention) frees pages and writes resume; a restart with a larger --map_size too.
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { open, type Database as LmdbDatabase, type RootDatabase } from 'lmdb';
-import { acquireLock } from './process-lock.js';
+import { acquireLock, DatabaseInUseError } from './process-lock.js';
 
 export const SCHEMA_VERSION = 1;
 
 export class DatabaseOpenError extends Error {}
+
+/** A write refused because the live data reached --map_size. `code` is what errors.ts maps to 507. */
+export class DatabaseFullError extends Error {
+  readonly code = 'MDB_MAP_FULL';
+}
 
 export interface Database {
   path: string;
@@ -16,25 +33,185 @@ export interface Database {
   users: LmdbDatabase<unknown, string>;
   events: LmdbDatabase<unknown, [string, number]>;
   latest: LmdbDatabase<number, [string, string]>;
+  /** Bytes of live data (every tree's pages), what --map_size bounds. */
+  usedBytes(): number;
   close(): Promise<void>;
 }
 
 export interface OpenOptions {
+  /** The most live data the database may hold, in bytes; writes beyond it throw DatabaseFullError. */
   mapSize?: number;
   /** Tools that only read (backup) skip the writer lock. */
   lock?: boolean;
 }
 
+const LMDB_MAGIC = 0xbeefc0de;
+const META_PAGES = 2;
+
+/**
+ * Both meta pages of an existing data file must carry LMDB's magic and a sane page size before LMDB
+ * maps the file. A file that does not exist is a new database; an empty one is not (LMDB writes its
+ * meta pages at creation, so an empty data.mdb was truncated or never finished: refuse, not reinit).
+ */
+function checkDataFile(dataFile: string): void {
+  let link;
+  try {
+    link = lstatSync(dataFile);
+  } catch {
+    link = undefined;
+  }
+  if (!link) {
+    // lock.mdb outlives every run: with it and no data.mdb, the data was deleted or moved (or a disk is
+    // not mounted). Starting would create an empty database in its place, silently.
+    const lockFile = join(dirname(dataFile), 'lock.mdb');
+    if (existsSync(lockFile)) {
+      throw new DatabaseOpenError(`${dataFile} is missing but ${lockFile} is there: the database was deleted or moved. Restore it, or delete ${lockFile} to start a new, empty database`);
+    }
+    return;
+  }
+  if (link.isSymbolicLink() && !existsSync(dataFile)) {
+    throw new DatabaseOpenError(`${dataFile} is a symbolic link to nothing (is a disk not mounted?): refusing to create an empty database there`);
+  }
+  const stat = statSync(dataFile);
+  if (!stat.isFile()) throw new DatabaseOpenError(`${dataFile} is not a regular file`);
+  if (stat.size === 0) {
+    throw new DatabaseOpenError(`${dataFile} is empty (0 bytes): the database was truncated. Restore a backup, or delete the file to start a new, empty database`);
+  }
+  const fd = openSync(dataFile, 'r');
+  const head = Buffer.alloc(64);
+  let pageSize = 0;
+  try {
+    if (readSync(fd, head, 0, 64, 0) < 64) throw new DatabaseOpenError(`${dataFile} is truncated (${stat.size} bytes): not an LMDB database`);
+    pageSize = head.readUInt32LE(48);
+    if (head.readUInt32LE(24) !== LMDB_MAGIC || pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) {
+      throw new DatabaseOpenError(`${dataFile} is not an LMDB database (bad header): corrupt or not a broker database`);
+    }
+    if (stat.size < META_PAGES * pageSize) throw new DatabaseOpenError(`${dataFile} is truncated (${stat.size} bytes): not an LMDB database`);
+    const second = Buffer.alloc(160);
+    if (readSync(fd, second, 0, 160, pageSize) < 160 || second.readUInt32LE(24) !== LMDB_MAGIC) {
+      throw new DatabaseOpenError(`${dataFile} has a corrupt second meta page`);
+    }
+    const first = Buffer.alloc(160);
+    readSync(fd, first, 0, 160, 0);
+    // The newer meta page (higher txnid, at byte 152) says where the last page is (byte 144): a file
+    // shorter than that would fault (SIGBUS) on the first read of a missing page.
+    const meta = first.readBigUInt64LE(152) >= second.readBigUInt64LE(152) ? first : second;
+    const needed = (Number(meta.readBigUInt64LE(144)) + 1) * pageSize;
+    if (stat.size < needed) throw new DatabaseOpenError(`${dataFile} is truncated: ${stat.size} bytes, but its pages reach ${needed}. Restore a backup`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Reads every page of an existing database in a child process before this one maps it: a corrupt page
+ * can make LMDB crash (a SIGSEGV, or glibc aborting on a corrupt heap) rather than throw, and a crash
+ * in a child is a clear refusal instead of a dead broker. Every value of meta, users and latest is
+ * decoded; events are walked by key (their pages are read, the values are not decoded: logs are big).
+ */
+function walkInChild(path: string, dataFile: string): void {
+  const script = `
+    try {
+    const { open } = require(${JSON.stringify(require.resolve('lmdb'))});
+    const root = open({ path: ${JSON.stringify(path)}, noSubdir: false, maxDbs: 8, compression: false, readOnly: true });
+    let n = 0;
+    for (const name of ['meta', 'users', 'latest', 'events']) {
+      // Every broker database has all four (the first start creates them): failing to open one is damage.
+      const db = root.openDB({ name });
+      let seen = 0;
+      if (name === 'events') { for (const _ of db.getKeys({})) seen++; }
+      else { for (const { value } of db.getRange({})) { if (value === undefined) throw new Error('an undecodable value in ' + name); seen++; } }
+      // LMDB keeps each tree's entry count in its root record: a garbled page that still parses as a
+      // page shows up as a walk that finds fewer (or more) entries than the tree says it holds.
+      const expected = db.getStats().entryCount;
+      if (seen !== expected) throw new Error('the ' + name + ' tree says it holds ' + expected + ' entries, ' + seen + ' were readable');
+      n += seen;
+    }
+    process.stdout.write(String(n));
+    } catch (err) {
+      process.stderr.write('CORRUPT: ' + (err && err.message ? err.message : String(err)) + '\\n');
+      process.exit(1);
+    }
+  `;
+  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 20 });
+  if (child.status === 0) return;
+  const why = child.signal
+    ? `reading it crashed a checker process (${child.signal})`
+    : child.error
+      ? `it could not be checked: ${child.error.message}`
+      : (/CORRUPT: (.*)/.exec(child.stderr)?.[1] ?? `the checker failed (exit ${child.status}): ${child.stderr.trim().split('\n')[0] ?? ''}`).trim();
+  throw new DatabaseOpenError(`${dataFile} is corrupt: ${why}. Restore a backup (broker restore)`);
+}
+
+interface TreeStats {
+  pageSize: number;
+  treeBranchPageCount: number;
+  treeLeafPageCount: number;
+  overflowPages: number;
+  lastPageNumber: number;
+  free: TreeStats;
+}
+
+const treePages = (s: TreeStats | undefined) => (s ? s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages : 0);
+
+/** Makes --map_size a limit: the write entry points the stores use check the live size first. */
+function enforceLimit(root: RootDatabase, stores: LmdbDatabase<any, any>[], limit: number, usedBytes: () => number): void {
+  // Inside a transaction callback the transaction was already checked when it began, and a refusal in
+  // its middle would abort it half-way for no gain: only top-level writes are checked.
+  let inTransaction = 0;
+  const check = () => {
+    if (inTransaction > 0) return;
+    const used = usedBytes();
+    if (used >= limit) {
+      throw new DatabaseFullError(`MDB_MAP_FULL: the database holds ${used} bytes of live data, its --map_size is ${limit}`);
+    }
+  };
+  const wrapTransaction = (name: 'transaction' | 'transactionSync') => {
+    const original = (root[name] as (...args: unknown[]) => unknown).bind(root);
+    (root as unknown as Record<string, unknown>)[name] = (callback: (...a: unknown[]) => unknown, ...rest: unknown[]) => {
+      check();
+      return original((...a: unknown[]) => {
+        inTransaction++;
+        try {
+          return callback(...a);
+        } finally {
+          inTransaction--;
+        }
+      }, ...rest);
+    };
+  };
+  wrapTransaction('transaction');
+  wrapTransaction('transactionSync');
+  // Deletes stay allowed (they are how space comes back); meta holds a few small bookkeeping keys that
+  // must land even when full (retention's "pruned through" marker goes with the deletes it records).
+  for (const store of stores) {
+    for (const name of ['put', 'putSync'] as const) {
+      const original = (store[name] as (...args: unknown[]) => unknown).bind(store);
+      (store as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+        // Throws synchronously: callers `void` some puts, and a rejected promise there would be unhandled.
+        check();
+        return original(...args);
+      };
+    }
+  }
+}
+
 export function openDatabase(dir: string, options: OpenOptions = {}): Database {
   const path = resolve(dir);
-  mkdirSync(path, { recursive: true });
-  const release = options.lock === false ? () => {} : acquireLock(path);
-  let root: RootDatabase;
+  let release: () => void = () => {};
+  let root: RootDatabase | undefined;
   try {
-    const dataFile = join(path, 'data.mdb');
-    if (existsSync(dataFile) && statSync(dataFile).size > 0 && statSync(dataFile).size < 4096) {
-      throw new DatabaseOpenError(`${dataFile} is truncated (${statSync(dataFile).size} bytes): not an LMDB database`);
+    try {
+      mkdirSync(path, { recursive: true });
+    } catch (err) {
+      throw new DatabaseOpenError(`cannot create the database directory ${path}: ${(err as Error).message}`);
     }
+    if (options.lock !== false) release = acquireLock(path);
+    const dataFile = join(path, 'data.mdb');
+    checkDataFile(dataFile);
+    if (existsSync(dataFile)) walkInChild(path, dataFile);
     root = open({
       path,
       // A directory, not one file: data.mdb + lock.mdb, which is what `mdb_copy`/backups expect.
@@ -44,32 +221,53 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
       // Durability: every commit is fsync'd (the default); inserts answer only after their commit.
       compression: false,
     });
-    const meta = root.openDB<unknown, string>({ name: 'meta' });
+    const opened = root;
+
+    const meta = opened.openDB<unknown, string>({ name: 'meta' });
+    const users = opened.openDB<unknown, string>({ name: 'users' });
+    const events = opened.openDB<unknown, [string, number]>({ name: 'events' });
+    const latest = opened.openDB<number, [string, string]>({ name: 'latest' });
     const version = meta.get('schema_version');
     if (version === undefined) {
+      // A database with users or events but no schema version was not made by this broker (or lost
+      // its meta): refuse rather than stamp it and serve it.
+      if (users.getKeysCount({ limit: 1 }) > 0 || events.getKeysCount({ limit: 1 }) > 0) {
+        throw new DatabaseOpenError(`the database ${path} holds data but no schema version: not a broker database, or its meta data is lost`);
+      }
       meta.putSync('schema_version', SCHEMA_VERSION);
     } else if (typeof version !== 'number' || version > SCHEMA_VERSION) {
       throw new DatabaseOpenError(`the database ${path} has schema version ${String(version)}, newer than this broker understands (${SCHEMA_VERSION}); upgrade broker`);
     }
-    const db: Database = {
+
+    const usedBytes = () => {
+      const s = opened.getStats() as TreeStats;
+      let pages = META_PAGES + treePages(s) + treePages(s.free);
+      for (const store of [meta, users, events, latest]) pages += treePages(store.getStats() as TreeStats);
+      return pages * s.pageSize;
+    };
+    if (options.mapSize !== undefined) enforceLimit(opened, [users, events, latest], options.mapSize, usedBytes);
+
+    const releaseLock = release;
+    return {
       path,
-      root,
+      root: opened,
       meta,
-      users: root.openDB<unknown, string>({ name: 'users' }),
-      events: root.openDB<unknown, [string, number]>({ name: 'events' }),
-      latest: root.openDB<number, [string, string]>({ name: 'latest' }),
+      users,
+      events,
+      latest,
+      usedBytes,
       async close() {
         try {
-          await root.close();
+          await opened.close();
         } finally {
-          release();
+          releaseLock();
         }
       },
     };
-    return db;
   } catch (err) {
+    if (root) void root.close().catch(() => {});
     release();
-    if (err instanceof DatabaseOpenError) throw err;
+    if (err instanceof DatabaseOpenError || err instanceof DatabaseInUseError) throw err;
     throw new DatabaseOpenError(`cannot open the database ${path}: ${(err as Error).message} (is it corrupt or unreadable? restore a backup)`);
   }
 }
