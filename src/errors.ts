@@ -1,5 +1,6 @@
 // Every error the API answers with is created here, with its HTTP status, so that handlers and the
 // domain code throw meaning ("not found") and only the error handler knows it becomes {"error": "..."}.
+import { isCommitFailure } from './storage/database.js';
 
 export class BrokerError extends Error {
   constructor(
@@ -24,7 +25,8 @@ export const tooMany = (message: string, retryAfterSeconds?: number) =>
 export const busy = (message: string) => new BrokerError(503, 'BUSY', message, { 'retry-after': '1' });
 export const storageFull = () =>
   new BrokerError(507, 'STORAGE_FULL', 'the database is full (--map_size reached): nothing was written; reads still work. Raise --map_size or let retention free space, then retry');
-export const diskFull = () => new BrokerError(507, 'STORAGE_FULL', 'the disk holding the database is full: nothing was written; reads still work. Free disk space, then retry');
+export const diskFull = () =>
+  new BrokerError(507, 'STORAGE_FULL', 'the database could not write to its disk (full, over quota or failing): nothing was written; reads still work. Free disk space, then retry');
 
 /**
  * A full map: LMDB's MDB_MAP_FULL (code -30792), or storage/database.ts's DatabaseFullError, which
@@ -51,7 +53,7 @@ export interface HttpError {
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof BrokerError) return { statusCode: err.statusCode, headers: err.headers, body: { error: err.message } };
   if (isMapFull(err)) return toHttpError(storageFull());
-  if (isDiskFull(err)) return toHttpError(diskFull());
+  if (isDiskFull(err) || isCommitFailure(err)) return toHttpError(diskFull());
   const e = err as { statusCode?: number; validation?: unknown; message?: string; code?: string };
   if (e && e.validation) return { statusCode: 400, headers: {}, body: { error: e.message ?? 'invalid request' } };
   if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

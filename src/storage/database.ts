@@ -198,6 +198,37 @@ function enforceLimit(root: RootDatabase, stores: LmdbDatabase<any, any>[], limi
   }
 }
 
+/**
+ * A failed commit in lmdb-js (disk full, over quota, I/O error): the "Commit failed" error each write of
+ * the batch rejects with (it carries `commitError`), or that shared cause, an LMDB status with a numeric
+ * code raised in lmdb-js's write path. Not a key-size or encoding error (no code): those are bugs.
+ */
+export function isCommitFailure(err: unknown): boolean {
+  const e = err as { code?: unknown; stack?: unknown; commitError?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (e.commitError !== undefined) return true;
+  return typeof e.code === 'number' && typeof e.stack === 'string' && /[\\/]lmdb[\\/]write\.js/.test(e.stack);
+}
+
+let survivingCommitFailures = false;
+
+/**
+ * When a commit fails (the disk is full or failing), lmdb-js rejects promises nobody can handle: its
+ * shared `commitError` promise, and the put promises of the batch that callers do not await. Unhandled,
+ * Node would end the process, every reader and stream with it, for a condition the requests that did
+ * await their writes already answer (errors.ts: 507). Those rejections, and only those, are absorbed;
+ * any other unhandled rejection is re-thrown, which is exactly Node's default (it becomes an uncaught
+ * exception).
+ */
+function surviveCommitFailures(): void {
+  if (survivingCommitFailures) return;
+  survivingCommitFailures = true;
+  process.on('unhandledRejection', (reason) => {
+    if (isCommitFailure(reason)) return;
+    throw reason;
+  });
+}
+
 export function openDatabase(dir: string, options: OpenOptions = {}): Database {
   const path = resolve(dir);
   let release: () => void = () => {};
@@ -222,6 +253,7 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
       compression: false,
     });
     const opened = root;
+    surviveCommitFailures();
 
     const meta = opened.openDB<unknown, string>({ name: 'meta' });
     const users = opened.openDB<unknown, string>({ name: 'users' });

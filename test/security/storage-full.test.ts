@@ -126,3 +126,52 @@ describe('the database full', () => {
     }
   });
 });
+
+describe('the disk full (a file size limit on the process)', () => {
+  /**
+   * RLIMIT_FSIZE (`ulimit -f`) makes writes past a size fail, as a full disk does, without filling the
+   * machine's disk. Node ignores SIGXFSZ, so the write fails with an error instead of killing it. The
+   * map is left large (8 GiB default), so it is the disk that fills, not --map_size.
+   */
+  it('answers 507, keeps serving reads, does not exit, and loses no acknowledged insert', { timeout: 60_000 }, async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const { spawn } = await import('node:child_process');
+    const { CLI } = await import('../helpers/broker.js');
+    const proc = spawn('sh', ['-c', `ulimit -f 4096; exec "${process.execPath}" "${CLI}" --port 0 --host 127.0.0.1 --db "${dir}/db" --admin_token ${ADMIN}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let exited: number | null | undefined;
+    proc.once('exit', (code) => (exited = code));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        proc.stdout!.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /"url":"(http:[^"]+)"/.exec(out);
+          if (m) resolve(m[1]);
+        });
+        proc.once('exit', () => reject(new Error('broker exited before listening')));
+      });
+      const user = await makeUser(url);
+      const acknowledged: number[] = [];
+      let full;
+      for (let i = 0; i < 300 && !full; i++) {
+        const answer = await post(url, '/insert', { event: `e${i % 4}`, data: { i, pad: 'x'.repeat(50_000) } }, bearer(user.jwt));
+        if (answer.status === 200) acknowledged.push(answer.body.id);
+        else full = answer;
+      }
+      expect(full?.status).toBe(507);
+      expect(full?.body.error).toMatch(/could not write to its disk/);
+      // Still alive and serving: more writes answer 507 too, reads work.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(exited).toBeUndefined();
+      expect((await post(url, '/insert', { event: 'x', data: 'y'.repeat(50_000) }, bearer(user.jwt))).status).toBe(507);
+      expect((await get(url, '/verify', bearer(user.jwt))).status).toBe(200);
+      const events = await get(url, '/events?after=0&limit=1000', bearer(user.jwt));
+      expect(events.status).toBe(200);
+      expect(events.body.events.map((e: { id: number }) => e.id)).toEqual(acknowledged);
+      expect(exited).toBeUndefined();
+    } finally {
+      proc.kill('SIGKILL');
+    }
+  });
+});
