@@ -67,14 +67,29 @@ async function startTarget(spec: string): Promise<Target> {
 
 const rateName = (r: number) => (r > 0 ? `${r}/s` : 'max');
 
-export async function fanout(opts: FanoutOptions, loadgen: Peer) {
+export async function fanout(options: FanoutOptions, loadgen: Peer) {
+  const opts = { ...options, lastSubs: options.subs[options.subs.length - 1] };
   const rows: FanoutRow[] = [];
   const connects: ConnectRow[] = [];
   const inserts: InsertRow[] = [];
+  const fdLimit = await loadgen.call<number>('fdLimit');
   for (const subs of opts.subs) {
     // Every server under test is up, with its own subscribers, at once; each rate is then run against
     // each server in turn, seconds apart, so that load from the rest of the machine drifts less between
-    // the rows that are compared. Idle streams cost nothing but a heartbeat.
+    // the rows that are compared. Idle streams cost nothing but a heartbeat. The load generator holds one
+    // fd per subscriber: when all servers' subscribers do not fit under its limit, go in groups.
+    const perGroup = Math.max(1, Math.floor((fdLimit - 1000) / subs));
+    for (let g = 0; g < opts.targets.length; g += perGroup) {
+      const specs = opts.targets.slice(g, g + perGroup);
+      if (perGroup < opts.targets.length) opts.log(`  · ${subs} subscribers: fd limit ${fdLimit}, servers measured in groups of ${perGroup}: ${specs.join(', ')}`);
+      await fanoutGroup({ ...opts, targets: specs }, subs, loadgen, rows, connects, inserts);
+    }
+  }
+  return { rows, connects, inserts, fdLimit };
+}
+
+async function fanoutGroup(opts: FanoutOptions & { lastSubs: number }, subs: number, loadgen: Peer, rows: FanoutRow[], connects: ConnectRow[], inserts: InsertRow[]) {
+  {
     const targets: Target[] = [];
     try {
       for (const spec of opts.targets) {
@@ -136,7 +151,7 @@ export async function fanout(opts: FanoutOptions, loadgen: Peer) {
         }
       }
       await loadgen.call('disconnect');
-      if (subs === opts.subs[opts.subs.length - 1] && opts.insertClients > 0) {
+      if (subs === opts.lastSubs && opts.insertClients > 0) {
         await sleep(300);
         for (const [i, spec] of opts.targets.entries()) {
           // Inserts/s with C concurrent clients, no subscribers.
@@ -158,7 +173,6 @@ export async function fanout(opts: FanoutOptions, loadgen: Peer) {
       for (const t of targets) await t.stop();
     }
   }
-  return { rows, connects, inserts };
 }
 
 export function fanoutTables(res: Awaited<ReturnType<typeof fanout>>, opts: FanoutOptions): string {
@@ -171,6 +185,7 @@ export function fanoutTables(res: Awaited<ReturnType<typeof fanout>>, opts: Fano
       res.rows.map((x) => {
         const b = base(x.subs, x.rate);
         const secs = x.r.deliverMs / 1000;
+        if (x.r.received === 0) return [x.target, x.subs, rateName(x.rate), `no frames received (${x.r.subscribers} subscribers, ${x.r.acked} acked, ${x.r.errors} insert errors)`];
         return [
           x.target,
           x.subs,

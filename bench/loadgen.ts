@@ -4,6 +4,7 @@
 // Each published event's data is {"r":<run>,"n":<seq>,"t":<µs on this process's clock>,"p":<pad>}.
 // A subscriber marks n in a bitset (a second mark is a duplicate, a missing one a loss) and records
 // now - t as the latency (insert sent → frame parsed here; publisher and readers share this clock).
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Histogram, sleep, type LatencySummary } from './lib/stats.js';
@@ -452,6 +453,11 @@ serve({
   open: (a?: { group?: string }) => groupOf(a?.group).filter((c) => !c.closed).length,
   run: (a: RunArgs) => runPublish(a),
   loop: (a: LoopArgs) => loop(a),
+  /** The soft limit on open files (each subscriber holds one). */
+  fdLimit: () => {
+    const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : 1024;
+  },
   cpu: () => {
     const c = process.cpuUsage();
     return c.user + c.system;

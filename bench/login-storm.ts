@@ -39,7 +39,9 @@ export async function loginStorm(opts: LoginOptions, loadgen: Peer): Promise<str
     const idle = await loadgen.call<LoopResult>('loop', { url: target.url, path: '/', headers: {}, bodies: ['{}'], concurrency: 1, durationMs: 1000, maxRequests: 0, probeMs: 20 });
     const idleStats = await target.stats(true);
     // Ceiling: raw argon2.verify, 2 at a time (the server's semaphore), no HTTP.
-    const raw = await target.peer!.call<{ verifies: number; perSec: number; cpuUs: number; eldP99: number }>('argon2', { durationMs: Math.min(3000, opts.durationMs), concurrency: 2 });
+    type Raw = { verifies: number; perSec: number; cpuUs: number; eldP99: number };
+    const ceilingMs = Math.min(3000, opts.durationMs);
+    const rawBefore = await target.peer!.call<Raw>('argon2', { durationMs: ceilingMs, concurrency: 2 });
     await sleep(200);
     // The storm.
     const s0 = await target.stats(true);
@@ -51,6 +53,9 @@ export async function loginStorm(opts: LoginOptions, loadgen: Peer): Promise<str
     );
     const s1 = await target.stats();
     const wall = performance.now() - w0;
+    // The ceiling again after the storm: the machine is shared, so keep the better of the two.
+    const rawAfter = await target.peer!.call<Raw>('argon2', { durationMs: ceilingMs, concurrency: 2 });
+    const raw = rawAfter.perSec > rawBefore.perSec ? rawAfter : rawBefore;
     opts.log(`  · login storm: ${fmtInt(storm.perSec)} logins/s ${JSON.stringify(storm.statuses)}`);
     const { type: _t, ...params } = ARGON2_OPTIONS;
     const lines = [
@@ -59,7 +64,7 @@ export async function loginStorm(opts: LoginOptions, loadgen: Peer): Promise<str
         ['measure', 'logins/s', 'login p50 ms', 'login p99 ms', 'GET / p50 ms', 'GET / p99 ms', 'eld p50 ms', 'eld p99 ms', 'eld max ms', 'srv CPU%', 'statuses'],
         [
           ['idle server', '-', '-', '-', ms(idle.probe.p50), ms(idle.probe.p99), fmtNum(idleStats.eld!.p50, 2), fmtNum(idleStats.eld!.p99, 2), fmtNum(idleStats.eld!.max, 1), '-', '-'],
-          ['argon2.verify ×2, no HTTP (ceiling)', fmtInt(raw.perSec), '-', '-', '-', '-', '-', fmtNum(raw.eldP99, 2), '-', fmtInt((raw.cpuUs / 1000 / Math.min(3000, opts.durationMs)) * 100), '-'],
+          [`argon2.verify ×2, no HTTP (ceiling; before/after: ${fmtInt(rawBefore.perSec)}/${fmtInt(rawAfter.perSec)})`, fmtInt(raw.perSec), '-', '-', '-', '-', '-', fmtNum(raw.eldP99, 2), '-', fmtInt((raw.cpuUs / 1000 / ceilingMs) * 100), '-'],
           [
             `storm: ${opts.concurrency} concurrent, ${fmtNum(storm.elapsedMs / 1000, 1)} s`,
             fmtInt(storm.perSec),

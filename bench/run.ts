@@ -92,8 +92,9 @@ function verdict(res: Awaited<ReturnType<typeof fanout>>): string {
     const lossy = res.rows.filter((r) => r.target === b && (r.r.lost > 0 || r.r.dup > 0));
     lines.push(`${mark(lossy.length === 0)} ${b}: 0 lost, 0 duplicated frames${lossy.length ? ` — ${lossy.map((r) => `${r.subs}/${r.rate || 'max'}: lost ${r.r.lost} dup ${r.r.dup}`).join(', ')}` : ''}`);
     for (const c of res.connects.filter((c) => c.target === b)) {
-      lines.push(`${mark(c.rssPerStream <= 20 * 1024)} ${b}: ≤ 20 KiB RSS per idle stream — ${kib(c.rssPerStream)} KiB at ${c.subs}`);
-      if (c.subs >= 5000) lines.push(`${mark(c.ms < 1500 && c.failed === 0)} ${b}: 5,000 streams connected in < 1.5 s — ${fmtNum(c.ms / 1000, 2)} s`);
+      if (c.failed > 0) lines.push(`MISSED ${b}: ${c.failed} of ${c.subs} streams failed to connect`);
+      if (c.ok > 0) lines.push(`${mark(c.rssPerStream <= 20 * 1024)} ${b}: ≤ 20 KiB RSS per idle stream — ${kib(c.rssPerStream)} KiB at ${c.ok}`);
+      if (c.subs >= 5000) lines.push(`${mark(c.ms < 1500 && c.failed === 0)} ${b}: 5,000 streams connected in < 1.5 s — ${c.ok} in ${fmtNum(c.ms / 1000, 2)} s`);
     }
   }
   return lines.join('\n');
