@@ -14,6 +14,7 @@ import { serve } from './lib/ipc.js';
 import type { ServerStats } from './lib/stats.js';
 import { applyHubVariant } from './experiments/hub-variants.js';
 import { applySyncJwt } from './experiments/token-variant.js';
+import { applyCachedStats } from './experiments/storage-variant.js';
 
 import { BENCH_ADMIN } from './lib/constants.js';
 
@@ -55,6 +56,7 @@ if (kind === 'baseline') {
   // or several joined with '&': broker+direct&syncjwt.
   for (const v of variant ? variant.split('&') : []) {
     if (v === 'syncjwt') applySyncJwt(broker.services.identity);
+    else if (v === 'cachestats') applyCachedStats(broker.services.db);
     else applyHubVariant(broker.services.hub, v);
   }
 }
