@@ -97,13 +97,16 @@ export const percent = (s: string) => Array.from(Buffer.from(s, 'utf8'), (b) => 
 export interface Limits {
   /** Longest generated string. */
   maxLength: number;
+  /** How far towards maxLength lengths go (fast-check biases to short ones unless told otherwise). */
+  size?: fc.SizeForArbitrary;
 }
 
 export function arbitraries(f: Fixture, limits: Limits) {
+  const { maxLength, size } = limits;
   const text = fc.oneof(
-    fc.string({ maxLength: limits.maxLength }),
-    fc.string({ unit: 'grapheme', maxLength: limits.maxLength }),
-    fc.string({ unit: 'binary', maxLength: limits.maxLength }),
+    fc.string({ maxLength, size }),
+    fc.string({ unit: 'grapheme', maxLength, size }),
+    fc.string({ unit: 'binary', maxLength, size }),
     fc.constantFrom('', ' ', '\0', '\ud800', '__proto__', 'constructor', '../../etc/passwd', '%00', '${jndi:x}', "' OR 1=1 --"),
   );
   const json = fc.jsonValue({ maxDepth: 4 });
