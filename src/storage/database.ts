@@ -11,7 +11,7 @@
 //   reaches it, writes throw DatabaseFullError (the API answers 507) while reads and deletes go on.
 //   Deleting (retention) frees pages and writes resume; a restart with a larger --map_size too.
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { open, type Database as LmdbDatabase, type RootDatabase } from 'lmdb';
@@ -235,7 +235,8 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
   let root: RootDatabase | undefined;
   try {
     try {
-      mkdirSync(path, { recursive: true });
+      // Owner-only: the database holds the JWT secret, the admin token and every password hash.
+      mkdirSync(path, { recursive: true, mode: 0o700 });
     } catch (err) {
       throw new DatabaseOpenError(`cannot create the database directory ${path}: ${(err as Error).message}`);
     }
@@ -254,6 +255,8 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
     });
     const opened = root;
     surviveCommitFailures();
+    // LMDB creates its files 0644: anyone on the host could read the secrets in them.
+    for (const file of [dataFile, join(path, 'lock.mdb')]) if (existsSync(file)) chmodSync(file, 0o600);
 
     const meta = opened.openDB<unknown, string>({ name: 'meta' });
     const users = opened.openDB<unknown, string>({ name: 'users' });
