@@ -181,7 +181,7 @@ export function fanoutTables(res: Awaited<ReturnType<typeof fanout>>, opts: Fano
   const perCore = (x: FanoutRow) => x.r.received / (x.serverCpuUs / 1e6);
   out.push(
     table(
-      ['server', 'subs', 'offered', 'pub ev/s', 'deliveries/s', 'p50 ms', 'p99 ms', 'ins p50', 'ins p99', 'lost', 'dup', 'cut', 'srv CPU%', 'µs/deliv', 'deliv/core-s', '× base', 'eld p99', 'lg CPU%', 'other CPU%'],
+      ['server', 'subs', 'offered', 'pub ev/s', 'deliveries/s', 'p50 ms', 'p99 ms', 'ins p50', 'ins p99', 'lost', 'dup', 'cut', 'srv CPU%', 'µs/deliv', 'deliv/core-s', '× base', 'eld p99', 'lg CPU%', 'lg eld p99', 'other CPU%'],
       res.rows.map((x) => {
         const b = base(x.subs, x.rate);
         const secs = x.r.deliverMs / 1000;
@@ -205,6 +205,7 @@ export function fanoutTables(res: Awaited<ReturnType<typeof fanout>>, opts: Fano
           b ? fmtNum(perCore(x) / perCore(b), 2) : '-',
           x.eldP99 !== undefined ? fmtNum(x.eldP99, 1) : '-',
           fmtInt((x.r.loadgenCpuUs / 1000 / x.wallMs) * 100),
+          fmtNum(x.r.loadgenEldP99, 1),
           fmtInt(Math.max(0, x.otherPct)),
         ];
       }),

@@ -6,11 +6,15 @@
 // now - t as the latency (insert sent → frame parsed here; publisher and readers share this clock).
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connect, type Socket } from 'node:net';
 import { Histogram, sleep, type LatencySummary } from './lib/stats.js';
 import { serve } from './lib/ipc.js';
 
 const nowUs = () => Math.round(performance.now() * 1000);
+/** The load generator's own event-loop delay: it is part of every latency measured here. */
+const eld = monitorEventLoopDelay({ resolution: 1 });
+eld.enable();
 
 interface Target {
   host: string;
@@ -248,6 +252,8 @@ export interface RunResult {
   latency: LatencySummary;
   insertLatency: LatencySummary;
   loadgenCpuUs: number;
+  /** ms */
+  loadgenEldP99: number;
 }
 
 function postOnce(agent: Agent, target: Target, path: string, headers: Record<string, string>, body: string): Promise<number> {
@@ -292,6 +298,7 @@ async function runPublish(a: RunArgs): Promise<RunResult> {
   let windowWaits = 0;
   let lastAck = 0;
   const cpu0 = process.cpuUsage();
+  eld.reset();
   const t0 = performance.now();
   lastRecvUs = 0;
   const deadline = t0 + a.durationMs;
@@ -380,6 +387,7 @@ async function runPublish(a: RunArgs): Promise<RunResult> {
     latency: lat.summary(),
     insertLatency: insertLat.summary(),
     loadgenCpuUs: cpu.user + cpu.system,
+    loadgenEldP99: eld.percentile(99) / 1e6,
   };
 }
 
