@@ -44,7 +44,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     requestTimeout: 30_000,
     connectionTimeout: 0,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
-    ...(options.https ? { https: options.https } : {}),
+    // Node enforces headersTimeout/requestTimeout only when it sweeps connections (every 30 s by
+    // default), so a slowloris client could hold a socket for 40 s; sweep every second instead.
+    http: { connectionsCheckingInterval: 1000 },
+    ...(options.https ? { https: { connectionsCheckingInterval: 1000, ...(options.https as object) } } : {}),
   } as FastifyServerOptions);
   app.server.headersTimeout = 10_000;
 
@@ -71,10 +74,18 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     if (config.secure) void reply.header('strict-transport-security', 'max-age=31536000');
   });
 
-  const limits: Record<string, number> = { login: config.login_rate_limit, admin: config.admin_rate_limit };
+  // Per-IP limits by group. Basic credentials cost an argon2 check on every request, so on user
+  // routes a Basic request counts like a login (password spraying must not go around the limit);
+  // Bearer requests there are not limited.
+  const isBasic = (req: { headers: { authorization?: string } }) => /^basic\s/i.test(req.headers.authorization ?? '');
+  const limits = {
+    login: { max: config.login_rate_limit, timeWindow: 60_000 },
+    admin: { max: config.admin_rate_limit, timeWindow: 60_000 },
+    user: { max: config.login_rate_limit, timeWindow: 60_000, allowList: (req: { headers: { authorization?: string } }) => !isBasic(req) },
+  };
   app.addHook('onRoute', (route) => {
-    const group = (route.config as { rateLimitGroup?: string } | undefined)?.rateLimitGroup;
-    if (group && limits[group]) route.config = { ...route.config, rateLimit: { max: limits[group], timeWindow: 60_000 } } as typeof route.config;
+    const group = (route.config as { rateLimitGroup?: keyof typeof limits } | undefined)?.rateLimitGroup;
+    if (group) route.config = { ...route.config, rateLimit: limits[group] } as typeof route.config;
   });
 
   await app.register(cors, {
@@ -130,7 +141,7 @@ function reapConnectionsOnClose(app: FastifyInstance): void {
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Which per-IP rate limit applies: login (login, password_reset) or admin (admin routes). */
-    rateLimitGroup?: 'login' | 'admin';
+    /** Which per-IP rate limit applies: login (login, password_reset, create_totp), admin, or user (Basic only). */
+    rateLimitGroup?: 'login' | 'admin' | 'user';
   }
 }

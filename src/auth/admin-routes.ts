@@ -50,7 +50,8 @@ export function adminRoutes(app: FastifyInstance, services: Services): void {
     async (req) => ({ qr: await identity.createQr(req.body.username, req.body.issuer) }),
   );
 
-  app.post<{ Body: Named }>('/create_totp', named, async (req) => ({ totp: await identity.createResetCode(req.body.username) }));
+  // A reset code is a credential: create_totp shares the login routes' per-IP limit.
+  app.post<{ Body: Named }>('/create_totp', { ...named, config: { rateLimitGroup: 'login' as const } }, async (req) => ({ totp: await identity.createResetCode(req.body.username) }));
 
   app.post<{ Body: Named }>('/create_recovery_codes', named, async (req) => ({ codes: await identity.createRecoveryCodes(req.body.username) }));
 }

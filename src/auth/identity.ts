@@ -46,6 +46,17 @@ export interface Principal {
 export type SessionEndReason = 'revoked' | 'password changed' | 'tenant changed';
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/**
+ * LMDB keys are at most 1978 bytes: users are keyed by username and events by [tenant_name, event]
+ * (event ≤ 512 bytes, realtime/sse.ts), so these bounds keep every key valid and every lookup an index hit.
+ */
+export const MAX_USERNAME_BYTES = 512;
+export const MAX_TENANT_BYTES = 1024;
+const MAX_ISSUER_CHARS = 200;
+
+function checkLength(field: string, value: string, maxBytes: number): void {
+  if (Buffer.byteLength(value) > maxBytes) throw badRequest(`${field} must be at most ${maxBytes} bytes`);
+}
 const SCOPE = /^[^:\s]+:[^:\s]+$/;
 const RECOVERY_CODE_COUNT = 10;
 
@@ -104,6 +115,8 @@ export class Identity {
   async createUser(input: NewUser): Promise<UserRecord> {
     if (input.username.length === 0) throw badRequest('username must not be empty');
     if (input.tenant_name.length === 0) throw badRequest('tenant_name must not be empty');
+    checkLength('username', input.username, MAX_USERNAME_BYTES);
+    checkLength('tenant_name', input.tenant_name, MAX_TENANT_BYTES);
     if (input.password.length === 0) throw badRequest('password must not be empty');
     validateEmail(input.email);
     validateScopes(input.scopes);
@@ -137,6 +150,7 @@ export class Identity {
   async updateUser(username: string, changes: UserChanges): Promise<UserRecord> {
     this.require(username);
     if (changes.tenant_name !== undefined && changes.tenant_name.length === 0) throw badRequest('tenant_name must not be empty');
+    if (changes.tenant_name !== undefined) checkLength('tenant_name', changes.tenant_name, MAX_TENANT_BYTES);
     if (changes.password !== undefined && changes.password.length === 0) throw badRequest('password must not be empty');
     validateEmail(changes.email);
     validateScopes(changes.scopes);
@@ -181,6 +195,8 @@ export class Identity {
   }
 
   async createQr(username: string, issuer: string): Promise<string> {
+    // A QR code holds under 3 KB: a long issuer would not fit (qrcode throws).
+    if (issuer.length > MAX_ISSUER_CHARS) throw badRequest(`issuer must be at most ${MAX_ISSUER_CHARS} characters`);
     const user = this.require(username);
     return qrPngBase64(otpauthUri(issuer, user.username, user.totp));
   }
@@ -204,6 +220,7 @@ export class Identity {
   }
 
   async resetPassword(username: string, code: string, password: string): Promise<void> {
+    if (password.length === 0) throw badRequest('password must not be empty');
     const user = this.users.get(username);
     const now = this.options.now();
     const reset = user?.reset;
@@ -243,10 +260,34 @@ export class Identity {
       });
       return;
     }
-    const next = lockAfterFailure(this.lockState(username, undefined), now);
+    this.rememberUnknown(username, lockAfterFailure(this.lockState(username, undefined), now));
+  }
+
+  private rememberUnknown(username: string, state: LockState): void {
     this.unknownFailures.delete(username);
-    this.unknownFailures.set(username, next);
+    this.unknownFailures.set(username, state);
     if (this.unknownFailures.size > 10_000) this.unknownFailures.delete(this.unknownFailures.keys().next().value as string);
+  }
+
+  /**
+   * Counts a login attempt as a failure before the password is checked, in the same transaction that
+   * checks the lock: a burst of parallel guesses then gets at most 3 password checks, not one per
+   * request racing past the check. A success undoes it (login resets the count).
+   */
+  private async reserveAttempt(username: string, user: UserRecord | undefined): Promise<void> {
+    const now = this.options.now();
+    let lockedUntil = 0;
+    if (user) {
+      await this.users.update(username, (u) => {
+        if (u.locked_until > now) lockedUntil = u.locked_until;
+        else Object.assign(u, lockAfterFailure(u, now));
+      });
+    } else {
+      const state = this.lockState(username, undefined);
+      if (state.locked_until > now) lockedUntil = state.locked_until;
+      else this.rememberUnknown(username, lockAfterFailure(state, now));
+    }
+    if (lockedUntil > now) throw tooMany('too many failed logins: try again later', (lockedUntil - now) / 1000);
   }
 
   private throwIfLocked(username: string, user: UserRecord | undefined): void {
@@ -268,14 +309,16 @@ export class Identity {
 
   /** Login: unknown user, wrong password, revoked, wrong or missing code → one 401 message. */
   async login(username: string, password: string, code: string | undefined): Promise<{ jwt: string; exp: number }> {
-    const user = this.users.get(username);
-    this.throwIfLocked(username, user);
-    const passwordOk = await verifyPassword(user?.password, password);
-    const factor = user && passwordOk && !user.revoked ? this.secondFactor(user, code) : undefined;
-    if (!user || !factor) {
-      await this.recordFailure(username, user);
+    if (Buffer.byteLength(username) > MAX_USERNAME_BYTES) {
+      // No such user can exist; answer like any unknown user, without remembering the name.
+      await verifyPassword(undefined, password);
       throw unauthorized(LOGIN_FAILED);
     }
+    const user = this.users.get(username);
+    await this.reserveAttempt(username, user);
+    const passwordOk = await verifyPassword(user?.password, password);
+    const factor = user && passwordOk && !user.revoked ? this.secondFactor(user, code) : undefined;
+    if (!user || !factor) throw unauthorized(LOGIN_FAILED);
     let accepted = false;
     const updated = await this.users.update(username, (u) => {
       // Re-checked inside the transaction, so that one code cannot log in twice concurrently.
@@ -288,10 +331,7 @@ export class Identity {
       u.failures = 0;
       u.locked_until = 0;
     });
-    if (!updated || !accepted) {
-      await this.recordFailure(username, user);
-      throw unauthorized(LOGIN_FAILED);
-    }
+    if (!updated || !accepted) throw unauthorized(LOGIN_FAILED);
     return this.tokens.issue(username, updated.token_version);
   }
 
@@ -324,12 +364,14 @@ export class Identity {
     if (colon < 0) throw unauthorized('malformed Basic credentials');
     const username = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
+    if (Buffer.byteLength(username) > MAX_USERNAME_BYTES) throw unauthorized('invalid credentials');
     const user = this.users.get(username);
     this.throwIfLocked(username, user);
     const ok = await verifyPassword(user?.password, password);
-    // Basic cannot carry a second factor: a two-factor user must log in for a token.
+    // Basic cannot carry a second factor: a two-factor user must log in for a token. Every refusal
+    // counts toward the lock, or a right password refused for 2FA would be told apart from a wrong one.
     if (!user || !ok || user.revoked || user.two_factor) {
-      if (!ok) await this.recordFailure(username, user);
+      await this.recordFailure(username, user);
       throw unauthorized('invalid credentials');
     }
     return { user, exp: undefined };

@@ -34,7 +34,7 @@ export function identityRoutes(app: FastifyInstance, services: Services): void {
     },
   );
 
-  app.get('/verify', async (req) => identity.verification(await identity.authenticate(req.headers.authorization)));
+  app.get('/verify', { config: { rateLimitGroup: 'user' } }, async (req) => identity.verification(await identity.authenticate(req.headers.authorization)));
 
   app.post<{ Body: { totp: string; username: string; password: string } }>(
     '/password_reset',

@@ -53,7 +53,7 @@ export function openEventStream(reply: FastifyReply): EventSink | undefined {
 /** Event names travel in the `event:` line: a line break would forge frames. */
 export function invalidEventName(name: string): string | undefined {
   if (name.length === 0) return 'event must not be empty';
-  if (name.length > 256) return 'event must be at most 256 characters';
+  if (Buffer.byteLength(name) > 512) return 'event must be at most 512 bytes';
   if (/[\r\n\0]/.test(name)) return 'event must not contain line breaks';
   if (name === 'reset') return '"reset" is reserved for the server';
   return undefined;

@@ -157,7 +157,10 @@ describe('recovery codes', () => {
     const user = await twoFactorUser();
     const code = user.codes[3];
     const answers = await Promise.all([0, 1, 2, 3].map(() => post(broker.url, '/login', { username: user.username, password: user.password, totp: code })));
-    expect(answers.map((a) => a.status).sort()).toEqual([200, 401, 401, 401]);
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    // The others lose: 401, or 429 once three attempts in flight have reserved a lock.
+    for (const s of statuses.filter((x) => x !== 200)) expect([401, 429]).toContain(s);
   });
 
   it('needs the admin token and an existing user', async () => {
