@@ -404,6 +404,8 @@ interface LoopArgs {
   maxRequests: number;
   /** GET / every probeMs to see whether the server still answers other requests (0 = none) */
   probeMs: number;
+  /** worker w always sends bodies[w % length] (e.g. one user per concurrent client) */
+  bodyPerWorker?: boolean;
 }
 
 async function loop(a: LoopArgs) {
@@ -437,7 +439,8 @@ async function loop(a: LoopArgs) {
   await Promise.all(
     Array.from({ length: a.concurrency }, async (_, w) => {
       while (performance.now() < end && started < a.maxRequests) {
-        const body = a.bodies[(started++ + w) % a.bodies.length];
+        const body = a.bodies[(a.bodyPerWorker ? w : started + w) % a.bodies.length];
+        started++;
         const t = nowUs();
         const status = await postOnce(agent, target, a.path, a.headers, body);
         hist.record(nowUs() - t);

@@ -32,7 +32,7 @@ async function main() {
   try {
     if (only.includes('login')) {
       console.log('## Login storm (issue 2)');
-      console.log(await loginStorm({ concurrency: 200, durationMs: quick ? 2000 : 5000, users: 8, log }, loadgen));
+      console.log(await loginStorm({ concurrency: 200, durationMs: quick ? 2000 : 5000, users: 200, log }, loadgen));
       console.log('');
     }
     if (only.includes('fanout')) {
