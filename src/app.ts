@@ -47,6 +47,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     // Node enforces headersTimeout/requestTimeout only when it sweeps connections (every 30 s by
     // default), so a slowloris client could hold a socket for 40 s; sweep every second instead.
     http: { connectionsCheckingInterval: 1000 },
+    clientErrorHandler: answerClientError,
     ...(options.https ? { https: { connectionsCheckingInterval: 1000, ...(options.https as object) } } : {}),
   } as FastifyServerOptions);
   app.server.headersTimeout = 10_000;
@@ -107,6 +108,24 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   adminRoutes(app, services);
   realtimeRoutes(app, services);
   return app;
+}
+
+/**
+ * Errors Node's HTTP parser raises before any route runs (headers too large, a malformed request line,
+ * a header timeout) answer in the contract's shape too, {"error": "..."}, then close the connection.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, message] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'request headers are too large']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request took too long to arrive']
+    : err.code === 'HPE_URI_TOO_LONG' ? [414, 'URI Too Long', 'request URL is too long']
+    : [400, 'Bad Request', 'malformed HTTP request'];
+  const body = JSON.stringify({ error: message });
+  if (socket.writable) {
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroySoon?.();
 }
 
 /** In-flight requests get this long to finish once close() starts; then every connection is cut. */

@@ -25,7 +25,7 @@ export function realtimeRoutes(app: FastifyInstance, services: Services): void {
 
   app.post<{ Body: { event: string; data: unknown } }>(
     '/insert',
-    { onRequest: requireUser(identity), schema: body(['event', 'data'], { event: str, data: anyJson }), config: { rateLimitGroup: 'user' } },
+    { preParsing: requireUser(identity), schema: body(['event', 'data'], { event: str, data: anyJson }), config: { rateLimitGroup: 'user' } },
     async (req) => {
       const { user } = principalOf(req);
       const problem = invalidEventName(req.body.event);
@@ -35,7 +35,7 @@ export function realtimeRoutes(app: FastifyInstance, services: Services): void {
     },
   );
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/events', { onRequest: requireUser(identity), config: { rateLimitGroup: 'user' } }, async (req) => {
+  app.get<{ Querystring: Record<string, string | undefined> }>('/events', { preParsing: requireUser(identity), config: { rateLimitGroup: 'user' } }, async (req) => {
     const { user } = principalOf(req);
     const after = parseId(req.query.after, 'after') ?? 0;
     const limit = Math.min(parseId(req.query.limit, 'limit') ?? 100, 1000);
@@ -49,7 +49,7 @@ export function realtimeRoutes(app: FastifyInstance, services: Services): void {
     return { events };
   });
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/sse', { onRequest: requireUser(identity, { queryToken: true }), config: { rateLimitGroup: 'user' } }, async (req, reply) => {
+  app.get<{ Querystring: Record<string, string | undefined> }>('/sse', { preParsing: requireUser(identity, { queryToken: true }), config: { rateLimitGroup: 'user' } }, async (req, reply) => {
     const { user, exp } = principalOf(req);
     const header = req.headers['last-event-id'];
     const lastEventId = parseId(Array.isArray(header) ? header[0] : header, 'Last-Event-ID') ?? parseId(req.query.last_event_id, 'last_event_id');

@@ -1,6 +1,9 @@
 // UserStore: users keyed by username (the index every lookup uses; no scans except list_users).
 import type { Database } from './database.js';
 
+/** lmdb-js refuses keys over 1978 bytes. */
+const MAX_KEY_BYTES = 1978;
+
 export interface ResetCode {
   hash: string;
   expires_at: number;
@@ -76,6 +79,8 @@ export class LmdbUserStore implements UserStore {
   constructor(private readonly db: Database) {}
 
   get(username: string): UserRecord | undefined {
+    // No stored username can be longer than LMDB's key limit; looking one up would throw.
+    if (Buffer.byteLength(username) > MAX_KEY_BYTES) return undefined;
     return this.db.users.get(username) as UserRecord | undefined;
   }
 
@@ -89,7 +94,7 @@ export class LmdbUserStore implements UserStore {
 
   async update(username: string, change: (user: UserRecord) => UserRecord | void): Promise<UserRecord | undefined> {
     return this.db.root.transaction(() => {
-      const current = this.db.users.get(username) as UserRecord | undefined;
+      const current = this.get(username);
       if (!current) return undefined;
       const copy = structuredClone(current);
       const next = change(copy) ?? copy;
