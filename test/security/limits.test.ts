@@ -75,6 +75,38 @@ describe('header and URL size', () => {
   });
 });
 
+describe('long names', () => {
+  // LMDB refuses keys over 1978 bytes and a QR code holds under 3 KB: past those, a name would be a
+  // 500 (it was). Too long is the client's mistake: 400, and nothing stored.
+  it('a username or tenant_name too long to be a key is a 400', async () => {
+    const long = 'u'.repeat(3000);
+    expect((await post(broker.url, '/create_user', { admin_token: ADMIN, username: long, password: 'p', tenant_name: 't' })).status).toBe(400);
+    expect((await post(broker.url, '/create_user', { admin_token: ADMIN, username: `t-${Date.now()}`, password: 'p', tenant_name: long })).status).toBe(400);
+    expect((await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, tenant_name: long })).status).toBe(400);
+    const listed = await post(broker.url, '/list_users', { admin_token: ADMIN });
+    expect(JSON.stringify(listed.body)).not.toContain(long);
+  });
+
+  it('a long username is an ordinary failed login or an unknown user elsewhere, never a 5xx', async () => {
+    const long = 'x'.repeat(3000); // over LMDB's key limit, under this broker's 4 KB body limit
+    expect((await post(broker.url, '/login', { username: long, password: 'p' })).status).toBe(401);
+    expect((await post(broker.url, '/get_user', { admin_token: ADMIN, username: long })).status).toBe(404);
+    expect((await post(broker.url, '/password_reset', { username: long, totp: '123456', password: 'p' })).status).toBe(401);
+    expect((await get(broker.url, '/verify', { authorization: `Basic ${Buffer.from(`${long}:p`).toString('base64')}` })).status).toBe(401);
+  });
+
+  it('the longest accepted tenant and event name still insert', async () => {
+    const longest = await makeUser(broker.url, { tenant_name: 'é'.repeat(300) });
+    const answer = await post(broker.url, '/insert', { event: 'é'.repeat(256), data: 1 }, bearer(longest.jwt));
+    expect(answer.status).toBeLessThan(500);
+  });
+
+  it('create_qr with an issuer too long for a QR code is a 400', async () => {
+    const answer = await post(broker.url, '/create_qr', { admin_token: ADMIN, username: user.username, issuer: 'x'.repeat(3000) });
+    expect(answer.status).toBe(400);
+  });
+});
+
 describe('nested JSON', () => {
   const nested = (depth: number, inner = '1') => '['.repeat(depth) + inner + ']'.repeat(depth);
 

@@ -3,6 +3,7 @@
 // success resets it. Unknown usernames follow the same schedule (so a lock does not reveal existence).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { ADMIN } from '../helpers/broker.js';
 import { basic, get, makeUser, post } from '../helpers/http.js';
 import { Clock } from './support.js';
 
@@ -111,5 +112,31 @@ describe('per-account lock schedule', () => {
     const reset = await post(broker.url, '/password_reset', { username: user.username, totp: code.body.totp, password: 'a brand new passphrase' });
     expect(reset.status).toBe(200);
     expect((await login(user.username, 'a brand new passphrase')).status).toBe(200);
+  });
+
+  // The lock must hold against concurrency: checking it before argon2 and recording the failure after
+  // would let a burst of parallel guesses all pass the check (it did: 20 of 20 were checked).
+  it('a burst of concurrent wrong guesses gets at most 3 password checks before the lock', async () => {
+    const user = await makeUser(broker.url);
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => login(user.username, `guess${i}`)));
+    const statuses = burst.map((a) => a.status);
+    expect(statuses.filter((s) => s === 401).length, statuses.join(',')).toBeLessThanOrEqual(3);
+    expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
+    clock.advance(3600);
+  });
+
+  // Basic cannot carry a second factor, so a right password on a two-factor (or revoked) account is
+  // refused too; if that refusal did not count, two wrong guesses and a candidate would tell the password
+  // apart (locked next, or not) without the second factor.
+  it('Basic on a two-factor or revoked account is no password oracle: every refusal counts', async () => {
+    for (const kind of ['two-factor', 'revoked'] as const) {
+      const user = await makeUser(broker.url, kind === 'two-factor' ? { two_factor: true } : {});
+      if (kind === 'revoked') await post(broker.url, '/revoke_user', { admin_token: ADMIN, username: user.username });
+      for (let i = 0; i < 2; i++) expect((await get(broker.url, '/verify', basic(user.username, 'wrong'))).status).toBe(401);
+      expect((await get(broker.url, '/verify', basic(user.username, user.password))).status).toBe(401);
+      // Three refusals: locked, whichever the third password was.
+      expect((await get(broker.url, '/verify', basic(user.username, 'wrong'))).status, kind).toBe(429);
+      clock.advance(3600);
+    }
   });
 });

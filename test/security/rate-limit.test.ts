@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, spawnBroker, startBroker, tempDir, type TestBroker } from '../helpers/broker.js';
-import { makeUser, post } from '../helpers/http.js';
+import { basic, makeUser, post } from '../helpers/http.js';
 
 let broker: TestBroker;
 const LOGIN_LIMIT = 4;
@@ -64,6 +64,35 @@ describe('per-IP rate limits', () => {
     }
     expectRateLimited(await postFrom(ip, '/list_users', { admin_token: ADMIN }));
     expectRateLimited(await postFrom(ip, '/list_users', { admin_token: 'guess' }));
+  });
+
+  it('create_totp counts against the login limit, not the admin one (a reset code is a credential)', async () => {
+    const ip = '127.0.0.16';
+    const user = await makeUser(broker.url);
+    const statuses: number[] = [];
+    for (let i = 0; i <= LOGIN_LIMIT; i++) statuses.push((await postFrom(ip, '/create_totp', { admin_token: ADMIN, username: user.username })).status);
+    expect(statuses).toEqual([...Array(LOGIN_LIMIT).fill(200), 429]);
+  });
+
+  it('Basic credentials on /verify count against the login limit; Bearer requests do not', async () => {
+    const ip = '127.0.0.17';
+    const user = await makeUser(broker.url);
+    const { hostname, port } = new URL(broker.url);
+    const getFrom = (path: string, headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: hostname, port, path, method: 'GET', localAddress: ip, headers }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    // Password spraying: one guess per account, under every account's lock.
+    const sprayed: number[] = [];
+    for (let i = 0; i <= LOGIN_LIMIT; i++) sprayed.push(await getFrom('/verify', basic(`spray${i}`, 'Winter2026!')));
+    expect(sprayed).toEqual([...Array(LOGIN_LIMIT).fill(401), 429]);
+    // Bearer traffic from the same address is not limited.
+    for (let i = 0; i < LOGIN_LIMIT * 2; i++) expect(await getFrom('/verify', { authorization: `Bearer ${user.jwt}` })).toBe(200);
   });
 
   it('the 429 carries the security headers and no stack', async () => {

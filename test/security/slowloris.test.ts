@@ -3,8 +3,8 @@
 // SSE stream (a response, not a request being received) outlives the request timeout.
 //
 // The bounds are headersTimeout/requestTimeout (10 s / 30 s, app.ts) plus Node's connection sweep,
-// which runs every connectionsCheckingInterval (30 s by default): up to 40 s and 60 s today. The tighter
-// bounds app.ts promises in its comment are asserted in the uncommitted pending-fixes test.
+// every connectionsCheckingInterval (1 s in app.ts; Node's default of 30 s let a slow client hold its
+// socket up to 40 s / 60 s).
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
@@ -44,7 +44,7 @@ function attacker(first: string, drip: string | undefined): Promise<Outcome> {
 }
 
 describe('slow clients', () => {
-  it('idle, header-dribbling and body-dribbling connections are closed in bounded time; others are served', { timeout: 90_000 }, async () => {
+  it('idle, header-dribbling and body-dribbling connections are closed in bounded time; others are served', { timeout: 60_000 }, async () => {
     const user = await makeUser(broker.url);
     const stream = openSse(broker.url, user.jwt);
     await stream.waitFor((r) => r.status === 200);
@@ -69,15 +69,16 @@ describe('slow clients', () => {
       // headersTimeout is 10 s: never before it...
       expect(o.closedAfterMs).toBeGreaterThanOrEqual(9_500);
       // ...and within it plus one sweep of the connection checker.
-      expect(o.closedAfterMs).toBeLessThan(45_000);
+      expect(o.closedAfterMs).toBeLessThan(12_500);
     }
     for (const o of bodyOutcomes) {
       expect(o.answer).toMatch(/^HTTP\/1\.1 408 /);
       expect(o.closedAfterMs).toBeGreaterThanOrEqual(29_500);
-      expect(o.closedAfterMs).toBeLessThan(65_000);
+      expect(o.closedAfterMs).toBeLessThan(32_500);
     }
     expect(probes.length).toBeGreaterThan(5);
-    expect(Math.max(...probes)).toBeLessThan(1000);
+    // Generous for a shared CI machine; a starved server would not answer within the test at all.
+    expect(Math.max(...probes)).toBeLessThan(2000);
 
     // The SSE stream opened before the attack outlived requestTimeout: it is a response, not a request.
     expect(stream.ended).toBe(false);
