@@ -34,6 +34,27 @@ describe('every POST route', () => {
   }
 });
 
+describe('every POST route, with long strings', () => {
+  // Up to 5,000 characters, well past LMDB's key limit and a QR code's capacity, and URLs past 16 KiB:
+  // fast-check keeps lengths short unless its size is raised.
+  let long: ReturnType<typeof arbitraries>;
+  beforeAll(() => {
+    long = arbitraries(f, { maxLength: 5000, size: 'xlarge' });
+  });
+  for (const path of POST_ROUTES) {
+    it(`${path}: long bodies, headers and query`, async () => {
+      await property(
+        fc.record({ body: long.body(path), headers: long.headers, query: long.query }),
+        async ({ body, headers, query }) => {
+          await checkRequest(f, { method: 'POST', path, query, headers, body });
+        },
+        30,
+        1_000,
+      );
+    });
+  }
+});
+
 describe('every GET route', () => {
   for (const path of GET_ROUTES) {
     it(`${path}: any headers and query`, async () => {

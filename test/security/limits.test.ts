@@ -68,6 +68,19 @@ describe('header and URL size', () => {
     expect(long.status).toBe(404);
   });
 
+  it('errors from the HTTP parser (431, 400) answer in the contract shape {"error": "..."}', async () => {
+    for (const [raw, status] of [
+      [`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`, 431],
+      [`GET /${'a'.repeat(17 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`, 431],
+      ['BREW / HTCPCP/1.0\r\n\r\n', 400],
+    ] as const) {
+      const answer = await rawRequest(broker.url, raw);
+      expect(answer.status).toBe(status);
+      expect(answer.headers['content-type']).toMatch(/^application\/json/);
+      expect(JSON.parse(answer.body)).toEqual({ error: expect.any(String) });
+    }
+  });
+
   it('a query string of 1,500 parameters (~13 KB) is parsed without a 5xx', async () => {
     const query = Array.from({ length: 1500 }, (_, i) => `p${i}=${i}`).join('&');
     const answer = await get(broker.url, `/events?${query}`, bearer(user.jwt));

@@ -74,7 +74,7 @@ describe('per-IP rate limits', () => {
     expect(statuses).toEqual([...Array(LOGIN_LIMIT).fill(200), 429]);
   });
 
-  it('Basic credentials on /verify count against the login limit; Bearer requests do not', async () => {
+  it('Basic credentials count against the login limit on /verify, /events and /sse; Bearer requests do not', async () => {
     const ip = '127.0.0.17';
     const user = await makeUser(broker.url);
     const { hostname, port } = new URL(broker.url);
@@ -87,10 +87,14 @@ describe('per-IP rate limits', () => {
         req.on('error', reject);
         req.end();
       });
-    // Password spraying: one guess per account, under every account's lock.
-    const sprayed: number[] = [];
-    for (let i = 0; i <= LOGIN_LIMIT; i++) sprayed.push(await getFrom('/verify', basic(`spray${i}`, 'Winter2026!')));
-    expect(sprayed).toEqual([...Array(LOGIN_LIMIT).fill(401), 429]);
+    // Password spraying: one guess per account, under every account's lock. Counted before
+    // authentication answers 401, on every route that takes Basic (a limiter that ran after the
+    // authentication hook never saw a refused request).
+    for (const path of ['/verify', '/events', '/sse']) {
+      const sprayed: number[] = [];
+      for (let i = 0; i <= LOGIN_LIMIT; i++) sprayed.push(await getFrom(path, basic(`spray-${path.slice(1)}-${i}`, 'Winter2026!')));
+      expect(sprayed, path).toEqual([...Array(LOGIN_LIMIT).fill(401), 429]);
+    }
     // Bearer traffic from the same address is not limited.
     for (let i = 0; i < LOGIN_LIMIT * 2; i++) expect(await getFrom('/verify', { authorization: `Bearer ${user.jwt}` })).toBe(200);
   });
