@@ -56,6 +56,15 @@ describe('the database full', () => {
       expect((await post(broker.url, '/get_user', { admin_token: ADMIN, username: 'late' })).status).toBe(404);
       expect((await post(broker.url, '/insert', { event: 'small', data: 1 }, bearer(user.jwt))).status).toBe(507);
 
+      // A login records its attempt (the lock's count) before checking the password, so it is a write:
+      // right and wrong passwords alike answer 507, which neither lets guesses through uncounted nor
+      // tells them apart.
+      const right = await post(broker.url, '/login', { username: user.username, password: user.password });
+      const wrong = await post(broker.url, '/login', { username: user.username, password: 'wrong' });
+      expect(right.status).toBe(507);
+      expect(wrong.status).toBe(507);
+      expect(wrong.body).toEqual(right.body);
+
       // Reads keep working: token checks, users, history, a new stream's replay, health.
       expect((await get(broker.url, '/')).status).toBe(200);
       expect((await get(broker.url, '/verify', bearer(user.jwt))).status).toBe(200);
