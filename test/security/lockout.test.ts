@@ -100,6 +100,9 @@ describe('per-account lock schedule', () => {
     await failThrice(a.username);
     expect((await login(a.username, a.password)).status).toBe(429);
     expect((await login(b.username, b.password)).status).toBe(200);
+    // A lock stops password guesses, not sessions: a token issued before it keeps working, so locking
+    // someone out (anyone who can name an account can) does not end their open sessions.
+    expect((await get(broker.url, '/verify', { authorization: `Bearer ${a.jwt}` })).status).toBe(200);
     clock.advance(60);
   });
 

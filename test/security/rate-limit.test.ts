@@ -99,6 +99,28 @@ describe('per-IP rate limits', () => {
     for (let i = 0; i < LOGIN_LIMIT * 2; i++) expect(await getFrom('/verify', { authorization: `Bearer ${user.jwt}` })).toBe(200);
   });
 
+  it('a forged X-Forwarded-For does not buy a fresh budget (the client address is the socket\'s)', async () => {
+    const ip = '127.0.0.18';
+    const { hostname, port } = new URL(broker.url);
+    const statuses: number[] = [];
+    for (let i = 0; i <= LOGIN_LIMIT; i++) {
+      statuses.push(
+        await new Promise<number>((resolve, reject) => {
+          const req = http.request(
+            { host: hostname, port, path: '/login', method: 'POST', localAddress: ip, headers: { 'x-forwarded-for': `203.0.113.${i}`, 'x-real-ip': `198.51.100.${i}` } },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          );
+          req.on('error', reject);
+          req.end(JSON.stringify({ username: `xff${i}`, password: 'x' }));
+        }),
+      );
+    }
+    expect(statuses).toEqual([...Array(LOGIN_LIMIT).fill(401), 429]);
+  });
+
   it('the 429 carries the security headers and no stack', async () => {
     const ip = '127.0.0.15';
     let last;
