@@ -88,6 +88,28 @@ describe('header and URL size', () => {
   });
 });
 
+describe('HTTP framing', () => {
+  // Ambiguous framing is how requests get smuggled past a proxy. Node's strict parser refuses each of
+  // these; this holds the line should anyone reach for `insecureHTTPParser` or a laxer server.
+  const body = '{"username":"a","password":"b"}';
+  const cases: Array<[string, string]> = [
+    ['Content-Length with Transfer-Encoding', `POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /verify HTTP/1.1\r\nHost: x\r\n\r\n`],
+    ['two different Content-Lengths', `POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: ${body.length}\r\n\r\n${body}`],
+    ['an obfuscated Transfer-Encoding', `POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n`],
+    ['a space before the colon', `POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n`],
+    ['bare LF line ends', `POST /login HTTP/1.1\nHost: x\nContent-Length: ${body.length}\n\n${body}`],
+    ['no Host header', 'GET / HTTP/1.1\r\n\r\n'],
+  ];
+  for (const [name, raw] of cases) {
+    it(`${name}: 400, connection closed, nothing smuggled through`, async () => {
+      const answer = await rawRequest(broker.url, raw, { timeoutMs: 3000 });
+      expect(answer.status).toBe(400);
+      expect(answer.closed).toBe(true);
+      expect(answer.body).not.toMatch(/HTTP\/1\.1/);
+    });
+  }
+});
+
 describe('long names', () => {
   // LMDB refuses keys over 1978 bytes and a QR code holds under 3 KB: past those, a name would be a
   // 500 (it was). Too long is the client's mistake: 400, and nothing stored.
