@@ -2,13 +2,17 @@
 // controls (body, headers, query string), and the invariant every request must keep:
 //   - never a 5xx, always an answer within the timeout (no crash, no hang);
 //   - an error is JSON {"error": string};
-//   - a rejected request (>= 400) changes no stored record (users, events, meta) and not list_users.
+//   - a rejected request (>= 400) changes no stored record (users, events, meta) and not list_users;
+//   - no answer carries another tenant's events.
 // fast-check prints the seed and the shrunk counterexample on failure; FUZZ_SEED=<n> replays a run.
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import { ADMIN, startBroker, type TestBroker } from '../helpers/broker.js';
 import { makeUser, post } from '../helpers/http.js';
 import { snapshot } from '../security/support.js';
+
+/** Stored only in tenant-b's events: no answer to a fuzzed request may contain it. */
+export const OTHER_TENANT_SECRET = 'TENANT-B-SECRET-7f3a';
 
 export const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Date.now() % 2 ** 31;
 
@@ -29,6 +33,12 @@ export async function fixture(): Promise<Fixture> {
   await post(broker.url, '/revoke_user', { admin_token: ADMIN, username: 'carol' });
   for (const event of ['news', 'chat', 'news']) {
     await post(broker.url, '/insert', { event, data: { n: event } }, { authorization: `Bearer ${alice.jwt}` });
+  }
+  // Another tenant's events, which no fuzzed request may ever see (the fuzzer never holds erin's
+  // credentials, and nothing of tenant-b may leak into alice's answers).
+  const erin = await makeUser(broker.url, { username: 'erin', password: 'erin password', tenant_name: 'tenant-b' });
+  for (const event of ['news', 'private']) {
+    await post(broker.url, '/insert', { event, data: { secret: OTHER_TENANT_SECRET } }, { authorization: `Bearer ${erin.jwt}` });
   }
   return { broker, alice, others: ['bob', 'carol', 'dave'] };
 }
@@ -75,6 +85,7 @@ export async function checkRequest(f: Fixture, r: Sent): Promise<Received> {
   const answer = await send(f.broker.url, r);
   expect(answer.status, `${r.method} ${r.path} answered ${answer.status}: ${answer.text}`).toBeLessThan(500);
   expect(answer.status).toBeGreaterThanOrEqual(200);
+  expect(answer.text, `${r.method} ${r.path} leaked another tenant's event`).not.toContain(OTHER_TENANT_SECRET);
   if (answer.status >= 400) {
     // @fastify/cors answers a malformed preflight (OPTIONS without Origin or Access-Control-Request-Method)
     // itself, in text/plain: a browser never sends one, and no client parses it. Everything else is JSON.
