@@ -1,6 +1,5 @@
 // Every error the API answers with is created here, with its HTTP status, so that handlers and the
 // domain code throw meaning ("not found") and only the error handler knows it becomes {"error": "..."}.
-import { isCommitFailure } from './storage/database.js';
 
 export class BrokerError extends Error {
   constructor(
@@ -35,6 +34,18 @@ export const diskFull = () =>
 export function isMapFull(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
   return !!e && (e.code === -30792 || e.code === 'MDB_MAP_FULL' || (typeof e.message === 'string' && e.message.includes('MDB_MAP_FULL')));
+}
+
+/**
+ * A failed commit in lmdb-js (disk full, over quota, I/O error): the "Commit failed" error each write of
+ * the batch rejects with (it carries `commitError`), or that shared cause, an LMDB status with a numeric
+ * code raised in lmdb-js's write path. Not a key-size or encoding error (no code): those are bugs.
+ */
+export function isCommitFailure(err: unknown): boolean {
+  const e = err as { code?: unknown; stack?: unknown; commitError?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (e.commitError !== undefined) return true;
+  return typeof e.code === 'number' && typeof e.stack === 'string' && /[\\/]lmdb[\\/]write\.js/.test(e.stack);
 }
 
 /** The disk (or the process's file size limit, or a quota) refused to grow a file. */

@@ -15,6 +15,7 @@ import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readS
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { open, type Database as LmdbDatabase, type RootDatabase } from 'lmdb';
+import { isCommitFailure } from '../errors.js';
 import { acquireLock, DatabaseInUseError } from './process-lock.js';
 
 export const SCHEMA_VERSION = 1;
@@ -206,18 +207,6 @@ function enforceLimit(root: RootDatabase, stores: LmdbDatabase<any, any>[], limi
       };
     }
   }
-}
-
-/**
- * A failed commit in lmdb-js (disk full, over quota, I/O error): the "Commit failed" error each write of
- * the batch rejects with (it carries `commitError`), or that shared cause, an LMDB status with a numeric
- * code raised in lmdb-js's write path. Not a key-size or encoding error (no code): those are bugs.
- */
-export function isCommitFailure(err: unknown): boolean {
-  const e = err as { code?: unknown; stack?: unknown; commitError?: unknown } | null;
-  if (!e || typeof e !== 'object') return false;
-  if (e.commitError !== undefined) return true;
-  return typeof e.code === 'number' && typeof e.stack === 'string' && /[\\/]lmdb[\\/]write\.js/.test(e.stack);
 }
 
 let survivingCommitFailures = false;
