@@ -158,3 +158,16 @@ describe('logs', () => {
     }
   });
 });
+
+describe('.env.example', () => {
+  it('lists every flag as a BROKER_ variable with a comment', async () => {
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+    for (const flag of FLAGS) {
+      const at = text.indexOf(`# ${envName(flag.name)}=`);
+      expect(at, flag.name).toBeGreaterThan(0);
+      const comment = text.slice(0, at).trimEnd().split('\n').pop()!;
+      expect(comment.startsWith('# '), flag.name).toBe(true);
+    }
+  });
+});
