@@ -171,6 +171,18 @@ describe('recovery codes', () => {
     expect((await post(broker.url, '/create_recovery_codes', { admin_token: ADMIN, username: 'no-such-user' })).status).toBe(404);
   });
 
+  it('four concurrent logins with one TOTP code: exactly one wins', async () => {
+    const user = await makeUser(broker.url, { two_factor: true });
+    const secret = (broker.services.db.users.get(user.username) as { totp: string }).totp;
+    clock.advance(60); // a time step no earlier test of this user used
+    const code = authenticator.clone({ epoch: clock.ms }).generate(secret);
+    const answers = await Promise.all([0, 1, 2, 3].map(() => post(broker.url, '/login', { username: user.username, password: user.password, totp: code })));
+    const statuses = answers.map((a) => a.status);
+    // One wins; the others are refused (401, or 429 once their reserved attempts reached the lock).
+    expect(statuses.filter((st) => st === 200), statuses.join(',')).toHaveLength(1);
+    expect(statuses.every((st) => st === 200 || st === 401 || st === 429)).toBe(true);
+  });
+
   it('a TOTP code still works alongside, once', async () => {
     const user = await twoFactorUser();
     const secret = (broker.services.db.users.get(user.username) as { totp: string }).totp;
