@@ -139,9 +139,21 @@ async function main() {
         `after a full GC: RSS ${afterWarmupGc ? mib(afterWarmupGc.rss) : '-'} → ${mib(endGc.rss)} MiB, heap ${afterWarmupGc ? mib(afterWarmupGc.heapUsed) : '-'} → ${mib(endGc.heapUsed)} MiB`,
     );
     const heapGrowth = afterWarmupGc ? (endGc.heapUsed - afterWarmupGc.heapUsed) / 1048576 : NaN;
-    // Growth: RSS rising by more than 1 MiB/min after warm-up, or the post-GC heap by more than 10 MiB.
-    const growing = (Number.isFinite(k) && k > 1) || heapGrowth > 10;
-    console.log(growing ? `GROWTH FLAGGED: RSS slope ${fmtNum(k, 2)} MiB/min, post-GC heap ${fmtNum(heapGrowth, 1)} MiB` : `flat: RSS slope ${fmtNum(k, 2)} MiB/min (limit 1), post-GC heap ${fmtNum(heapGrowth, 1)} MiB (limit 10)`);
+    // RSS saws up and down as V8 grows and releases pages (a period of minutes), so a slope over a
+    // window that ends on a peak says little. Growth is flagged when the troughs rise: the lowest RSS of
+    // the second half of the post-warm-up samples above the lowest of the first half by more than 10%,
+    // or when the heap after a full GC grew by more than 10 MiB.
+    const half = Math.floor(samples.length / 2);
+    const trough1 = Math.min(...samples.slice(0, half).map((p) => p[1]));
+    const trough2 = Math.min(...samples.slice(half).map((p) => p[1]));
+    const troughRise = (trough2 - trough1) / trough1;
+    const growing = (samples.length >= 4 && troughRise > 0.1) || heapGrowth > 10;
+    const peak = Math.max(...samples.map((p) => p[1]));
+    console.log(
+      `RSS after warm-up: min ${fmtNum(Math.min(trough1, trough2), 1)}, max ${fmtNum(peak, 1)} MiB; lowest RSS first half ${fmtNum(trough1, 1)} → second half ${fmtNum(trough2, 1)} MiB (${fmtNum(troughRise * 100, 1)}%, limit 10%); ` +
+        `heap after a full GC ${fmtNum(heapGrowth, 1)} MiB (limit 10)`,
+    );
+    console.log(growing ? 'GROWTH FLAGGED' : 'flat after warm-up');
     if (result && (result.lost > 0 || result.dup > 0)) console.log('LOSS OR DUPLICATION FLAGGED');
   } finally {
     await loadgen.stop();
