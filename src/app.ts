@@ -39,6 +39,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       redact: { paths: ['req.headers.authorization', 'req.body', '*.admin_token', '*.password', '*.totp', '*.jwt'], censor: '***' },
     },
     bodyLimit: config.body_limit,
+    // Behind a reverse proxy, the client's address comes from X-Forwarded-For (per-IP limits).
+    trustProxy: config.trust_proxy,
     // Slow clients (slowloris) cannot hold a request open: headers in 10 s, the whole request in 30 s.
     // An SSE response is not a request being received, so streams are unaffected.
     requestTimeout: 30_000,
@@ -86,7 +88,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   };
   app.addHook('onRoute', (route) => {
     const group = (route.config as { rateLimitGroup?: keyof typeof limits } | undefined)?.rateLimitGroup;
-    if (group) route.config = { ...route.config, rateLimit: limits[group] } as typeof route.config;
+    if (group && group !== 'user') route.config = { ...route.config, rateLimit: limits[group] } as typeof route.config;
   });
 
   await app.register(cors, {
@@ -99,6 +101,13 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     global: false,
     errorResponseBuilder: (_req, context) =>
       Object.assign(new Error(`too many requests: retry in ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 }),
+  });
+
+  // A route's own limit keeps one counter per route: the user routes share one, so that spreading Basic
+  // guesses over /verify, /insert, /events and /sse does not multiply the budget.
+  const basicLimit = app.rateLimit(limits.user);
+  app.addHook('onRequest', async function (req, reply) {
+    if (req.routeOptions.config?.rateLimitGroup === 'user') await basicLimit.call(this, req, reply);
   });
 
   reapConnectionsOnClose(app);

@@ -46,6 +46,7 @@ export interface Config {
   map_size: number;
   login_rate_limit: number;
   admin_rate_limit: number;
+  trust_proxy: boolean;
   log_level: string;
 }
 
@@ -86,6 +87,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'map_size', type: 'int', default: 8 * 1024 * MiB, min: MiB, description: 'largest size of the database in bytes (LMDB map size)' },
   { name: 'login_rate_limit', type: 'int', default: 600, min: 1, description: 'per-IP requests a minute to login, password_reset and create_totp' },
   { name: 'admin_rate_limit', type: 'int', default: 1200, min: 1, description: 'per-IP requests a minute to the admin routes' },
+  { name: 'trust_proxy', type: 'bool', default: false, description: 'behind a reverse proxy: take the client address from X-Forwarded-For' },
   { name: 'log_level', type: 'string', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent' },
 ];
 

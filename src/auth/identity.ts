@@ -4,7 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { LOGIN_FAILED, badRequest, notFound, tooMany, unauthorized } from '../errors.js';
 import type { UserRecord, UserStore } from '../storage/users.js';
 import type { BiscuitIssuer } from './biscuit.js';
-import { lockAfterFailure, type LockState } from './lockout.js';
+import { FAILURES_PER_LOCK, lockAfterFailure, type LockState } from './lockout.js';
 import { checkStrength, hashPassword, verifyPassword } from './passwords.js';
 import { qrPngBase64 } from './qr.js';
 import type { Tokens } from './tokens.js';
@@ -53,6 +53,8 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export const MAX_USERNAME_BYTES = 512;
 export const MAX_TENANT_BYTES = 1024;
 const MAX_ISSUER_CHARS = 200;
+/** Unknown usernames whose failures are tracked (bounded memory: names are at most 512 bytes). */
+const MAX_UNKNOWN_TRACKED = 50_000;
 
 function checkLength(field: string, value: string, maxBytes: number): void {
   if (Buffer.byteLength(value) > maxBytes) throw badRequest(`${field} must be at most ${maxBytes} bytes`);
@@ -90,6 +92,8 @@ export class Identity {
    * attacker cannot tell them apart. Bounded: the oldest entries go first.
    */
   private readonly unknownFailures = new Map<string, LockState>();
+  /** Basic checks in flight per username: parallel guesses must not outrun the lock. */
+  private readonly basicInFlight = new Map<string, number>();
 
   constructor(
     private readonly users: UserStore,
@@ -266,7 +270,19 @@ export class Identity {
   private rememberUnknown(username: string, state: LockState): void {
     this.unknownFailures.delete(username);
     this.unknownFailures.set(username, state);
-    if (this.unknownFailures.size > 10_000) this.unknownFailures.delete(this.unknownFailures.keys().next().value as string);
+    if (this.unknownFailures.size <= MAX_UNKNOWN_TRACKED) return;
+    // Evict the oldest entry whose lock has expired: evicting a live lock would let an attacker tell an
+    // unknown name (lock forgotten) from a real account (lock kept) by flooding other names.
+    const now = this.options.now();
+    let scanned = 0;
+    for (const [name, entry] of this.unknownFailures) {
+      if (entry.locked_until <= now) {
+        this.unknownFailures.delete(name);
+        return;
+      }
+      if (++scanned > 1000) break;
+    }
+    this.unknownFailures.delete(this.unknownFailures.keys().next().value as string);
   }
 
   /**
@@ -367,12 +383,32 @@ export class Identity {
     if (Buffer.byteLength(username) > MAX_USERNAME_BYTES) throw unauthorized('invalid credentials');
     const user = this.users.get(username);
     this.throwIfLocked(username, user);
-    const ok = await verifyPassword(user?.password, password);
-    // Basic cannot carry a second factor: a two-factor user must log in for a token. Every refusal
-    // counts toward the lock, or a right password refused for 2FA would be told apart from a wrong one.
-    if (!user || !ok || user.revoked || user.two_factor) {
-      await this.recordFailure(username, user);
-      throw unauthorized('invalid credentials');
+    // Like login's reservation, without its writes on the happy path: Basic is checked on every request.
+    // Checks in flight count toward the lock, so a burst gets at most the attempts left before it.
+    const state = this.lockState(username, user);
+    const left = FAILURES_PER_LOCK - (state.failures % FAILURES_PER_LOCK);
+    const inFlight = this.basicInFlight.get(username) ?? 0;
+    if (inFlight >= left) throw tooMany('too many attempts in progress for this account', 1);
+    this.basicInFlight.set(username, inFlight + 1);
+    try {
+      const ok = await verifyPassword(user?.password, password);
+      // Basic cannot carry a second factor: a two-factor user must log in for a token. Every refusal
+      // counts toward the lock, or a right password refused for 2FA would be told apart from a wrong
+      // one. Recorded before this check leaves the in-flight count, so no guess slips in between.
+      if (!user || !ok || user.revoked || user.two_factor) {
+        await this.recordFailure(username, user);
+        throw unauthorized('invalid credentials');
+      }
+    } finally {
+      const n = (this.basicInFlight.get(username) ?? 1) - 1;
+      if (n > 0) this.basicInFlight.set(username, n);
+      else this.basicInFlight.delete(username);
+    }
+    if (user.failures > 0) {
+      await this.users.update(username, (u) => {
+        u.failures = 0;
+        u.locked_until = 0;
+      });
     }
     return { user, exp: undefined };
   }

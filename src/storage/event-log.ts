@@ -78,8 +78,7 @@ export class LmdbEventLog implements EventLog {
     // Both puts are issued in the same turn, so lmdb commits them in one transaction; puts from
     // concurrent inserts share that commit (and its fsync) too.
     const stored: StoredEvent = { e: event, d: data, t: record.timestamp };
-    void this.db.events.put([tenant, id], stored);
-    await this.db.latest.put([tenant, event], id);
+    await Promise.all([this.db.events.put([tenant, id], stored), this.db.latest.put([tenant, event], id)]);
     this.committed.push(record);
     this.scheduleFlush();
     return record;

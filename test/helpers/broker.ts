@@ -58,7 +58,11 @@ export async function spawnBroker(args: string[], env: Record<string, string> = 
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
   const url = await new Promise<string>((res, rej) => {
     let buffered = '';
-    const timer = setTimeout(() => rej(new Error(`broker did not start: ${stderr.join('')}`)), 20_000);
+    const timer = setTimeout(() => {
+      // Never leave a broker running behind a failed test.
+      proc.kill('SIGKILL');
+      rej(new Error(`broker did not start: ${stderr.join('')}`));
+    }, 20_000);
     proc.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       let nl: number;
