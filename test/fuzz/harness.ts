@@ -65,7 +65,8 @@ export async function send(base: string, r: Sent): Promise<Received> {
     const res = await fetch(`${base}${r.path}${r.query ? `?${r.query}` : ''}`, {
       method: r.method,
       headers: r.headers,
-      body: r.method === 'GET' || r.method === 'HEAD' ? undefined : r.body,
+      // Bytes go as they are (invalid UTF-8 included): BodyInit's types lag behind what fetch accepts.
+      body: r.method === 'GET' || r.method === 'HEAD' ? undefined : (r.body as BodyInit | undefined),
       signal: controller.signal,
     });
     const contentType = res.headers.get('content-type');
