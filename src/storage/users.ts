@@ -38,18 +38,10 @@ export interface UserRecord {
 }
 
 /** What list_users/get_user return: the contract's fields, secrets masked. */
-export interface PublicUser {
-  id: string;
-  username: string;
+export type PublicUser = Pick<UserRecord, 'id' | 'username' | 'revoked' | 'tenant_name' | 'email' | 'scopes' | 'data' | 'two_factor'> & {
   password: '***';
   totp: '***';
-  revoked: boolean;
-  tenant_name: string;
-  email: string | null;
-  scopes: string[] | null;
-  data: unknown;
-  two_factor: boolean | null;
-}
+};
 
 export function toPublicUser(u: UserRecord): PublicUser {
   return {

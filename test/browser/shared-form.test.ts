@@ -2,14 +2,13 @@
 // other follows live; the broker restarts on the same port and database while both keep editing, and
 // both windows end with every event of the tenant exactly once.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveExample } from '../../examples/static-server.mjs';
-import { ADMIN, spawnBroker, tempDir, type ChildBroker } from '../helpers/broker.js';
+import { ADMIN, freePort, spawnBroker, tempDir, type ChildBroker } from '../helpers/broker.js';
 import { makeUser } from '../helpers/http.js';
 
 // Debian's chromium (CI installs it). The override exists to prove the CI rule below with a missing path.
@@ -19,13 +18,6 @@ const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const PASSWORD = 'correct horse battery staple';
 if (!HAVE_CHROMIUM && !IN_CI) console.warn(`browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium); under CI=true it fails instead`);
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 interface PageState {
   acked: number[];

@@ -1,11 +1,10 @@
 // The client in Node against the real broker: live delivery, snapshot, filters, history, resume after
 // the broker process restarts on the same port and database, token renewal without a gap.
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerClient, BrokerError, type BrokerEvent, type ErrorInfo, type Subscription } from '../../client/index.js';
-import { ADMIN, spawnBroker, startBroker, tempDir, type ChildBroker, type TestBroker } from '../helpers/broker.js';
+import { ADMIN, freePort, spawnBroker, startBroker, tempDir, type ChildBroker, type TestBroker } from '../helpers/broker.js';
 import { makeUser, post } from '../helpers/http.js';
 import { until } from './fault-server.js';
 
@@ -262,13 +261,6 @@ describe('client against an in-process broker', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 describe('client against a broker process that restarts', () => {
   let dir: string;

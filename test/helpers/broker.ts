@@ -3,12 +3,26 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { resolveConfig, type Config } from '../../src/config.js';
 import { start, type RunningServer } from '../../src/server.js';
 
 export const ADMIN = 'test-admin-token';
 export const CLI = resolve(import.meta.dirname, '../../dist/src/cli.js');
+
+/** A port free right now on 127.0.0.1 (for a child that must keep its port across a restart). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 export function tempDir(prefix = 'broker-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
