@@ -1,10 +1,11 @@
 // Identity: the business rules of users, logins, two-factor and password resets. It knows no HTTP:
 // routes.ts validates shapes and calls these methods; errors come from errors.ts.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { LOGIN_FAILED, badRequest, notFound, tooMany, unauthorized } from '../errors.js';
+import { LOGIN_FAILED, badRequest, notFound, unauthorized } from '../errors.js';
 import type { UserRecord, UserStore } from '../storage/users.js';
 import type { BiscuitIssuer } from './biscuit.js';
-import { FAILURES_PER_LOCK, lockAfterFailure, type LockState } from './lockout.js';
+import { AttemptGate } from './attempt-gate.js';
+import { lockAfterFailure, type LockState } from './lockout.js';
 import { checkStrength, hashPassword, verifyPassword } from './passwords.js';
 import { qrPngBase64 } from './qr.js';
 import type { Tokens } from './tokens.js';
@@ -92,15 +93,16 @@ export class Identity {
    * attacker cannot tell them apart. Bounded: the oldest entries go first.
    */
   private readonly unknownFailures = new Map<string, LockState>();
-  /** Basic checks in flight per username: parallel guesses must not outrun the lock. */
-  private readonly basicInFlight = new Map<string, number>();
+  private readonly gate: AttemptGate;
 
   constructor(
     private readonly users: UserStore,
     private readonly tokens: Tokens,
     private readonly biscuit: BiscuitIssuer,
     private readonly options: IdentityOptions,
-  ) {}
+  ) {
+    this.gate = new AttemptGate(options.now);
+  }
 
   onSessionEnd(listener: (username: string, reason: SessionEndReason) => void): void {
     this.sessionEndListeners.push(listener);
@@ -285,33 +287,6 @@ export class Identity {
     this.unknownFailures.delete(this.unknownFailures.keys().next().value as string);
   }
 
-  /**
-   * Counts a login attempt as a failure before the password is checked, in the same transaction that
-   * checks the lock: a burst of parallel guesses then gets at most 3 password checks, not one per
-   * request racing past the check. A success undoes it (login resets the count).
-   */
-  private async reserveAttempt(username: string, user: UserRecord | undefined): Promise<void> {
-    const now = this.options.now();
-    let lockedUntil = 0;
-    if (user) {
-      await this.users.update(username, (u) => {
-        if (u.locked_until > now) lockedUntil = u.locked_until;
-        else Object.assign(u, lockAfterFailure(u, now));
-      });
-    } else {
-      const state = this.lockState(username, undefined);
-      if (state.locked_until > now) lockedUntil = state.locked_until;
-      else this.rememberUnknown(username, lockAfterFailure(state, now));
-    }
-    if (lockedUntil > now) throw tooMany('too many failed logins: try again later', (lockedUntil - now) / 1000);
-  }
-
-  private throwIfLocked(username: string, user: UserRecord | undefined): void {
-    const { locked_until } = this.lockState(username, user);
-    const now = this.options.now();
-    if (locked_until > now) throw tooMany('too many failed logins: try again later', (locked_until - now) / 1000);
-  }
-
   /** Checks the second factor: a TOTP code not used before, or an unused recovery code. */
   private secondFactor(user: UserRecord, code: string | undefined): { step?: number; recovery?: string } | undefined {
     if (!user.two_factor) return {};
@@ -330,25 +305,36 @@ export class Identity {
       await verifyPassword(undefined, password);
       throw unauthorized(LOGIN_FAILED);
     }
-    const user = this.users.get(username);
-    await this.reserveAttempt(username, user);
-    const passwordOk = await verifyPassword(user?.password, password);
-    const factor = user && passwordOk && !user.revoked ? this.secondFactor(user, code) : undefined;
-    if (!user || !factor) throw unauthorized(LOGIN_FAILED);
-    let accepted = false;
-    const updated = await this.users.update(username, (u) => {
-      // Re-checked inside the transaction, so that one code cannot log in twice concurrently.
-      if (u.revoked) return;
-      if (factor.step !== undefined && factor.step <= u.totp_last_step) return;
-      if (factor.recovery !== undefined && !u.recovery_codes.includes(factor.recovery)) return;
-      accepted = true;
-      if (factor.step !== undefined) u.totp_last_step = factor.step;
-      if (factor.recovery !== undefined) u.recovery_codes = u.recovery_codes.filter((h) => h !== factor.recovery);
-      u.failures = 0;
-      u.locked_until = 0;
-    });
-    if (!updated || !accepted) throw unauthorized(LOGIN_FAILED);
-    return this.tokens.issue(username, updated.token_version);
+    const release = await this.gate.enter(username, () => this.lockState(username, this.users.get(username)));
+    try {
+      const user = this.users.get(username);
+      const passwordOk = await verifyPassword(user?.password, password);
+      const factor = user && passwordOk && !user.revoked ? this.secondFactor(user, code) : undefined;
+      if (!user || !factor) {
+        await this.recordFailure(username, user);
+        throw unauthorized(LOGIN_FAILED);
+      }
+      let accepted = false;
+      const updated = await this.users.update(username, (u) => {
+        // Re-checked inside the transaction, so that one code cannot log in twice concurrently.
+        if (u.revoked) return;
+        if (factor.step !== undefined && factor.step <= u.totp_last_step) return;
+        if (factor.recovery !== undefined && !u.recovery_codes.includes(factor.recovery)) return;
+        accepted = true;
+        if (factor.step !== undefined) u.totp_last_step = factor.step;
+        if (factor.recovery !== undefined) u.recovery_codes = u.recovery_codes.filter((h) => h !== factor.recovery);
+        u.failures = 0;
+        u.locked_until = 0;
+      });
+      if (!updated || !accepted) {
+        await this.recordFailure(username, user);
+        throw unauthorized(LOGIN_FAILED);
+      }
+      return await this.tokens.issue(username, updated.token_version);
+    } finally {
+      // Only now: the outcome is recorded, so the next attempt sees it.
+      release();
+    }
   }
 
   /**
@@ -381,34 +367,26 @@ export class Identity {
     const username = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
     if (Buffer.byteLength(username) > MAX_USERNAME_BYTES) throw unauthorized('invalid credentials');
-    const user = this.users.get(username);
-    this.throwIfLocked(username, user);
-    // Like login's reservation, without its writes on the happy path: Basic is checked on every request.
-    // Checks in flight count toward the lock, so a burst gets at most the attempts left before it.
-    const state = this.lockState(username, user);
-    const left = FAILURES_PER_LOCK - (state.failures % FAILURES_PER_LOCK);
-    const inFlight = this.basicInFlight.get(username) ?? 0;
-    if (inFlight >= left) throw tooMany('too many attempts in progress for this account', 1);
-    this.basicInFlight.set(username, inFlight + 1);
+    const release = await this.gate.enter(username, () => this.lockState(username, this.users.get(username)));
+    let user: UserRecord | undefined;
     try {
+      user = this.users.get(username);
       const ok = await verifyPassword(user?.password, password);
       // Basic cannot carry a second factor: a two-factor user must log in for a token. Every refusal
-      // counts toward the lock, or a right password refused for 2FA would be told apart from a wrong
-      // one. Recorded before this check leaves the in-flight count, so no guess slips in between.
+      // counts toward the lock, or a right password refused for 2FA would be told apart from a wrong one.
       if (!user || !ok || user.revoked || user.two_factor) {
         await this.recordFailure(username, user);
         throw unauthorized('invalid credentials');
       }
+      // Basic is checked on every request: write only when there is a failure count to clear.
+      if (user.failures > 0) {
+        await this.users.update(username, (u) => {
+          u.failures = 0;
+          u.locked_until = 0;
+        });
+      }
     } finally {
-      const n = (this.basicInFlight.get(username) ?? 1) - 1;
-      if (n > 0) this.basicInFlight.set(username, n);
-      else this.basicInFlight.delete(username);
-    }
-    if (user.failures > 0) {
-      await this.users.update(username, (u) => {
-        u.failures = 0;
-        u.locked_until = 0;
-      });
+      release();
     }
     return { user, exp: undefined };
   }

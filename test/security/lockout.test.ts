@@ -128,6 +128,14 @@ describe('per-account lock schedule', () => {
     clock.advance(3600);
   });
 
+  it('several devices logging in at once with the right password all succeed (extra attempts wait)', async () => {
+    const user = await makeUser(broker.url);
+    const burst = await Promise.all(Array.from({ length: 8 }, () => login(user.username, user.password)));
+    expect(burst.map((a) => a.status)).toEqual(Array(8).fill(200));
+    const basics = await Promise.all(Array.from({ length: 8 }, () => get(broker.url, '/verify', basic(user.username, user.password))));
+    expect(basics.map((a) => a.status)).toEqual(Array(8).fill(200));
+  });
+
   // Basic cannot carry a second factor, so a right password on a two-factor (or revoked) account is
   // refused too; if that refusal did not count, two wrong guesses and a candidate would tell the password
   // apart (locked next, or not) without the second factor.
