@@ -1,6 +1,7 @@
 // JWTs: HS256 only, issuer "Broker", claims sub/iat/exp plus `tv`, the user's token version, so that a
 // password change or a revoke ends every token issued before it.
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { SignJWT } from 'jose';
 
 export interface TokenClaims {
   sub: string;
@@ -12,14 +13,14 @@ export interface TokenClaims {
 export const ISSUER = 'Broker';
 
 export class Tokens {
-  private readonly key: Uint8Array;
+  private readonly key: Buffer;
 
   constructor(
     secret: string,
     private readonly expirySeconds: number,
     private readonly now: () => number = Date.now,
   ) {
-    this.key = new TextEncoder().encode(secret);
+    this.key = Buffer.from(secret, 'utf8');
   }
 
   async issue(username: string, tokenVersion: number): Promise<{ jwt: string; exp: number }> {
@@ -35,20 +36,45 @@ export class Tokens {
     return { jwt, exp };
   }
 
-  /** The claims, or undefined for anything not a valid, unexpired HS256 token of ours. */
+  /**
+   * The claims, or undefined for anything not a valid, unexpired HS256 token of ours. Verified with
+   * node:crypto rather than jose: this runs on every authenticated request and stream connect, and
+   * jose's WebCrypto path costs ~76 µs of CPU against ~8 µs for a synchronous HMAC (bench/experiments).
+   * The rules are jose's: the header must say HS256 and carry no `crit`, the signature must match in
+   * constant time, iss must be Broker, sub/iat/exp present, exp in the future, nbf (if any) passed.
+   */
   async verify(jwt: string): Promise<TokenClaims | undefined> {
-    try {
-      const { payload } = await jwtVerify(jwt, this.key, {
-        algorithms: ['HS256'],
-        issuer: ISSUER,
-        currentDate: new Date(this.now()),
-        requiredClaims: ['sub', 'exp', 'iat'],
-      });
-      if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number' || typeof payload.iat !== 'number') return undefined;
-      return { sub: payload.sub, iat: payload.iat, exp: payload.exp, tv: typeof payload.tv === 'number' ? payload.tv : 0 };
-    } catch (err) {
-      if (err instanceof joseErrors.JOSEError || err instanceof TypeError) return undefined;
-      throw err;
-    }
+    return this.verifySync(jwt);
+  }
+
+  verifySync(jwt: string): TokenClaims | undefined {
+    const parts = jwt.split('.');
+    if (parts.length !== 3) return undefined;
+    const [header, payload, signature] = parts;
+    if (!BASE64URL.test(header) || !BASE64URL.test(payload) || !BASE64URL.test(signature)) return undefined;
+    const expected = createHmac('sha256', this.key).update(`${header}.${payload}`).digest();
+    const given = Buffer.from(signature, 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    const head = parseJsonObject(header);
+    if (!head || head.alg !== 'HS256' || head.crit !== undefined || (head.typ !== undefined && head.typ !== 'JWT')) return undefined;
+    const claims = parseJsonObject(payload);
+    if (!claims) return undefined;
+    const { sub, iat, exp, nbf, iss, tv } = claims;
+    if (typeof sub !== 'string' || typeof iat !== 'number' || typeof exp !== 'number' || iss !== ISSUER) return undefined;
+    const now = Math.floor(this.now() / 1000);
+    if (exp <= now) return undefined;
+    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now)) return undefined;
+    return { sub, iat, exp, tv: typeof tv === 'number' ? tv : 0 };
+  }
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+function parseJsonObject(part: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }
