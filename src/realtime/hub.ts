@@ -1,5 +1,5 @@
-// In-memory fan-out per tenant. A committed batch is framed once into one buffer and that same buffer is
-// written to every subscriber of the tenant: one write per subscriber per commit, not per event.
+// In-memory fan-out per tenant. Committed batches are framed once into one buffer and that same buffer
+// is written to every subscriber of the tenant: one socket write per subscriber per round, not per event.
 import type { EventRecord } from '../storage/event-log.js';
 import { HEARTBEAT, frame, type EventSink } from './sse.js';
 
