@@ -43,8 +43,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = urlFor('http', config.host, port);
   app.log.info({ url, listen: `${config.host}:${port}`, db: services.db.path }, `broker listening on http://${config.host}:${port}, data in ${services.db.path}`);
   for (const warning of unsafeSettings(config)) app.log.warn(`unsafe setting: ${warning}`);
 

@@ -1,6 +1,6 @@
 // Identity: the business rules of users, logins, two-factor and password resets. It knows no HTTP:
 // routes.ts validates shapes and calls these methods; errors come from errors.ts.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { LOGIN_FAILED, badRequest, notFound, unauthorized } from '../errors.js';
 import type { UserRecord, UserStore } from '../storage/users.js';
 import type { BiscuitIssuer } from './biscuit.js';
@@ -9,7 +9,9 @@ import { lockAfterFailure, type LockState } from './lockout.js';
 import { checkStrength, hashPassword, verifyPassword } from './passwords.js';
 import { qrPngBase64 } from './qr.js';
 import type { Tokens } from './tokens.js';
+import { RECOVERY_CODE_COUNT, hashRecoveryCode, newRecoveryCode } from './recovery-codes.js';
 import { RESET_MAX_ATTEMPTS, matchTotp, newResetCode, newTotpSecret, otpauthUri, sameHash, sha256 } from './totp.js';
+import { MAX_ISSUER_CHARS, MAX_TENANT_BYTES, MAX_USERNAME_BYTES, validateEmail, validateName, validatePassword, validateScopes } from './user-fields.js';
 
 export interface IdentityOptions {
   passwordChecker: boolean;
@@ -46,51 +48,14 @@ export interface Principal {
 /** Why a user's sessions must end now: the hub closes their streams. */
 export type SessionEndReason = 'revoked' | 'password changed' | 'tenant changed';
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-/**
- * LMDB keys are at most 1978 bytes: users are keyed by username and events by [tenant_name, event]
- * (event ≤ 512 bytes, realtime/sse.ts), so these bounds keep every key valid and every lookup an index hit.
- */
-export const MAX_USERNAME_BYTES = 512;
-export const MAX_TENANT_BYTES = 1024;
-const MAX_ISSUER_CHARS = 200;
 /** Unknown usernames whose failures are tracked (bounded memory: names are at most 512 bytes). */
 const MAX_UNKNOWN_TRACKED = 50_000;
-
-function checkLength(field: string, value: string, maxBytes: number): void {
-  if (Buffer.byteLength(value) > maxBytes) throw badRequest(`${field} must be at most ${maxBytes} bytes`);
-}
-const SCOPE = /^[^:\s]+:[^:\s]+$/;
-const RECOVERY_CODE_COUNT = 10;
-
-export function validateEmail(email: string | null | undefined): void {
-  if (email === null || email === undefined) return;
-  if (email.length > 254 || !EMAIL.test(email)) throw badRequest(`"${email.slice(0, 100)}" is not a valid email address`);
-}
-
-export function validateScopes(scopes: string[] | null | undefined): void {
-  if (!scopes) return;
-  for (const scope of scopes) {
-    if (!SCOPE.test(scope)) throw badRequest(`scope "${scope.slice(0, 100)}" must look like resource:operation, with exactly one colon`);
-  }
-}
-
-function recoveryCode(): string {
-  // 10 characters of base32 in two groups: easy to type, 50 bits each.
-  const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
-  const bytes = randomBytes(10);
-  let code = '';
-  for (let i = 0; i < 10; i++) code += alphabet[bytes[i] % alphabet.length];
-  return `${code.slice(0, 5)}-${code.slice(5)}`;
-}
-
-const normalizeRecovery = (code: string) => code.toUpperCase().replace(/[^A-Z0-9]/g, '');
 
 export class Identity {
   private readonly sessionEndListeners: Array<(username: string, reason: SessionEndReason) => void> = [];
   /**
    * Failed logins of usernames that do not exist, so that they lock exactly like real accounts and an
-   * attacker cannot tell them apart. Bounded: the oldest entries go first.
+   * attacker cannot tell them apart. Bounded: expired entries go first (rememberUnknown).
    */
   private readonly unknownFailures = new Map<string, LockState>();
   private readonly gate: AttemptGate;
@@ -119,11 +84,9 @@ export class Identity {
   }
 
   async createUser(input: NewUser): Promise<UserRecord> {
-    if (input.username.length === 0) throw badRequest('username must not be empty');
-    if (input.tenant_name.length === 0) throw badRequest('tenant_name must not be empty');
-    checkLength('username', input.username, MAX_USERNAME_BYTES);
-    checkLength('tenant_name', input.tenant_name, MAX_TENANT_BYTES);
-    if (input.password.length === 0) throw badRequest('password must not be empty');
+    validateName('username', input.username, MAX_USERNAME_BYTES);
+    validateName('tenant_name', input.tenant_name, MAX_TENANT_BYTES);
+    validatePassword(input.password);
     validateEmail(input.email);
     validateScopes(input.scopes);
     if (this.options.passwordChecker) checkStrength(input.password, [input.username, input.email ?? '']);
@@ -155,9 +118,8 @@ export class Identity {
 
   async updateUser(username: string, changes: UserChanges): Promise<UserRecord> {
     this.require(username);
-    if (changes.tenant_name !== undefined && changes.tenant_name.length === 0) throw badRequest('tenant_name must not be empty');
-    if (changes.tenant_name !== undefined) checkLength('tenant_name', changes.tenant_name, MAX_TENANT_BYTES);
-    if (changes.password !== undefined && changes.password.length === 0) throw badRequest('password must not be empty');
+    if (changes.tenant_name !== undefined) validateName('tenant_name', changes.tenant_name, MAX_TENANT_BYTES);
+    if (changes.password !== undefined) validatePassword(changes.password);
     validateEmail(changes.email);
     validateScopes(changes.scopes);
     if (changes.password !== undefined && this.options.passwordChecker) checkStrength(changes.password, [username]);
@@ -201,7 +163,6 @@ export class Identity {
   }
 
   async createQr(username: string, issuer: string): Promise<string> {
-    // A QR code holds under 3 KB: a long issuer would not fit (qrcode throws).
     if (issuer.length > MAX_ISSUER_CHARS) throw badRequest(`issuer must be at most ${MAX_ISSUER_CHARS} characters`);
     const user = this.require(username);
     return qrPngBase64(otpauthUri(issuer, user.username, user.totp));
@@ -218,15 +179,15 @@ export class Identity {
 
   async createRecoveryCodes(username: string): Promise<string[]> {
     this.require(username);
-    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, recoveryCode);
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
     await this.users.update(username, (user) => {
-      user.recovery_codes = codes.map((c) => sha256(normalizeRecovery(c)));
+      user.recovery_codes = codes.map(hashRecoveryCode);
     });
     return codes;
   }
 
   async resetPassword(username: string, code: string, password: string): Promise<void> {
-    if (password.length === 0) throw badRequest('password must not be empty');
+    validatePassword(password);
     const user = this.users.get(username);
     const now = this.options.now();
     const reset = user?.reset;
@@ -287,13 +248,18 @@ export class Identity {
     this.unknownFailures.delete(this.unknownFailures.keys().next().value as string);
   }
 
+  /** Waits for a turn to check this account's password (attempt-gate.ts); 429 while it is locked. */
+  private enterGate(username: string): Promise<() => void> {
+    return this.gate.enter(username, () => this.lockState(username, this.users.get(username)));
+  }
+
   /** Checks the second factor: a TOTP code not used before, or an unused recovery code. */
   private secondFactor(user: UserRecord, code: string | undefined): { step?: number; recovery?: string } | undefined {
     if (!user.two_factor) return {};
     if (!code) return undefined;
     const step = matchTotp(code, user.totp, this.options.now());
     if (step !== undefined) return step > user.totp_last_step ? { step } : undefined;
-    const hashed = sha256(normalizeRecovery(code));
+    const hashed = hashRecoveryCode(code);
     if (user.recovery_codes.some((h) => sameHash(h, hashed))) return { recovery: hashed };
     return undefined;
   }
@@ -305,7 +271,7 @@ export class Identity {
       await verifyPassword(undefined, password);
       throw unauthorized(LOGIN_FAILED);
     }
-    const release = await this.gate.enter(username, () => this.lockState(username, this.users.get(username)));
+    const release = await this.enterGate(username);
     try {
       const user = this.users.get(username);
       const passwordOk = await verifyPassword(user?.password, password);
@@ -352,7 +318,7 @@ export class Identity {
   }
 
   async authenticateToken(jwt: string): Promise<Principal> {
-    const claims = jwt ? await this.tokens.verify(jwt) : undefined;
+    const claims = jwt ? this.tokens.verify(jwt) : undefined;
     if (!claims) throw unauthorized('invalid or expired token');
     const user = this.users.get(claims.sub);
     if (!user || user.revoked || claims.tv !== user.token_version) throw unauthorized('invalid or expired token');
@@ -367,7 +333,7 @@ export class Identity {
     const username = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
     if (Buffer.byteLength(username) > MAX_USERNAME_BYTES) throw unauthorized('invalid credentials');
-    const release = await this.gate.enter(username, () => this.lockState(username, this.users.get(username)));
+    const release = await this.enterGate(username);
     let user: UserRecord | undefined;
     try {
       user = this.users.get(username);

@@ -43,11 +43,7 @@ export class Tokens {
    * The rules are jose's: the header must say HS256 and carry no `crit`, the signature must match in
    * constant time, iss must be Broker, sub/iat/exp present, exp in the future, nbf (if any) passed.
    */
-  async verify(jwt: string): Promise<TokenClaims | undefined> {
-    return this.verifySync(jwt);
-  }
-
-  verifySync(jwt: string): TokenClaims | undefined {
+  verify(jwt: string): TokenClaims | undefined {
     const parts = jwt.split('.');
     if (parts.length !== 3) return undefined;
     const [header, payload, signature] = parts;

@@ -58,6 +58,7 @@ export class Hub {
     this.heartbeat.unref();
   }
 
+  /** Open streams across tenants (the bench reports it). */
   get size(): number {
     let n = 0;
     for (const set of this.tenants.values()) n += set.size;
