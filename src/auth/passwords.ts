@@ -11,7 +11,8 @@ export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19456, timeCo
  * use of it (file I/O, DNS) and queues unbounded work; two at a time on two cores keeps the event loop
  * free, and a long queue answers 503 instead of growing without end.
  */
-const hashing = new Semaphore(2, 2000);
+export const HASH_CONCURRENCY = 2;
+const hashing = new Semaphore(HASH_CONCURRENCY, 2000);
 
 async function bounded<T>(work: () => Promise<T>): Promise<T> {
   const release = await hashing.acquire().catch(() => {
