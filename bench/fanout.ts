@@ -11,7 +11,7 @@ export interface FanoutOptions {
   /** events/s offered; 0 = the maximum (closed loop, bounded by the flow window) */
   rates: number[];
   durationMs: number;
-  /** server specs: baseline, broker, broker+<variant>, nchan */
+  /** server specs: baseline, broker, broker@shm (database on tmpfs), nchan */
   targets: string[];
   /** publisher requests in flight at most */
   concurrency: number;

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only login|fanout] [-- --variants direct,coalesce] [-- --no-nchan]`
+// `npm run bench [-- --quick] [-- --only login|fanout] [-- --targets baseline,broker,broker@shm] [-- --no-nchan]`
 // Benchmarks print figures beside a baseline measured in the same run: they are not tests, and the
 // machine is shared, so compare the ratios and the CPU cost per unit, not the raw rates.
 import { execFileSync } from 'node:child_process';
@@ -37,12 +37,11 @@ async function main() {
     }
     if (only.includes('fanout')) {
       const why = has('no-nchan') ? 'disabled by --no-nchan' : nchanAvailable();
-      const variants = (list(flag('variants')) ?? []).map((v) => `broker+${v}`);
       const opts: FanoutOptions = {
         subs: (list(flag('subs')) ?? (quick ? ['1000'] : ['1000', '5000'])).map(Number),
         rates: (list(flag('rates')) ?? (quick ? ['100', 'max'] : ['100', '1000', 'max'])).filter((r) => r !== 'none').map((r) => (r === 'max' ? 0 : Number(r))),
         durationMs: Number(flag('duration') ?? (quick ? 1500 : 4000)),
-        targets: list(flag('targets')) ?? ['baseline', 'broker', ...variants, ...(why ? [] : ['nchan'])],
+        targets: list(flag('targets')) ?? ['baseline', 'broker', ...(why ? [] : ['nchan'])],
         concurrency: Number(flag('concurrency') ?? 32),
         window: Number(flag('window') ?? 64),
         padBytes: 40,

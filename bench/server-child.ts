@@ -1,4 +1,4 @@
-// The server under test, in its own process: `node dist/bench/server-child.js <broker|baseline>[+variant]`.
+// The server under test, in its own process: `node dist/bench/server-child.js <broker|broker@shm|baseline>`.
 // Reports its own CPU time (process.cpuUsage), RSS and event-loop delay (monitorEventLoopDelay) over IPC,
 // so that the load generator's CPU never counts as the server's.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,8 +17,7 @@ import { BENCH_ADMIN } from './lib/constants.js';
 
 const spec = process.argv[2] ?? 'broker';
 // broker@shm: the database on tmpfs (/dev/shm), so fsync costs nothing: separates the hub from the disk.
-const [kindAt, variant] = spec.split('+') as [string, string | undefined];
-const [kind, where] = kindAt.split('@') as [string, string | undefined];
+const [kind, where] = spec.split('@') as [string, string | undefined];
 const overrides = process.argv[3] ? (JSON.parse(process.argv[3]) as Record<string, unknown>) : {};
 
 const eld = monitorEventLoopDelay({ resolution: 1 });
@@ -49,9 +48,6 @@ if (kind === 'baseline') {
   });
   broker = await start(config);
   url = broker.url;
-  // The experiments once patched in here (sliced fan-out, synchronous HS256, cached LMDB stats) are
-  // part of src/ now; their before/after figures are in the commits that adopted them.
-  if (variant) throw new Error(`unknown variant "${variant}": the bench experiments were adopted into src/`);
 }
 
 function stats(reset: boolean): ServerStats {
@@ -114,4 +110,4 @@ serve({
   },
 });
 
-process.send?.({ ready: true, url, pid: process.pid, kind, variant: variant ?? null });
+process.send?.({ ready: true, url, pid: process.pid, kind });

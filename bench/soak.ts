@@ -1,7 +1,7 @@
 // Soak (issue 6), run by hand: 5,000 SSE streams held for N minutes with inserts flowing; prints the
 // server's RSS every 30 s and flags growth after warm-up. Lost/duplicated frames are checked at the end.
 //   npm run build && node dist/bench/soak.js --minutes 10 [--subs 5000] [--rate 10] [--interval 30]
-//     [--warmup <minutes>] [--target broker|broker+<variant>|baseline]
+//     [--warmup <minutes>] [--target broker|broker@shm|baseline]
 import { LOCAL_ADDRESSES } from './lib/constants.js';
 import { fmtInt, fmtNum, mib, ms, sleep, table } from './lib/stats.js';
 import { startLoadgen, startNodeTarget } from './lib/targets.js';
