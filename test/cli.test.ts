@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FLAGS, envName } from '../src/config.js';
-import { runCli, spawnBroker, tempDir } from './helpers/broker.js';
+import { killAfterTest, runCli, spawnBroker, testDir } from './helpers/broker.js';
 import { bearer, get, post } from './helpers/http.js';
 
 describe('--help', () => {
@@ -35,7 +35,7 @@ describe('bad values', () => {
   ];
   for (const [name, args] of cases) {
     it(`${name} → one clear line and exit 2, nothing listening`, async () => {
-      const dir = tempDir();
+      const dir = testDir();
       const { code, stderr, stdout } = await runCli(args.some((a) => a.startsWith('--db')) ? args : [...args, '--db', join(dir, 'db')], {}, dir);
       expect(code).toBe(2);
       expect(stderr.trim().split('\n')).toHaveLength(1);
@@ -44,7 +44,7 @@ describe('bad values', () => {
   }
 
   it('an invalid value from the environment also exits 2', async () => {
-    const { code, stderr } = await runCli(['--db', join(tempDir(), 'db')], { BROKER_PORT: '99999' });
+    const { code, stderr } = await runCli(['--db', join(testDir(), 'db')], { BROKER_PORT: '99999' });
     expect(code).toBe(2);
     expect(stderr).toMatch(/port/);
   });
@@ -52,9 +52,9 @@ describe('bad values', () => {
 
 describe('flags, environment and .env', () => {
   it('accepts --flag value, --flag=value and quoted booleans; flag beats env beats .env', async () => {
-    const dir = tempDir();
+    const dir = testDir();
     writeFileSync(join(dir, '.env'), 'BROKER_ADMIN_TOKEN=from-dotenv\nBROKER_JWT_EXPIRY=111\nBROKER_ORIGIN=https://dotenv.example\n');
-    const broker = await spawnBroker(['--db', join(dir, 'db'), '--jwt_expiry=222', '--password_checker="false"', '--secure=false'], { BROKER_JWT_EXPIRY: '333', BROKER_ORIGIN: 'https://env.example' }, dir);
+    const broker = killAfterTest(await spawnBroker(['--db', join(dir, 'db'), '--jwt_expiry=222', '--password_checker="false"', '--secure=false'], { BROKER_JWT_EXPIRY: '333', BROKER_ORIGIN: 'https://env.example' }, dir));
     try {
       // admin token from .env
       expect((await post(broker.url, '/create_user', { admin_token: 'from-dotenv', username: 'u', password: 'weak', tenant_name: 't' })).status).toBe(200);
@@ -73,9 +73,9 @@ describe('flags, environment and .env', () => {
 
 describe('secrets and persistence', () => {
   it('generates the admin token once, keeps the JWT secret, and keeps data across restarts', async () => {
-    const dir = tempDir();
+    const dir = testDir();
     const db = join(dir, 'db');
-    const first = await spawnBroker(['--db', db]);
+    const first = killAfterTest(await spawnBroker(['--db', db]));
     const printed = first.stderr.join('').match(/admin token[^\n]*\n\s+(\S+)/);
     expect(printed).not.toBeNull();
     const admin = printed![1];
@@ -85,7 +85,7 @@ describe('secrets and persistence', () => {
     const key = (await get(first.url, '/verify', bearer(jwt))).body.key;
     expect(await first.kill('SIGTERM')).toBe(0);
 
-    const second = await spawnBroker(['--db', db]);
+    const second = killAfterTest(await spawnBroker(['--db', db]));
     try {
       expect(second.stderr.join('')).not.toContain(admin);
       // The token issued before the restart still verifies: the JWT secret and biscuit key persisted.
@@ -101,8 +101,8 @@ describe('secrets and persistence', () => {
   });
 
   it('a second broker on the same database fails with a clear message', async () => {
-    const dir = tempDir();
-    const first = await spawnBroker(['--db', join(dir, 'db'), '--admin_token', 'x-admin-token']);
+    const dir = testDir();
+    const first = killAfterTest(await spawnBroker(['--db', join(dir, 'db'), '--admin_token', 'x-admin-token']));
     try {
       const second = await runCli(['--port', '0', '--db', join(dir, 'db'), '--admin_token', 'x-admin-token']);
       expect(second.code).toBe(2);
@@ -114,10 +114,10 @@ describe('secrets and persistence', () => {
   });
 
   it('takes over the lock a killed broker left behind', async () => {
-    const dir = tempDir();
-    const first = await spawnBroker(['--db', join(dir, 'db'), '--admin_token', 'x-admin-token']);
+    const dir = testDir();
+    const first = killAfterTest(await spawnBroker(['--db', join(dir, 'db'), '--admin_token', 'x-admin-token']));
     await first.kill('SIGKILL');
-    const second = await spawnBroker(['--db', join(dir, 'db'), '--admin_token', 'x-admin-token']);
+    const second = killAfterTest(await spawnBroker(['--db', join(dir, 'db'), '--admin_token', 'x-admin-token']));
     expect((await fetch(`${second.url}/`)).status).toBe(200);
     await second.kill();
   });
@@ -125,9 +125,9 @@ describe('secrets and persistence', () => {
 
 describe('logs', () => {
   it('say where it listens and where the data is, warn of unsafe settings, and never contain a secret', async () => {
-    const dir = tempDir();
+    const dir = testDir();
     const secrets = { admin: 'admin-token-SENTINEL-1', jwtSecret: 'jwt-secret-SENTINEL-2', password: 'password-SENTINEL-3' };
-    const broker = await spawnBroker(['--db', join(dir, 'db'), '--admin_token', secrets.admin, '--jwt_secret', secrets.jwtSecret, '--log_level', 'trace']);
+    const broker = killAfterTest(await spawnBroker(['--db', join(dir, 'db'), '--admin_token', secrets.admin, '--jwt_secret', secrets.jwtSecret, '--log_level', 'trace']));
     let jwt = '';
     let resetCode = '';
     try {

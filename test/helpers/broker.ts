@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { onTestFinished } from 'vitest';
 import { resolveConfig, type Config } from '../../src/config.js';
 import { start, type RunningServer } from '../../src/server.js';
 
@@ -26,6 +27,21 @@ export function freePort(): Promise<number> {
 
 export function tempDir(prefix = 'broker-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A temp dir removed when the current test ends, pass or fail (call it inside a test). */
+export function testDir(): string {
+  const dir = tempDir();
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Kills a child broker when the current test ends, so a failed assertion never leaves one running. */
+export function killAfterTest(child: ChildBroker): ChildBroker {
+  onTestFinished(async () => {
+    await child.kill('SIGKILL');
+  });
+  return child;
 }
 
 export interface TestBroker extends RunningServer {

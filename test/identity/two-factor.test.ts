@@ -132,10 +132,12 @@ describe('password reset', () => {
     const u = await makeUser(base);
     const other = await makeUser(base);
     const code = (await post(base, '/create_totp', { admin_token: ADMIN, username: u.username })).body.totp as string;
-    const otherCode = (await post(base, '/create_totp', { admin_token: ADMIN, username: other.username })).body.totp as string;
+    // Another user's valid code must not work here: draw until it differs (1 in 10^6 it does not).
+    let otherCode = code;
+    while (otherCode === code) otherCode = (await post(base, '/create_totp', { admin_token: ADMIN, username: other.username })).body.totp as string;
     const wrong = code === '000000' ? '000001' : '000000';
     expect((await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'x1' })).status).toBe(401);
-    if (otherCode !== code) expect((await post(base, '/password_reset', { username: u.username, totp: otherCode, password: 'x2' })).status).toBe(401);
+    expect((await post(base, '/password_reset', { username: u.username, totp: otherCode, password: 'x2' })).status).toBe(401);
     expect((await post(base, '/password_reset', { username: 'nobody-here', totp: code, password: 'x3' })).status).toBe(401);
     now += 301_000;
     expect((await post(base, '/password_reset', { username: u.username, totp: code, password: 'x4' })).status).toBe(401);

@@ -1,7 +1,7 @@
 // An acknowledged insert survives kill -9, and SIGTERM shuts down cleanly: the real binary, a real LMDB.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { spawnBroker, tempDir } from '../helpers/broker.js';
+import { killAfterTest, spawnBroker, testDir } from '../helpers/broker.js';
 import { bearer, get, post } from '../helpers/http.js';
 import { openSse } from '../helpers/sse.js';
 
@@ -19,11 +19,11 @@ async function allEvents(url: string, jwt: string): Promise<Array<{ id: number; 
 
 describe('durability', () => {
   it('every insert answered 200 is in the history after SIGKILL during an insert load (5 rounds)', async () => {
-    const db = join(tempDir(), 'db');
+    const db = join(testDir(), 'db');
     const acked = new Map<number, string>();
     let jwt = '';
     for (let round = 0; round < 5; round++) {
-      const broker = await spawnBroker(['--db', db, '--admin_token', ADMIN]);
+      const broker = killAfterTest(await spawnBroker(['--db', db, '--admin_token', ADMIN]));
       if (round === 0) {
         await post(broker.url, '/create_user', { admin_token: ADMIN, username: 'writer', password: 'pw-writer', tenant_name: 'crash' });
         jwt = (await post(broker.url, '/login', { username: 'writer', password: 'pw-writer' })).body.jwt;
@@ -40,15 +40,16 @@ describe('durability', () => {
         let n = 0;
         while (!stop) {
           const data = { round, w, n: n++ };
+          let res;
           try {
-            const res = await post(broker.url, '/insert', { event: `w${w}`, data }, bearer(jwt));
-            if (res.status === 200) {
-              expect(res.body.id).toBeGreaterThan(maxBefore);
-              acked.set(res.body.id, JSON.stringify(data));
-            }
+            res = await post(broker.url, '/insert', { event: `w${w}`, data }, bearer(jwt));
           } catch {
             return; // the connection died with the process: that insert was never acknowledged
           }
+          // Outside the try: a refused insert or a reused id must fail the test, not end the writer.
+          expect(res.status, res.text).toBe(200);
+          expect(res.body.id).toBeGreaterThan(maxBefore);
+          acked.set(res.body.id, JSON.stringify(data));
         }
       };
       const writers = Array.from({ length: 16 }, (_, w) => writer(w));
@@ -58,7 +59,7 @@ describe('durability', () => {
       await Promise.all(writers);
     }
     expect(acked.size).toBeGreaterThan(50);
-    const final = await spawnBroker(['--db', db, '--admin_token', ADMIN]);
+    const final = killAfterTest(await spawnBroker(['--db', db, '--admin_token', ADMIN]));
     try {
       const byId = new Map((await allEvents(final.url, jwt)).map((e) => [e.id, JSON.stringify(e.data)]));
       for (const [id, data] of acked) expect(byId.get(id), `id ${id}`).toBe(data);
@@ -68,8 +69,8 @@ describe('durability', () => {
   }, 120_000);
 
   it('SIGTERM ends open streams, finishes, and exits 0 within 5 s', async () => {
-    const db = join(tempDir(), 'db');
-    const broker = await spawnBroker(['--db', db, '--admin_token', ADMIN]);
+    const db = join(testDir(), 'db');
+    const broker = killAfterTest(await spawnBroker(['--db', db, '--admin_token', ADMIN]));
     await post(broker.url, '/create_user', { admin_token: ADMIN, username: 'u', password: 'pw-u', tenant_name: 't' });
     const { jwt } = (await post(broker.url, '/login', { username: 'u', password: 'pw-u' })).body;
     const streams = Array.from({ length: 3 }, () => openSse(broker.url, jwt));
@@ -82,7 +83,7 @@ describe('durability', () => {
     await Promise.all(streams.map((s) => s.waitFor((x) => x.ended, 2000)));
     // Inserts that were answered 200 are in the log after a restart.
     const answered = (await Promise.all(inflight)).filter((r) => r?.status === 200).map((r) => r!.body.id as number);
-    const again = await spawnBroker(['--db', db, '--admin_token', ADMIN]);
+    const again = killAfterTest(await spawnBroker(['--db', db, '--admin_token', ADMIN]));
     try {
       const ids = (await allEvents(again.url, jwt)).map((e) => e.id);
       for (const id of answered) expect(ids).toContain(id);

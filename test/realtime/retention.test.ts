@@ -1,7 +1,8 @@
 // --history_max_events / --history_max_age: old history goes, each name's latest event stays, and a
 // resume from before the retained history gets event:reset and the snapshot.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBroker, tempDir, type TestBroker } from '../helpers/broker.js';
+import { startBroker, testDir, type TestBroker } from '../helpers/broker.js';
+import { waitUntil } from '../helpers/wait.js';
 import { bearer, get, makeUser, post } from '../helpers/http.js';
 import { openSse } from '../helpers/sse.js';
 
@@ -10,22 +11,15 @@ afterEach(async () => {
   await running?.close();
   running = undefined;
 });
+// The dirs are passed in (the broker restarts on them), so testDir() removes them, not stop().
 
 async function historyIds(url: string, jwt: string): Promise<number[]> {
   return (await get(url, '/events?after=0&limit=1000', bearer(jwt))).body.events.map((e: { id: number }) => e.id);
 }
 
-async function waitUntil(check: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('retention', () => {
   it('keeps the last N events plus the latest of every name, and resets resumes from before them', async () => {
-    const dir = tempDir();
+    const dir = testDir();
     running = await startBroker({}, { dir });
     const { jwt, username, password } = await makeUser(running.url, { tenant_name: 'kept' });
     await post(running.url, '/insert', { event: 'config', data: { theme: 'dark' } }, bearer(jwt)); // id 1: only one of its name
@@ -36,7 +30,7 @@ describe('retention', () => {
     running = await startBroker({ history_max_events: 5 }, { dir });
     const url = running.url;
     const fresh = (await post(url, '/login', { username, password })).body.jwt as string;
-    await waitUntil(async () => (await historyIds(url, fresh)).length === 6);
+    await waitUntil(async () => (await historyIds(url, fresh)).length === 6, 5000, 'retention at start');
     expect(await historyIds(url, fresh)).toEqual([1, 16, 17, 18, 19, 20]);
 
     // A client that saw up to id 3 missed deleted events: it is told to reset, then gets the snapshot.
@@ -57,7 +51,7 @@ describe('retention', () => {
   });
 
   it('--history_max_age deletes events older than the age, never the latest of a name', async () => {
-    const dir = tempDir();
+    const dir = testDir();
     let now = Date.now();
     running = await startBroker({}, { dir, now: () => now });
     const { jwt, username, password } = await makeUser(running.url, { tenant_name: 'aged' });
@@ -69,7 +63,7 @@ describe('retention', () => {
     const url = running.url;
     const fresh = (await post(url, '/login', { username, password })).body.jwt as string;
     // 1 and 3 (name a) are old and superseded by 5; 2 is superseded by 4, also old; 4 is b's latest.
-    await waitUntil(async () => (await historyIds(url, fresh)).length === 2);
+    await waitUntil(async () => (await historyIds(url, fresh)).length === 2, 5000, 'retention at start');
     expect(await historyIds(url, fresh)).toEqual([4, 5]);
   });
 });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, startBroker, type TestBroker } from '../helpers/broker.js';
 import { bearer, get, makeUser, post } from '../helpers/http.js';
 import { openSse, type SseReader } from '../helpers/sse.js';
+import { waitUntil } from '../helpers/wait.js';
 
 let broker: TestBroker;
 let base: string;
@@ -295,8 +296,7 @@ describe('stream health and auth', () => {
       socket.pause();
       const good = openSse(small.url, fast.jwt);
       await good.waitFor((x) => x.frames.length >= 1);
-      await new Promise((res) => setTimeout(res, 100));
-      expect(small.services.hub.streamsOf(slow.username)).toBe(1);
+      await waitUntil(() => small.services.hub.streamsOf(slow.username) === 1, 5000, 'the raw socket subscribed');
       const blob = 'x'.repeat(200_000);
       for (let i = 0; i < 120; i++) await post(small.url, '/insert', { event: 'big', data: { i, blob } }, bearer(fast.jwt));
       await good.waitForEvents(120, 30_000);
@@ -332,11 +332,12 @@ describe('stream health and auth', () => {
     const short = await startBroker({ jwt_expiry: 2 });
     try {
       const { jwt } = await makeUser(short.url);
+      const { exp } = JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString()) as { exp: number };
       const r = openSse(short.url, jwt);
       await r.waitFor((x) => x.frames.length >= 1);
-      const started = Date.now();
       await r.waitFor((x) => x.ended, 5000);
-      expect(Date.now() - started).toBeGreaterThan(500);
+      // Ended by the expiry, not before it (exp is in whole seconds; allow the clock's rounding).
+      expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000 - 50);
     } finally {
       await short.stop();
     }
@@ -345,7 +346,7 @@ describe('stream health and auth', () => {
   it('accepts ?token= for EventSource, and limits open streams per user with 429', async () => {
     const limited = await startBroker({ max_streams_per_user: 2 });
     try {
-      const { jwt } = await makeUser(limited.url);
+      const { jwt, username } = await makeUser(limited.url);
       const a = openSse(limited.url, undefined, { query: `token=${jwt}` });
       const b = openSse(limited.url, jwt);
       await a.waitFor((x) => x.frames.length >= 1);
@@ -354,7 +355,7 @@ describe('stream health and auth', () => {
       expect(third.status).toBe(429);
       expect(third.headers.get('retry-after')).toMatch(/^\d+$/);
       a.close();
-      await new Promise((res) => setTimeout(res, 200));
+      await waitUntil(() => limited.services.hub.streamsOf(username) < 2, 5000, 'the closed stream released');
       const again = openSse(limited.url, jwt);
       await again.waitFor((x) => x.frames.length >= 1);
       expect(again.status).toBe(200);
