@@ -1,6 +1,7 @@
 // How much of an /sse connect or an /insert is token verification? jose's jwtVerify with the secret as a
-// Uint8Array (what src/auth/tokens.ts does) against the same with a CryptoKey imported once, and against
-// a synchronous node:crypto HMAC check of the same HS256 token (same claim checks, constant-time compare).
+// Uint8Array (what src/auth/tokens.ts did before) against the same with a CryptoKey imported once, and
+// against a synchronous node:crypto HMAC check of the same HS256 token (same claim checks, constant-time
+// compare), which is what src/auth/tokens.ts does now (jose only signs there).
 //   node dist/bench/experiments/jwt-verify.js
 import { createHmac, timingSafeEqual, webcrypto } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
@@ -46,7 +47,7 @@ async function measure(name: string, n: number, concurrency: number, fn: () => P
 const opts = { algorithms: ['HS256'], issuer: 'Broker', requiredClaims: ['sub', 'exp', 'iat'] };
 for (const c of [1, 64]) {
   console.log(`concurrency ${c}:`);
-  await measure('jose jwtVerify, Uint8Array secret (src today)', 20_000, c, () => jwtVerify(jwt, secret, opts));
+  await measure('jose jwtVerify, Uint8Array secret (src before)', 20_000, c, () => jwtVerify(jwt, secret, opts));
   await measure('jose jwtVerify, CryptoKey imported once', 20_000, c, () => jwtVerify(jwt, cryptoKey, opts));
-  await measure('node:crypto createHmac, synchronous', 20_000, c, () => verifySync(jwt));
+  await measure('node:crypto createHmac, synchronous (src today)', 20_000, c, () => verifySync(jwt));
 }

@@ -1,6 +1,6 @@
 // Summarizes a V8 .cpuprofile (from BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=DIR"): self time by
 // function and by source file, so a hub or route bottleneck shows up by name.
-//   node dist/bench/experiments/profile-summary.js <file.cpuprofile> [top]
+//   node dist/bench/tools/profile-summary.js <file.cpuprofile> [top]
 import { readFileSync } from 'node:fs';
 
 interface Node {
