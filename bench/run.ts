@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fanout, fanoutTables, type FanoutOptions } from './fanout.js';
 import { loginStorm } from './login-storm.js';
-import { nchanAvailable } from './nchan.js';
+import { nchanAvailable } from './lib/nchan.js';
 import { fmtNum, kib } from './lib/stats.js';
 import { startLoadgen } from './lib/targets.js';
 

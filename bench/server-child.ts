@@ -9,7 +9,7 @@ import argon2 from 'argon2';
 import { resolveConfig } from '../src/config.js';
 import { start, type RunningServer } from '../src/server.js';
 import { ARGON2_OPTIONS } from '../src/auth/passwords.js';
-import { startBaseline, type BaselineHub } from './baseline-hub.js';
+import { startBaseline, type BaselineHub } from './lib/baseline-hub.js';
 import { serve } from './lib/ipc.js';
 import type { ServerStats } from './lib/stats.js';
 

@@ -4,10 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { Peer, spawnChild } from './ipc.js';
 import type { ServerStats } from './stats.js';
-import { startNchan } from '../nchan.js';
+import { startNchan } from './nchan.js';
 
 import { BENCH_ADMIN } from './constants.js';
-export { BENCH_ADMIN };
 const here = dirname(fileURLToPath(import.meta.url));
 export const SERVER_CHILD = join(here, '..', 'server-child.js');
 export const LOADGEN = join(here, '..', 'loadgen.js');
