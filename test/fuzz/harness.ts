@@ -198,7 +198,18 @@ export const POST_ROUTES = [
 ];
 export const GET_ROUTES = ['/', '/verify', '/sse', '/events'];
 
-/** Runs a property with the run's seed, bounded in runs and in time. */
-export async function property<T>(arb: fc.Arbitrary<T>, check: (value: T) => Promise<void>, numRuns: number, timeMs: number): Promise<void> {
-  await fc.assert(fc.asyncProperty(arb, check), { seed: SEED, numRuns, interruptAfterTimeLimit: timeMs, markInterruptAsFailure: false, endOnFailure: false });
+/** Fewest cases a property must have run within its time budget: fewer means it tested (almost) nothing. */
+export const MIN_RUNS = 10;
+
+/**
+ * Runs a property with the run's seed, bounded in runs and in time. It fails on a counterexample (with
+ * the seed, the path and the shrunk value, so FUZZ_SEED=<n> replays it) and also when the time budget
+ * cut it short before `minRuns` cases: a property that ran two cases and "passed" proves nothing.
+ */
+export async function property<T>(arb: fc.Arbitrary<T>, check: (value: T) => Promise<void>, numRuns: number, timeMs: number, minRuns = Math.min(MIN_RUNS, numRuns)): Promise<void> {
+  const details = await fc.check(fc.asyncProperty(arb, check), { seed: SEED, numRuns, interruptAfterTimeLimit: timeMs, markInterruptAsFailure: false, endOnFailure: false });
+  if (details.failed) {
+    throw new Error(`property failed (replay with FUZZ_SEED=${details.seed}):\n${fc.defaultReportMessage(details) ?? String(details.errorInstance)}`, { cause: details.errorInstance });
+  }
+  expect(details.numRuns, `only ${details.numRuns} of ${numRuns} cases ran within ${timeMs} ms (seed ${details.seed}): raise the budget or lighten the property`).toBeGreaterThanOrEqual(minRuns);
 }

@@ -41,7 +41,11 @@ describe('Basic auth under a spray', () => {
       const user = await makeUser(roomy.url);
       const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => get(roomy.url, '/verify', basic(user.username, `guess${i}`))));
       const statuses = burst.map((a) => a.status);
+      // Every guess is refused, as a wrong password (401) or as locked (429): none passes, none errors...
+      for (const s of statuses) expect([401, 429], statuses.join(',')).toContain(s);
+      // ...and the lock really engaged: of 20 guesses at most 3 were checked, the rest were 429.
       expect(statuses.filter((s) => s === 401).length, statuses.join(',')).toBeLessThanOrEqual(3);
+      expect(statuses.filter((s) => s === 429).length, statuses.join(',')).toBeGreaterThanOrEqual(17);
     } finally {
       await roomy.stop();
     }

@@ -133,7 +133,7 @@ describe('long names', () => {
   it('the longest accepted tenant and event name still insert', async () => {
     const longest = await makeUser(broker.url, { tenant_name: 'é'.repeat(300) });
     const answer = await post(broker.url, '/insert', { event: 'é'.repeat(256), data: 1 }, bearer(longest.jwt));
-    expect(answer.status).toBeLessThan(500);
+    expect(answer.status, answer.text).toBe(200);
   });
 
   it('create_qr with an issuer too long for a QR code is a 400', async () => {
