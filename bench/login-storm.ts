@@ -3,9 +3,9 @@
 // (argon2.verify with the same parameters, 2 at a time, in the server process with no HTTP at all).
 import { ARGON2_OPTIONS } from '../src/auth/passwords.js';
 import type { Peer } from './lib/ipc.js';
-import { BENCH_ADMIN } from './lib/constants.js';
 import { fmtInt, fmtNum, ms, sleep, table } from './lib/stats.js';
 import { startNodeTarget } from './lib/targets.js';
+import { createBenchUser } from './lib/users.js';
 
 export interface LoginOptions {
   concurrency: number;
@@ -26,7 +26,6 @@ interface LoopResult {
 export async function loginStorm(opts: LoginOptions, loadgen: Peer): Promise<string> {
   const target = await startNodeTarget('broker');
   try {
-    const password = 'correct horse battery staple';
     const users: string[] = [];
     // One user per concurrent client: the per-account lockout counts an attempt in flight as a failure
     // until it succeeds, so several parallel logins of one account would (rightly) lock it.
@@ -34,10 +33,7 @@ export async function loginStorm(opts: LoginOptions, loadgen: Peer): Promise<str
     await Promise.all(
       Array.from({ length: 4 }, async () => {
         while (next < opts.users) {
-          const username = `storm${next++}`;
-          const res = await fetch(`${target.url}/create_user`, { method: 'POST', body: JSON.stringify({ admin_token: BENCH_ADMIN, username, password, tenant_name: 'bench' }) });
-          if (res.status !== 200) throw new Error(`create_user ${res.status}`);
-          users.push(JSON.stringify({ username, password }));
+          users.push(JSON.stringify(await createBenchUser(target.url, `storm${next++}`)));
         }
       }),
     );

@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { Peer, spawnChild } from './ipc.js';
 import type { ServerStats } from './stats.js';
 import { startNchan } from './nchan.js';
+import { createBenchUser, loginBenchUser } from './users.js';
 
-import { BENCH_ADMIN } from './constants.js';
 const here = dirname(fileURLToPath(import.meta.url));
 export const SERVER_CHILD = join(here, '..', 'server-child.js');
 export const LOADGEN = join(here, '..', 'loadgen.js');
@@ -35,15 +35,8 @@ export async function startNodeTarget(spec: string, name = spec, overrides: Reco
   const url = String(ready.url);
   const headers: Record<string, string> = {};
   if (!spec.startsWith('baseline')) {
-    const user = { username: 'bench', password: 'correct horse battery staple' };
-    const created = await fetch(`${url}/create_user`, {
-      method: 'POST',
-      body: JSON.stringify({ admin_token: BENCH_ADMIN, ...user, tenant_name: 'bench' }),
-    });
-    if (created.status !== 200) throw new Error(`create_user: ${created.status} ${await created.text()}`);
-    const login = await fetch(`${url}/login`, { method: 'POST', body: JSON.stringify(user) });
-    const { jwt } = (await login.json()) as { jwt: string };
-    headers.authorization = `Bearer ${jwt}`;
+    const user = await createBenchUser(url, 'bench');
+    headers.authorization = `Bearer ${await loginBenchUser(url, user)}`;
   }
   return {
     name,
