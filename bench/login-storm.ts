@@ -1,7 +1,7 @@
 // Login storm (issue 2): 200 concurrent logins, repeated for a few seconds, against the broker in its own
 // process. Beside it, in the same run: the server's idle event-loop delay, and the ceiling for logins
-// (argon2.verify with the same parameters, 2 at a time, in the server process with no HTTP at all).
-import { ARGON2_OPTIONS } from '../src/auth/passwords.js';
+// (argon2.verify with the same parameters, HASH_CONCURRENCY at a time, in the server process with no HTTP at all).
+import { ARGON2_OPTIONS, HASH_CONCURRENCY } from '../src/auth/passwords.js';
 import type { Peer } from './lib/ipc.js';
 import { fmtInt, fmtNum, ms, sleep, table } from './lib/stats.js';
 import { startNodeTarget } from './lib/targets.js';
@@ -41,10 +41,10 @@ export async function loginStorm(opts: LoginOptions, loadgen: Peer): Promise<str
     await target.stats(true);
     const idle = await loadgen.call<LoopResult>('loop', { url: target.url, path: '/', headers: {}, bodies: ['{}'], concurrency: 1, durationMs: 1000, maxRequests: 0, probeMs: 20 });
     const idleStats = await target.stats(true);
-    // Ceiling: raw argon2.verify, 2 at a time (the server's semaphore), no HTTP.
+    // Ceiling: raw argon2.verify, HASH_CONCURRENCY at a time (the server's semaphore), no HTTP.
     type Raw = { verifies: number; perSec: number; cpuUs: number; eldP99: number };
     const ceilingMs = Math.min(3000, opts.durationMs);
-    const rawBefore = await target.peer!.call<Raw>('argon2', { durationMs: ceilingMs, concurrency: 2 });
+    const rawBefore = await target.peer!.call<Raw>('argon2', { durationMs: ceilingMs, concurrency: HASH_CONCURRENCY });
     await sleep(200);
     // The storm.
     const s0 = await target.stats(true);
@@ -57,19 +57,19 @@ export async function loginStorm(opts: LoginOptions, loadgen: Peer): Promise<str
     const s1 = await target.stats();
     const wall = performance.now() - w0;
     // The ceiling again after the storm: the machine is shared, so keep the better of the two.
-    const rawAfter = await target.peer!.call<Raw>('argon2', { durationMs: ceilingMs, concurrency: 2 });
+    const rawAfter = await target.peer!.call<Raw>('argon2', { durationMs: ceilingMs, concurrency: HASH_CONCURRENCY });
     const raw = rawAfter.perSec > rawBefore.perSec ? rawAfter : rawBefore;
     // Only successful logins count.
     const loginsPerSec = ((storm.statuses['200'] ?? 0) * 1000) / storm.elapsedMs;
     opts.log(`  · login storm: ${fmtInt(loginsPerSec)} logins/s ${JSON.stringify(storm.statuses)}`);
     const { type: _t, ...params } = ARGON2_OPTIONS;
     const lines = [
-      `argon2id parameters (ARGON2_OPTIONS): ${JSON.stringify(params)}; hashing bounded to 2 at a time`,
+      `argon2id parameters (ARGON2_OPTIONS): ${JSON.stringify(params)}; hashing bounded to ${HASH_CONCURRENCY} at a time`,
       table(
         ['measure', 'logins/s', 'login p50 ms', 'login p99 ms', 'GET / p50 ms', 'GET / p99 ms', 'eld p50 ms', 'eld p99 ms', 'eld max ms', 'srv CPU%', 'statuses'],
         [
           ['idle server', '-', '-', '-', ms(idle.probe.p50), ms(idle.probe.p99), fmtNum(idleStats.eld!.p50, 2), fmtNum(idleStats.eld!.p99, 2), fmtNum(idleStats.eld!.max, 1), '-', '-'],
-          [`argon2.verify ×2, no HTTP (ceiling; before/after: ${fmtInt(rawBefore.perSec)}/${fmtInt(rawAfter.perSec)})`, fmtInt(raw.perSec), '-', '-', '-', '-', '-', fmtNum(raw.eldP99, 2), '-', fmtInt((raw.cpuUs / 1000 / ceilingMs) * 100), '-'],
+          [`argon2.verify ×${HASH_CONCURRENCY}, no HTTP (ceiling; before/after: ${fmtInt(rawBefore.perSec)}/${fmtInt(rawAfter.perSec)})`, fmtInt(raw.perSec), '-', '-', '-', '-', '-', fmtNum(raw.eldP99, 2), '-', fmtInt((raw.cpuUs / 1000 / ceilingMs) * 100), '-'],
           [
             `storm: ${opts.concurrency} concurrent, ${fmtNum(storm.elapsedMs / 1000, 1)} s`,
             fmtInt(loginsPerSec),

@@ -83,7 +83,8 @@ serve({
     return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
   },
   streams: () => (broker ? broker.services.hub.size : baseline!.subscribers.size),
-  /** The ceiling for logins: argon2.verify with the server's parameters, 2 at a time, in this process. */
+  /** The ceiling for logins: argon2.verify with the server's parameters, `concurrency` at a time (login-storm
+   *  passes HASH_CONCURRENCY, the server's bound), in this process. */
   argon2: async (args: { durationMs: number; concurrency: number }) => {
     const hash = await argon2.hash('correct horse battery staple', ARGON2_OPTIONS);
     eld.reset();
