@@ -7,6 +7,13 @@ import { describe, expect, it } from 'vitest';
 
 const SERVE = resolve(import.meta.dirname, '../../examples/serve.mjs');
 
+/** `promise`, or `fallback` once `ms` have passed without it settling. */
+function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<F>((r) => (timer = setTimeout(() => r(fallback), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 describe('the example command', () => {
   it('serves the page and a broker with the demo users, and stops cleanly on SIGINT', async () => {
     const proc = spawn(process.execPath, [SERVE], { env: { ...process.env, EXAMPLE_PORT: '0', BROKER_PORT: '0', EXAMPLE_DB: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -46,11 +53,16 @@ describe('the example command', () => {
       }
 
       proc.kill('SIGINT');
-      expect(await exited).toBe(0);
+      expect(await within(exited, 10_000, 'still running 10 s after SIGINT')).toBe(0);
       expect(existsSync(dirname(dataDir))).toBe(false);
       await expect(fetch(`${brokerUrl}/`)).rejects.toThrow();
     } finally {
-      if (proc.exitCode === null) proc.kill('SIGKILL');
+      // SIGKILL would leave serve.mjs's broker child orphaned (and its temp dir behind): ask with SIGINT,
+      // which stops both, and only force it when that does not end it in time.
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGINT');
+        if ((await within(exited, 10_000, 'timeout')) === 'timeout') proc.kill('SIGKILL');
+      }
     }
   });
 });

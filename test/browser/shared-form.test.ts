@@ -1,8 +1,7 @@
 // The example page in real Chromium against a real broker process: one window logs in and edits, the
 // other follows live; the broker restarts on the same port and database while both keep editing, and
 // both windows end with every event of the tenant exactly once.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
@@ -10,13 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveExample } from '../../examples/static-server.mjs';
 import { ADMIN, freePort, spawnBroker, tempDir, type ChildBroker } from '../helpers/broker.js';
 import { makeUser } from '../helpers/http.js';
+import { IN_CI } from '../tls/system-binary.js';
 
 // Debian's chromium (CI installs it). The override exists to prove the CI rule below with a missing path.
 const CHROMIUM = process.env.BROKER_TEST_CHROMIUM ?? '/usr/bin/chromium';
-const IN_CI = process.env.CI === 'true';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const PASSWORD = 'correct horse battery staple';
-if (!HAVE_CHROMIUM && !IN_CI) console.warn(`browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium); under CI=true it fails instead`);
+if (!HAVE_CHROMIUM && !IN_CI) console.warn(`browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium); under CI (CI=true, CI=1, ...) it fails instead`);
 
 
 interface PageState {
@@ -81,9 +80,9 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the example page in Chromium', () => 
 
   beforeAll(async () => {
     // Under CI the browser is part of the environment: missing it is a failure, never a skip.
-    if (!HAVE_CHROMIUM) throw new Error(`CI=true but ${CHROMIUM} is missing: install Debian's chromium`);
+    if (!HAVE_CHROMIUM) throw new Error(`CI=${process.env.CI} but ${CHROMIUM} is missing: install Debian's chromium`);
     dir = tempDir('broker-browser-');
-    profile = mkdtempSync(join(tmpdir(), 'broker-chromium-'));
+    profile = tempDir('broker-chromium-');
     port = await freePort();
     site = await serveExample({ brokerUrl: `http://127.0.0.1:${port}` });
     broker = await spawnBroker(args());

@@ -1,5 +1,5 @@
 // Tests that need a system program (pebble, systemd-analyze): outside CI they skip with the reason when
-// it is missing; under CI=true they run anyway and fail on the missing binary, so CI can never go green
+// it is missing; under CI (any truthy value) they run anyway and fail on the missing binary, so CI can never go green
 // by silently skipping them.
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -19,7 +19,8 @@ export function findBinary(name: string): string | undefined {
   return undefined;
 }
 
-export const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
+/** CI set to any truthy value (true, 1, yes, ...): only unset, empty, 0 and false mean "not CI". */
+export const IN_CI = !['', '0', 'false', 'no', 'off'].includes((process.env.CI ?? '').trim().toLowerCase());
 
 /**
  * The binaries' paths, or undefined when the tests should skip (not installed, not in CI; the reason is
