@@ -89,89 +89,87 @@ export async function fanout(options: FanoutOptions, loadgen: Peer) {
 }
 
 async function fanoutGroup(opts: FanoutOptions & { lastSubs: number }, subs: number, loadgen: Peer, rows: FanoutRow[], connects: ConnectRow[], inserts: InsertRow[]) {
-  {
-    const targets: Target[] = [];
-    try {
-      for (const spec of opts.targets) {
-        const target = await startTarget(spec);
-        targets.push(target);
-        const rssBefore = await target.gc();
-        const heapBefore = await target.heap();
-        const cpu0 = (await target.stats()).cpuUs;
-        const c = await loadgen.call<{ ms: number; ok: number; failed: number; statuses: Record<string, number> }>(
-          'connect',
-          { group: spec, url: target.url, path: '/sse', headers: target.headers, n: subs, localAddresses: LOCAL_ADDRESSES, concurrency: 256, timeoutMs: 30_000 },
-          60_000,
-        );
-        const cpuUs = (await target.stats()).cpuUs - cpu0;
-        await sleep(300);
-        const rssAfter = await target.gc();
-        const heapAfter = await target.heap();
-        const heapPerStream = heapBefore !== undefined && heapAfter !== undefined ? (heapAfter - heapBefore) / Math.max(1, c.ok) : NaN;
-        const row: ConnectRow = { target: spec, subs, ms: c.ms, ok: c.ok, failed: c.failed, rssBefore, rssAfter, rssPerStream: (rssAfter - rssBefore) / Math.max(1, c.ok), heapPerStream, cpuUsPerConnect: cpuUs / Math.max(1, c.ok) };
-        connects.push(row);
-        opts.log(`  · ${spec} ${subs} streams: connected ${c.ok} in ${fmtNum(c.ms / 1000, 2)} s (${c.failed} failed ${JSON.stringify(c.statuses)}), ${kib(row.rssPerStream)} KiB RSS each`);
-      }
-      for (const rate of opts.rates) {
-        for (const [i, spec] of opts.targets.entries()) {
-          const target = targets[i];
-          const s0 = await target.stats(true);
-          const m0 = machineCpu();
-          const w0 = performance.now();
-          // Bounded: never more events than 3M deliveries/s could carry (bitsets are per subscriber).
-          const maxEvents = rate > 0 ? Math.round((rate * opts.durationMs) / 1000) : Math.min(opts.maxEvents, Math.ceil((3e6 * opts.durationMs) / 1000 / subs));
-          const r = await loadgen.call<RunResult>(
-            'run',
-            {
-              group: spec,
-              url: target.url,
-              headers: target.headers,
-              rate,
-              durationMs: opts.durationMs,
-              maxEvents,
-              concurrency: rate > 0 ? 64 : opts.concurrency,
-              window: opts.window,
-              padBytes: opts.padBytes,
-              drainTimeoutMs: 15_000,
-            },
-            opts.durationMs * 4 + 90_000,
-          );
-          const s1: ServerStats = await target.stats();
-          const m1 = machineCpu();
-          const serverCpuUs = s1.cpuUs - s0.cpuUs;
-          const wallMs = performance.now() - w0;
-          // CPU the rest of the machine (other people's tests) used meanwhile: our figures are noisier when high.
-          const otherPct = ((m1.busyUs - m0.busyUs - serverCpuUs - r.loadgenCpuUs) / 1000 / wallMs) * 100;
-          const fr: FanoutRow = { target: spec, subs, rate, r, serverCpuUs, wallMs, eldP99: s1.eld?.p99, rssEnd: s1.rss, otherPct };
-          rows.push(fr);
-          opts.log(
-            `  · ${spec} ${subs} subs ${rateName(rate)}: ${fmtInt(r.received / (r.deliverMs / 1000))} deliveries/s, p99 ${ms(r.latency.p99)} ms, ` +
-              `${fmtNum(fr.serverCpuUs / Math.max(1, r.received), 2)} µs/delivery, lost ${r.lost}, dup ${r.dup}, cut ${r.cut}`,
-          );
-        }
-      }
-      await loadgen.call('disconnect');
-      if (subs === opts.lastSubs && opts.insertClients > 0) {
-        await sleep(300);
-        for (const [i, spec] of opts.targets.entries()) {
-          // Inserts/s with C concurrent clients, no subscribers.
-          const target = targets[i];
-          const s0 = await target.stats();
-          const body = (n: number) => `{"event":"bench","data":{"r":0,"n":${n},"t":0,"p":"${'x'.repeat(opts.padBytes)}"}}`;
-          const l = await loadgen.call<{ perSec: number; done: number; statuses: Record<string, number>; latency: { p50: number; p99: number } }>(
-            'loop',
-            { url: target.url, path: '/insert', headers: target.headers, bodies: Array.from({ length: 64 }, (_, n) => body(n)), concurrency: opts.insertClients, durationMs: opts.insertMs, maxRequests: 2_000_000, probeMs: 0 },
-            opts.insertMs + 60_000,
-          );
-          const s1 = await target.stats();
-          inserts.push({ target: spec, perSec: l.perSec, p50: l.latency.p50, p99: l.latency.p99, serverUsPerInsert: (s1.cpuUs - s0.cpuUs) / Math.max(1, l.done), statuses: l.statuses });
-          opts.log(`  · ${spec} inserts with ${opts.insertClients} clients: ${fmtInt(l.perSec)}/s ${JSON.stringify(l.statuses)}`);
-        }
-      }
-    } finally {
-      await loadgen.call('disconnect').catch(() => {});
-      for (const t of targets) await t.stop();
+  const targets: Target[] = [];
+  try {
+    for (const spec of opts.targets) {
+      const target = await startTarget(spec);
+      targets.push(target);
+      const rssBefore = await target.gc();
+      const heapBefore = await target.heap();
+      const cpu0 = (await target.stats()).cpuUs;
+      const c = await loadgen.call<{ ms: number; ok: number; failed: number; statuses: Record<string, number> }>(
+        'connect',
+        { group: spec, url: target.url, path: '/sse', headers: target.headers, n: subs, localAddresses: LOCAL_ADDRESSES, concurrency: 256, timeoutMs: 30_000 },
+        60_000,
+      );
+      const cpuUs = (await target.stats()).cpuUs - cpu0;
+      await sleep(300);
+      const rssAfter = await target.gc();
+      const heapAfter = await target.heap();
+      const heapPerStream = heapBefore !== undefined && heapAfter !== undefined ? (heapAfter - heapBefore) / Math.max(1, c.ok) : NaN;
+      const row: ConnectRow = { target: spec, subs, ms: c.ms, ok: c.ok, failed: c.failed, rssBefore, rssAfter, rssPerStream: (rssAfter - rssBefore) / Math.max(1, c.ok), heapPerStream, cpuUsPerConnect: cpuUs / Math.max(1, c.ok) };
+      connects.push(row);
+      opts.log(`  · ${spec} ${subs} streams: connected ${c.ok} in ${fmtNum(c.ms / 1000, 2)} s (${c.failed} failed ${JSON.stringify(c.statuses)}), ${kib(row.rssPerStream)} KiB RSS each`);
     }
+    for (const rate of opts.rates) {
+      for (const [i, spec] of opts.targets.entries()) {
+        const target = targets[i];
+        const s0 = await target.stats(true);
+        const m0 = machineCpu();
+        const w0 = performance.now();
+        // Bounded: never more events than 3M deliveries/s could carry (bitsets are per subscriber).
+        const maxEvents = rate > 0 ? Math.round((rate * opts.durationMs) / 1000) : Math.min(opts.maxEvents, Math.ceil((3e6 * opts.durationMs) / 1000 / subs));
+        const r = await loadgen.call<RunResult>(
+          'run',
+          {
+            group: spec,
+            url: target.url,
+            headers: target.headers,
+            rate,
+            durationMs: opts.durationMs,
+            maxEvents,
+            concurrency: rate > 0 ? 64 : opts.concurrency,
+            window: opts.window,
+            padBytes: opts.padBytes,
+            drainTimeoutMs: 15_000,
+          },
+          opts.durationMs * 4 + 90_000,
+        );
+        const s1: ServerStats = await target.stats();
+        const m1 = machineCpu();
+        const serverCpuUs = s1.cpuUs - s0.cpuUs;
+        const wallMs = performance.now() - w0;
+        // CPU the rest of the machine (other people's tests) used meanwhile: our figures are noisier when high.
+        const otherPct = ((m1.busyUs - m0.busyUs - serverCpuUs - r.loadgenCpuUs) / 1000 / wallMs) * 100;
+        const fr: FanoutRow = { target: spec, subs, rate, r, serverCpuUs, wallMs, eldP99: s1.eld?.p99, rssEnd: s1.rss, otherPct };
+        rows.push(fr);
+        opts.log(
+          `  · ${spec} ${subs} subs ${rateName(rate)}: ${fmtInt(r.received / (r.deliverMs / 1000))} deliveries/s, p99 ${ms(r.latency.p99)} ms, ` +
+            `${fmtNum(fr.serverCpuUs / Math.max(1, r.received), 2)} µs/delivery, lost ${r.lost}, dup ${r.dup}, cut ${r.cut}`,
+        );
+      }
+    }
+    await loadgen.call('disconnect');
+    if (subs === opts.lastSubs && opts.insertClients > 0) {
+      await sleep(300);
+      for (const [i, spec] of opts.targets.entries()) {
+        // Inserts/s with C concurrent clients, no subscribers.
+        const target = targets[i];
+        const s0 = await target.stats();
+        const body = (n: number) => `{"event":"bench","data":{"r":0,"n":${n},"t":0,"p":"${'x'.repeat(opts.padBytes)}"}}`;
+        const l = await loadgen.call<{ perSec: number; done: number; statuses: Record<string, number>; latency: { p50: number; p99: number } }>(
+          'loop',
+          { url: target.url, path: '/insert', headers: target.headers, bodies: Array.from({ length: 64 }, (_, n) => body(n)), concurrency: opts.insertClients, durationMs: opts.insertMs, maxRequests: 2_000_000, probeMs: 0 },
+          opts.insertMs + 60_000,
+        );
+        const s1 = await target.stats();
+        inserts.push({ target: spec, perSec: l.perSec, p50: l.latency.p50, p99: l.latency.p99, serverUsPerInsert: (s1.cpuUs - s0.cpuUs) / Math.max(1, l.done), statuses: l.statuses });
+        opts.log(`  · ${spec} inserts with ${opts.insertClients} clients: ${fmtInt(l.perSec)}/s ${JSON.stringify(l.statuses)}`);
+      }
+    }
+  } finally {
+    await loadgen.call('disconnect').catch(() => {});
+    for (const t of targets) await t.stop();
   }
 }
 

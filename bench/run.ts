@@ -4,19 +4,11 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fanout, fanoutTables, type FanoutOptions } from './fanout.js';
+import { flag, has, list } from './lib/args.js';
 import { loginStorm } from './login-storm.js';
 import { nchanAvailable } from './lib/nchan.js';
 import { fmtNum, kib } from './lib/stats.js';
 import { startLoadgen } from './lib/targets.js';
-
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const v = process.argv[i + 1];
-  return v === undefined || v.startsWith('--') ? '' : v;
-}
-const has = (name: string) => process.argv.includes(`--${name}`);
-const list = (v: string | undefined) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
 
 const quick = has('quick');
 const only = list(flag('only')) ?? ['login', 'fanout'];

@@ -2,27 +2,18 @@
 // server's RSS every 30 s and flags growth after warm-up. Lost/duplicated frames are checked at the end.
 //   npm run build && node dist/bench/soak.js --minutes 10 [--subs 5000] [--rate 10] [--interval 30]
 //     [--warmup <minutes>] [--target broker|broker@shm|baseline]
+import { numFlag, strFlag } from './lib/args.js';
 import { LOCAL_ADDRESSES } from './lib/constants.js';
 import { fmtInt, fmtNum, mib, ms, sleep, table } from './lib/stats.js';
 import { startLoadgen, startNodeTarget } from './lib/targets.js';
 import type { RunResult } from './loadgen.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN;
-  return Number.isFinite(v) ? v : fallback;
-}
-function sarg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-const minutes = arg('minutes', 10);
-const subs = arg('subs', 5000);
-const rate = arg('rate', 10);
-const intervalS = arg('interval', 30);
-const warmupMin = arg('warmup', Math.min(2, minutes * 0.2));
-const spec = sarg('target', 'broker');
+const minutes = numFlag('minutes', 10);
+const subs = numFlag('subs', 5000);
+const rate = numFlag('rate', 10);
+const intervalS = numFlag('interval', 30);
+const warmupMin = numFlag('warmup', Math.min(2, minutes * 0.2));
+const spec = strFlag('target', 'broker');
 
 /** Least-squares slope of y over x. */
 function slope(points: Array<[number, number]>): number {
