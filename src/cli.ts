@@ -55,7 +55,8 @@ export function buildProgram(run: (config: Config) => Promise<void>): Command {
 
   // Both default --db to BROKER_DB (from the environment or .env), like the server, so that on a VPS
   // `broker backup --out FILE` run with the service's environment finds the live database.
-  const dbOption = () => new Option('--db <dir>', 'database directory (LMDB)').env(envName('db')).default('db');
+  const db = FLAGS.find((f) => f.name === 'db')!;
+  const dbOption = () => new Option('--db <dir>', db.description).env(envName('db')).default(db.default);
   program
     .command('backup')
     .description('write a consistent, compacted copy of the database to one file (safe while the server runs)')

@@ -7,8 +7,10 @@ export function frame(record: Pick<EventRecord, 'event' | 'id' | 'data'>): strin
   return `event:${record.event}\nid:${record.id}\ndata:${record.data}\n\n`;
 }
 
-/** Sent first on a resume whose Last-Event-ID is older than the retained history. */
-export const RESET_FRAME = 'event:reset\ndata:{}\n\n';
+/** The server's own event name (client/subscription.ts knows it as RESET_EVENT); users may not insert it. */
+export const RESET_EVENT = 'reset';
+/** Sent first on a resume whose Last-Event-ID is older than the retained history, or newer than the log. */
+export const RESET_FRAME = `event:${RESET_EVENT}\ndata:{}\n\n`;
 export const RETRY_MS = 2000;
 export const HEARTBEAT = Buffer.from(':\n\n');
 export const SSE_HEADERS = {
@@ -55,6 +57,6 @@ export function invalidEventName(name: string): string | undefined {
   if (name.length === 0) return 'event must not be empty';
   if (Buffer.byteLength(name) > 512) return 'event must be at most 512 bytes';
   if (/[\r\n\0]/.test(name)) return 'event must not contain line breaks';
-  if (name === 'reset') return '"reset" is reserved for the server';
+  if (name === RESET_EVENT) return `"${RESET_EVENT}" is reserved for the server`;
   return undefined;
 }

@@ -5,13 +5,14 @@
 // writer: it is safe while a broker serves inserts. Every insert that was acknowledged (committed and
 // fsync'd) before the backup began is in the copy.
 //
-// Restore refuses while a broker holds the database (its broker.pid lock), checks that the file is an
-// LMDB database this broker understands, and keeps the database it replaces beside it instead of
-// deleting it.
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+// Restore refuses while a broker holds the database (its broker.pid lock), checks the file exactly as a
+// start would (database.ts: header, meta pages, every page read in a child process) and that its schema
+// is one this broker understands, and keeps the database it replaces beside it instead of deleting it.
+// Files are fsync'd before each rename, so a crash never leaves a truncated file under the final name.
+import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { open } from 'lmdb';
-import { SCHEMA_VERSION } from './database.js';
+import { DatabaseOpenError, LMDB_OPTIONS, SCHEMA_VERSION, checkDatabaseFiles } from './database.js';
 import { acquireLock } from './process-lock.js';
 
 export class BackupError extends Error {}
@@ -28,12 +29,14 @@ export async function backupDatabase(dbDir: string, outFile: string): Promise<{ 
   // rename atomic (same filesystem), so a half-written backup never carries the final name.
   const staging = mkdtempSync(join(dirname(out), `.${basename(out)}.`));
   // No writer lock: backup only reads, and must work beside the running broker that holds it.
-  const root = open({ path: dir, noSubdir: false, maxDbs: 8, compression: false, readOnly: true });
+  const root = open({ path: dir, ...LMDB_OPTIONS, readOnly: true });
   try {
     await root.backup(staging, true);
     // The file holds password hashes, TOTP seeds and the JWT secret: owner-only, like the database.
     chmodSync(join(staging, DATA_FILE), 0o600);
+    fsyncPath(join(staging, DATA_FILE));
     renameSync(join(staging, DATA_FILE), out);
+    fsyncPath(dirname(out));
     return { file: out, bytes: statSync(out).size };
   } catch (err) {
     throw new BackupError(`backup of ${dir} failed: ${(err as Error).message}`);
@@ -43,36 +46,26 @@ export async function backupDatabase(dbDir: string, outFile: string): Promise<{ 
   }
 }
 
-/**
- * LMDB trusts its file: opening garbage can crash the process instead of throwing. So the first meta
- * page is checked by hand before LMDB sees the file (lmdb-js's LMDB: magic 0xBEEFC0DE at byte 24, the
- * page size at byte 48), and only then is it opened.
- */
-function checkLmdbHeader(dataFile: string, source: string): void {
-  const fd = openSync(dataFile, 'r');
-  const header = Buffer.alloc(64);
+/** Flushes a file's (or a directory's, after a rename in it) contents to the disk. */
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
   try {
-    readSync(fd, header, 0, header.length, 0);
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  const magic = header.readUInt32LE(24);
-  const pageSize = header.readUInt32LE(48);
-  const size = statSync(dataFile).size;
-  if (magic !== 0xbeefc0de || pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0 || size % pageSize !== 0) {
-    throw new BackupError(`${source} is not an LMDB database made by \`broker backup\` (bad header)`);
-  }
 }
 
-/** Opens a copy of the backup read-only and checks it is a broker database of a schema we understand. */
-async function checkBackup(dataFile: string, source: string): Promise<void> {
-  checkLmdbHeader(dataFile, source);
-  let root;
+/** Checks a staged copy of the backup as a start would, then its schema version. */
+async function checkBackup(stagingDir: string, source: string): Promise<void> {
   try {
-    root = open({ path: dataFile, noSubdir: true, maxDbs: 8, compression: false, readOnly: true });
+    checkDatabaseFiles(stagingDir);
   } catch (err) {
-    throw new BackupError(`${source} is not an LMDB database: ${(err as Error).message}`);
+    if (err instanceof DatabaseOpenError) throw new BackupError(`${source} is not a usable broker backup: ${err.message}`);
+    throw err;
   }
+  // Safe to open here now: every page was read without harm in a child process.
+  const root = open({ path: stagingDir, ...LMDB_OPTIONS, readOnly: true });
   try {
     let version: unknown;
     try {
@@ -103,8 +96,8 @@ export async function restoreDatabase(inFile: string, dbDir: string): Promise<{ 
     const staged = join(staging, DATA_FILE);
     copyFileSync(source, staged);
     chmodSync(staged, 0o600);
-    await checkBackup(staged, source);
-    rmSync(`${staged}-lock`, { force: true });
+    fsyncPath(staged);
+    await checkBackup(staging, source);
     let previous: string | undefined;
     const target = join(dir, DATA_FILE);
     if (existsSync(target)) {
@@ -112,6 +105,7 @@ export async function restoreDatabase(inFile: string, dbDir: string): Promise<{ 
       renameSync(target, previous);
     }
     renameSync(staged, target);
+    fsyncPath(dir);
     // The reader table of the replaced file means nothing for the new one; LMDB recreates it.
     rmSync(join(dir, 'lock.mdb'), { force: true });
     return { dir, previous };

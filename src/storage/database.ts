@@ -42,9 +42,10 @@ export interface Database {
 export interface OpenOptions {
   /** The most live data the database may hold, in bytes; writes beyond it throw DatabaseFullError. */
   mapSize?: number;
-  /** Tools that only read (backup) skip the writer lock. */
-  lock?: boolean;
 }
+
+/** How every broker opens LMDB: a directory (data.mdb + lock.mdb), four named trees, no compression. */
+export const LMDB_OPTIONS = { noSubdir: false, maxDbs: 8, compression: false } as const;
 
 const LMDB_MAGIC = 0xbeefc0de;
 const META_PAGES = 2;
@@ -104,6 +105,17 @@ function checkDataFile(dataFile: string): void {
   }
 }
 
+/**
+ * The checks a start makes before LMDB maps a file (header, both meta pages, length, then every page
+ * read in a child process), for a database directory about to be put in place (restore).
+ */
+export function checkDatabaseFiles(dir: string): void {
+  const dataFile = join(dir, 'data.mdb');
+  if (!existsSync(dataFile)) throw new DatabaseOpenError(`no ${dataFile}`);
+  checkDataFile(dataFile);
+  walkInChild(dir, dataFile);
+}
+
 const require = createRequire(import.meta.url);
 
 /**
@@ -116,7 +128,7 @@ function walkInChild(path: string, dataFile: string): void {
   const script = `
     try {
     const { open } = require(${JSON.stringify(require.resolve('lmdb'))});
-    const root = open({ path: ${JSON.stringify(path)}, noSubdir: false, maxDbs: 8, compression: false, readOnly: true });
+    const root = open({ path: ${JSON.stringify(path)}, ...${JSON.stringify(LMDB_OPTIONS)}, readOnly: true });
     let n = 0;
     for (const name of ['meta', 'users', 'latest', 'events']) {
       // Every broker database has all four (the first start creates them): failing to open one is damage.
@@ -138,6 +150,10 @@ function walkInChild(path: string, dataFile: string): void {
   `;
   const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 20 });
   if (child.status === 0) return;
+  // spawnSync's timeout kills with SIGTERM too: a slow check of a large database is not corruption.
+  if ((child.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
+    throw new DatabaseOpenError(`checking ${dataFile} took over 5 minutes (a very large database on a slow disk?); it was not found corrupt, but the broker will not open what it could not check`);
+  }
   const why = child.signal
     ? `reading it crashed a checker process (${child.signal})`
     : child.error
@@ -239,19 +255,12 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
     } catch (err) {
       throw new DatabaseOpenError(`cannot create the database directory ${path}: ${(err as Error).message}`);
     }
-    if (options.lock !== false) release = acquireLock(path);
+    release = acquireLock(path);
     const dataFile = join(path, 'data.mdb');
     checkDataFile(dataFile);
     if (existsSync(dataFile)) walkInChild(path, dataFile);
-    root = open({
-      path,
-      // A directory, not one file: data.mdb + lock.mdb, which is what `mdb_copy`/backups expect.
-      noSubdir: false,
-      mapSize: options.mapSize,
-      maxDbs: 8,
-      // Durability: every commit is fsync'd (the default); inserts answer only after their commit.
-      compression: false,
-    });
+    // Durability: every commit is fsync'd (lmdb's default); inserts answer only after their commit.
+    root = open({ path, ...LMDB_OPTIONS, mapSize: options.mapSize });
     const opened = root;
     surviveCommitFailures();
     // LMDB creates its files 0644: anyone on the host could read the secrets in them.
