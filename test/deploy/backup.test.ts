@@ -115,8 +115,14 @@ describe('backup and restore', () => {
   it('restores over a stopped database, keeping the replaced file beside it', async () => {
     const target = join(dir, 'stopped');
     const other = await spawnBroker(['--db', target, '--admin_token', ADMIN]);
-    const stranger = await makeUser(other.url, { tenant_name: 'gone' });
-    expect(await other.kill()).toBe(0);
+    let stranger: Awaited<ReturnType<typeof makeUser>>;
+    let stopped: number | null;
+    try {
+      stranger = await makeUser(other.url, { tenant_name: 'gone' });
+    } finally {
+      stopped = await other.kill();
+    }
+    expect(stopped).toBe(0);
 
     const result = await runCli(['restore', '--in', backupFile, '--db', target]);
     expect(result.code).toBe(0);

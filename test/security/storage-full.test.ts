@@ -121,11 +121,15 @@ describe('the database full', () => {
   it('starting on a database already over a smaller --map_size serves reads and refuses writes', async () => {
     const dir = tempDir();
     dirs.push(dir);
-    let broker = await startBroker({ map_size: 4 * MiB }, { dir });
-    const user = await makeUser(broker.url);
-    for (let i = 0; i < 40; i++) expect((await post(broker.url, '/insert', { event: 'e', data: 'x'.repeat(40_000) }, bearer(user.jwt))).status).toBe(200);
-    await broker.stop();
-    broker = await startBroker({ map_size: 1 * MiB }, { dir });
+    const filling = await startBroker({ map_size: 4 * MiB }, { dir });
+    let user;
+    try {
+      user = await makeUser(filling.url);
+      for (let i = 0; i < 40; i++) expect((await post(filling.url, '/insert', { event: 'e', data: 'x'.repeat(40_000) }, bearer(user.jwt))).status).toBe(200);
+    } finally {
+      await filling.stop();
+    }
+    const broker = await startBroker({ map_size: 1 * MiB }, { dir });
     try {
       expect((await get(broker.url, '/verify', bearer(user.jwt))).status).toBe(200);
       expect((await allEvents(broker, user.jwt)).length).toBe(40);
@@ -149,16 +153,24 @@ describe('the disk full (a file size limit on the process)', () => {
     const { CLI } = await import('../helpers/broker.js');
     const proc = spawn('sh', ['-c', `ulimit -f 4096; exec "${process.execPath}" "${CLI}" --port 0 --host 127.0.0.1 --db "${dir}/db" --admin_token ${ADMIN}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let exited: number | null | undefined;
-    proc.once('exit', (code) => (exited = code));
+    const gone = new Promise<void>((r) => proc.once('exit', (code) => ((exited = code), r())));
     try {
+      let out = '';
       const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
+        const timer = setTimeout(() => reject(new Error(`broker did not listen within 15 s: ${out}`)), 15_000);
         proc.stdout!.on('data', (c: Buffer) => {
           out += c.toString();
           const m = /"url":"(http:[^"]+)"/.exec(out);
-          if (m) resolve(m[1]);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]);
+          }
         });
-        proc.once('exit', () => reject(new Error('broker exited before listening')));
+        proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+        proc.once('exit', () => {
+          clearTimeout(timer);
+          reject(new Error(`broker exited before listening: ${out}`));
+        });
       });
       const user = await makeUser(url);
       const acknowledged: number[] = [];
@@ -180,7 +192,9 @@ describe('the disk full (a file size limit on the process)', () => {
       expect(events.body.events.map((e: { id: number }) => e.id)).toEqual(acknowledged);
       expect(exited).toBeUndefined();
     } finally {
-      proc.kill('SIGKILL');
+      // Dead before afterEach removes its database directory.
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await gone;
     }
   });
 });
