@@ -89,7 +89,7 @@ export class BrokerClient {
     if (totp !== undefined) body.totp = totp;
     const res = await this.send('/login', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: this.deadline() }, 'login');
     if (!res.ok) throw await errorFrom(res, 'login');
-    const { jwt } = (await res.json()) as { jwt: string };
+    const { jwt } = JSON.parse(await this.readBody(res, 'login')) as { jwt: string };
     this.setToken(jwt);
     return { jwt };
   }
@@ -132,6 +132,19 @@ export class BrokerClient {
     } catch (err) {
       if ((err as Error)?.name === 'AbortError') throw err;
       throw Object.assign(new BrokerError(0, `${what}: network error: ${(err as Error)?.message ?? String(err)}`), { cause: err });
+    }
+  }
+
+  /**
+   * Reads an answer's body. The deadline can fire while the body is still arriving: that is the same
+   * transient BrokerError (status 0) as a request that got no answer, not a bare DOMException.
+   */
+  private async readBody(res: Response, what: string): Promise<string> {
+    try {
+      return await res.text();
+    } catch (err) {
+      if ((err as Error)?.name === 'AbortError') throw err;
+      throw Object.assign(new BrokerError(0, `${what}: the answer was cut off: ${(err as Error)?.message ?? String(err)}`), { cause: err });
     }
   }
 
@@ -230,7 +243,7 @@ export class BrokerClient {
         continue;
       }
       if (!res.ok) throw await errorFrom(res, what);
-      const text = await res.text();
+      const text = await this.readBody(res, what);
       return text ? (JSON.parse(text) as unknown) : {};
     }
   }
