@@ -1,6 +1,6 @@
 // The shared form: every field is an event name ("form.title", ...) and shows the latest event of that
 // name. Typing inserts a new event; every window subscribed to the tenant receives it and updates.
-import { BrokerClient } from '/client/index.js';
+import { BrokerClient, backoffDelay } from '/client/index.js';
 
 const FIELDS = ['title', 'status', 'notes'];
 const eventOf = (field) => `form.${field}`;
@@ -54,6 +54,7 @@ function start(client, username) {
     onReset: () => addActivity('reset: the broker sent a fresh snapshot'),
     onEvent: (event) => {
       state.received.push(event.id);
+      $('#count').textContent = String(state.received.length);
       addActivity(`#${event.id} ${event.data?.by ?? '?'} set ${fieldOf(event.event)} = ${JSON.stringify(event.data?.value)}`, event.id);
     },
   });
@@ -88,11 +89,13 @@ function start(client, username) {
   // One sender at a time, latest value per field: a burst of keystrokes becomes few inserts, and a
   // broker that is restarting only delays them. A failed insert is retried with its field's newest
   // value; at worst a lost answer makes the same value saved twice, which changes nothing visible.
+  // Retries wait like the client's reconnections (backoffDelay: doubling from 250 ms up to 4 s, jittered).
+  const RETRY = { initialDelayMs: 250, maxDelayMs: 4000 };
   let sending = false;
   async function flush() {
     if (sending) return;
     sending = true;
-    let delay = 250;
+    let attempt = 0;
     let failed = false;
     try {
       for (;;) {
@@ -103,7 +106,7 @@ function start(client, username) {
         try {
           const { id } = await client.insert(eventOf(field), { value: pending.value, by: username });
           state.acked.push(id);
-          delay = 250;
+          attempt = 0;
           if (failed) setStatus(subscription.connected ? 'live' : 'reconnecting…', subscription.connected);
           failed = false;
           const now = local.get(field);
@@ -119,8 +122,7 @@ function start(client, username) {
           failed = true;
           state.failedInserts++;
           setStatus(`saving failed, retrying… (${err.message})`, false);
-          await new Promise((r) => setTimeout(r, delay));
-          delay = Math.min(delay * 2, 4000);
+          await new Promise((r) => setTimeout(r, backoffDelay(attempt++, RETRY.initialDelayMs, RETRY)));
         }
       }
     } finally {
@@ -136,5 +138,4 @@ function addActivity(text, id) {
   const list = $('#activity');
   list.append(item);
   list.scrollTop = list.scrollHeight;
-  $('#count').textContent = String(list.querySelectorAll('li[data-id]').length);
 }
