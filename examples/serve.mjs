@@ -18,15 +18,30 @@ const DEMO_PASSWORD = 'correct horse battery staple';
 const pagePort = Number(process.env.EXAMPLE_PORT ?? 5173);
 const brokerPort = Number(process.env.BROKER_PORT ?? 8080);
 const tempDb = process.env.EXAMPLE_DB ? undefined : mkdtempSync(join(tmpdir(), 'broker-example-'));
-const db = process.env.EXAMPLE_DB || join(tempDb, 'db');
+const db = resolve(process.env.EXAMPLE_DB || join(tempDb, 'db'));
 const adminToken = randomBytes(24).toString('base64url');
+
+/**
+ * The demo broker's environment. The CLI reads any BROKER_* variable (and a ./.env file) as a setting,
+ * so passing a developer's whole environment would silently change the demo (TLS, rate limits, secrets
+ * of their own broker...). It gets only what Node needs (PATH, HOME, NODE_*) and its admin token; the
+ * rest of its settings are the explicit flags, and it runs in this directory, which has no .env.
+ */
+function demoEnv() {
+  const env = { BROKER_ADMIN_TOKEN: adminToken };
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && (key === 'PATH' || key === 'HOME' || key.startsWith('NODE_'))) env[key] = value;
+  }
+  return env;
+}
 
 /** Starts the broker, allowing the page's origin, and resolves with its URL once it listens. */
 function startBroker(pageUrl) {
   const origin = [pageUrl, pageUrl.replace(HOST, 'localhost')].join(',');
   const child = spawn(process.execPath, [CLI, '--host', HOST, '--port', String(brokerPort), '--db', db, '--origin', origin, '--log_level', 'info'], {
     // The admin token travels in the environment, not argv, so `ps` does not show it.
-    env: { ...process.env, BROKER_ADMIN_TOKEN: adminToken },
+    env: demoEnv(),
+    cwd: here,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = new Promise((ok, fail) => {
