@@ -173,14 +173,21 @@ describe('subscription reconnects', () => {
   });
 
   it('heartbeat comments keep a quiet stream alive', async () => {
+    let beats = 0;
     const server = await serve((_req, res) => {
       startSse(res);
-      const t = setInterval(() => res.write(':\n\n'), 50);
+      const t = setInterval(() => {
+        res.write(':\n\n');
+        beats++;
+      }, 200);
       res.once('close', () => clearInterval(t));
     });
-    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast, idleTimeoutMs: 200 });
+    // Idle timeout 3 heartbeats long, so one late timer on a loaded machine does not decide the result.
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast, idleTimeoutMs: 600 });
     const { errors } = collect(client);
-    await new Promise((r) => setTimeout(r, 700));
+    // 12 heartbeats: 2.4 s, four idle timeouts. Without heartbeats counting, the client would have
+    // given up (an error, a second stream) long before; stop early if it does.
+    await until(() => beats >= 12 || errors.length > 0 || server.streams.length > 1, '12 heartbeats');
     expect(errors).toEqual([]);
     expect(server.streams).toHaveLength(1);
   });

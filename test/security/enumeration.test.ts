@@ -123,7 +123,11 @@ describe('timing', () => {
     const u = median(unknownMs);
     // Both sides pay for argon2 (well over 5 ms each)...
     expect(u).toBeGreaterThan(5);
-    // ...and differ by less than a quarter of a login's cost.
-    expect(Math.abs(k - u), `known ${k.toFixed(1)} ms, unknown ${u.toFixed(1)} ms`).toBeLessThan(Math.max(3, k * 0.25));
+    // ...and neither is less than half the other. Skipping argon2 for an unknown name makes it ~1 ms
+    // against ~25 ms (a ratio near 0.04), far outside; load on a shared machine moves both medians
+    // alike and stays well inside.
+    const both = `known ${k.toFixed(1)} ms, unknown ${u.toFixed(1)} ms`;
+    expect(u, both).toBeGreaterThan(0.5 * k);
+    expect(k, both).toBeGreaterThan(0.5 * u);
   });
 });
