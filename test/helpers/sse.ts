@@ -1,4 +1,6 @@
 // A test reader of a real SSE stream over fetch: collects frames and comments as they arrive.
+import { SseParser } from '../../client/sse-parser.js';
+
 export interface Frame {
   event?: string;
   id?: string;
@@ -33,39 +35,18 @@ export class SseReader {
     this.headers = res.headers;
     this.notify();
     if (!res.body || res.status !== 200) return;
-    const decoder = new TextDecoder();
-    let buffer = '';
-    let current: Frame = { data: '' };
-    let hasData = false;
+    // The client's spec-conformant parser (client/sse-parser.ts, tested on its own): the server's frames
+    // are read here exactly as a browser app using broker/client reads them.
+    const parser = new SseParser({
+      onMessage: (m) => this.frames.push({ event: m.type, id: m.lastEventId, data: m.data }),
+      onRetry: (ms) => this.frames.push({ retry: String(ms), data: '' }),
+      onComment: () => this.comments++,
+    });
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl).replace(/\r$/, '');
-        buffer = buffer.slice(nl + 1);
-        if (line === '') {
-          if (hasData || current.event) this.frames.push(current);
-          else if (current.retry) this.frames.push(current);
-          current = { data: '' };
-          hasData = false;
-          continue;
-        }
-        if (line.startsWith(':')) {
-          this.comments++;
-          continue;
-        }
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const value = colon < 0 ? '' : line.slice(colon + 1);
-        if (field === 'data') {
-          current.data = hasData ? `${current.data}\n${value}` : value;
-          hasData = true;
-        } else if (field === 'event') current.event = value;
-        else if (field === 'id') current.id = value;
-        else if (field === 'retry') current.retry = value;
-      }
+      parser.feed(chunk);
       this.notify();
     }
+    parser.end();
   }
 
   /** Frames that carry an event (not the retry line). */
