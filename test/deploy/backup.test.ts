@@ -3,7 +3,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, runCli, spawnBroker, tempDir, type ChildBroker } from '../helpers/broker.js';
-import { get, makeUser, post } from '../helpers/http.js';
+import { bearer, get, makeUser, post } from '../helpers/http.js';
 
 interface Stored {
   id: number;
@@ -14,7 +14,7 @@ interface Stored {
 async function allEvents(base: string, jwt: string): Promise<Stored[]> {
   const out: Stored[] = [];
   for (let after = 0; ; ) {
-    const page = await get<{ events: Stored[] }>(base, `/events?after=${after}&limit=1000`, { authorization: `Bearer ${jwt}` });
+    const page = await get<{ events: Stored[] }>(base, `/events?after=${after}&limit=1000`, bearer(jwt));
     expect(page.status).toBe(200);
     if (page.body.events.length === 0) return out;
     out.push(...page.body.events);
@@ -49,7 +49,7 @@ describe('backup and restore', () => {
     const writer = async () => {
       while (running) {
         const data = { n: ++n, pad: 'x'.repeat(200) };
-        const res = await post<{ id: number }>(live.url, '/insert', { event: `e${n % 7}`, data }, { authorization: `Bearer ${user.jwt}` });
+        const res = await post<{ id: number }>(live.url, '/insert', { event: `e${n % 7}`, data }, bearer(user.jwt));
         if (res.status !== 200) throw new Error(`insert failed: ${res.status} ${res.text}`);
         acked.set(res.body.id, data);
         if (backupStarted) ackedDuringBackup++;
@@ -93,7 +93,7 @@ describe('backup and restore', () => {
       // Nothing in the copy that was never acknowledged by the live broker.
       for (const e of events) expect(acked.get(e.id)).toEqual(e.data);
       // The restored database takes new inserts after the last restored id.
-      const next = await post<{ id: number }>(copy.url, '/insert', { event: 'after-restore', data: 1 }, { authorization: `Bearer ${login.body.jwt}` });
+      const next = await post<{ id: number }>(copy.url, '/insert', { event: 'after-restore', data: 1 }, bearer(login.body.jwt));
       expect(next.status).toBe(200);
       expect(next.body.id).toBeGreaterThan(Math.max(...events.map((e) => e.id)));
     } finally {
@@ -108,7 +108,7 @@ describe('backup and restore', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(new RegExp(`refusing to restore: .*in use by another broker \\(pid ${live.proc.pid}\\)`));
     expect(readFileSync(join(dir, 'live', 'broker.pid'), 'utf8')).toBe(before);
-    const res = await post(live.url, '/insert', { event: 'still-live', data: true }, { authorization: `Bearer ${user.jwt}` });
+    const res = await post(live.url, '/insert', { event: 'still-live', data: true }, bearer(user.jwt));
     expect(res.status).toBe(200);
   });
 

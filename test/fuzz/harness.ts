@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import { ADMIN, startBroker, type TestBroker } from '../helpers/broker.js';
-import { makeUser, post } from '../helpers/http.js';
+import { bearer, makeUser, post } from '../helpers/http.js';
 import { snapshot } from '../security/support.js';
 
 /** Stored only in tenant-b's events: no answer to a fuzzed request may contain it. */
@@ -32,13 +32,13 @@ export async function fixture(): Promise<Fixture> {
   await makeUser(broker.url, { username: 'carol', password: 'carol password', tenant_name: 'tenant-b', email: 'c@example.com' });
   await post(broker.url, '/revoke_user', { admin_token: ADMIN, username: 'carol' });
   for (const event of ['news', 'chat', 'news']) {
-    await post(broker.url, '/insert', { event, data: { n: event } }, { authorization: `Bearer ${alice.jwt}` });
+    await post(broker.url, '/insert', { event, data: { n: event } }, bearer(alice.jwt));
   }
   // Another tenant's events, which no fuzzed request may ever see (the fuzzer never holds erin's
   // credentials, and nothing of tenant-b may leak into alice's answers).
   const erin = await makeUser(broker.url, { username: 'erin', password: 'erin password', tenant_name: 'tenant-b' });
   for (const event of ['news', 'private']) {
-    await post(broker.url, '/insert', { event, data: { secret: OTHER_TENANT_SECRET } }, { authorization: `Bearer ${erin.jwt}` });
+    await post(broker.url, '/insert', { event, data: { secret: OTHER_TENANT_SECRET } }, bearer(erin.jwt));
   }
   return { broker, alice, others: ['bob', 'carol', 'dave'] };
 }

@@ -4,6 +4,7 @@
 // Bounded: each property stops after its run count or its time budget, so the file stays under 60 s.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer } from '../helpers/http.js';
 import { GET_ROUTES, POST_ROUTES, SEED, arbitraries, percent, checkRequest, fixture, property, type Fixture } from './harness.js';
 
 let f: Fixture;
@@ -92,7 +93,7 @@ describe('anything else', () => {
   it('the users and events the fuzzer could not touch are intact', async () => {
     const login = await checkRequest(f, { method: 'POST', path: '/login', query: '', headers: {}, body: JSON.stringify({ username: 'alice', password: f.alice.password }) });
     expect(login.status).toBe(200);
-    const events = await checkRequest(f, { method: 'GET', path: '/events', query: 'after=0', headers: { authorization: `Bearer ${f.alice.jwt}` }, body: undefined });
+    const events = await checkRequest(f, { method: 'GET', path: '/events', query: 'after=0', headers: bearer(f.alice.jwt), body: undefined });
     expect(events.status).toBe(200);
     expect(JSON.parse(events.text).events.slice(0, 3).map((e: { event: string }) => e.event)).toEqual(['news', 'chat', 'news']);
   });

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { ADMIN } from '../helpers/broker.js';
-import { basic, get, makeUser, post } from '../helpers/http.js';
+import { basic, bearer, get, makeUser, post } from '../helpers/http.js';
 import { Clock } from './support.js';
 
 const clock = new Clock();
@@ -102,7 +102,7 @@ describe('per-account lock schedule', () => {
     expect((await login(b.username, b.password)).status).toBe(200);
     // A lock stops password guesses, not sessions: a token issued before it keeps working, so locking
     // someone out (anyone who can name an account can) does not end their open sessions.
-    expect((await get(broker.url, '/verify', { authorization: `Bearer ${a.jwt}` })).status).toBe(200);
+    expect((await get(broker.url, '/verify', bearer(a.jwt))).status).toBe(200);
     clock.advance(60);
   });
 

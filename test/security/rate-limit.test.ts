@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, spawnBroker, startBroker, tempDir, type TestBroker } from '../helpers/broker.js';
-import { basic, makeUser, post } from '../helpers/http.js';
+import { basic, bearer, makeUser, post } from '../helpers/http.js';
 
 let broker: TestBroker;
 const LOGIN_LIMIT = 4;
@@ -97,7 +97,7 @@ describe('per-IP rate limits', () => {
       expect(sprayed, path).toEqual([...Array(LOGIN_LIMIT).fill(401), 429]);
     }
     // Bearer traffic from the same address is not limited.
-    for (let i = 0; i < LOGIN_LIMIT * 2; i++) expect(await getFrom('/verify', { authorization: `Bearer ${user.jwt}` })).toBe(200);
+    for (let i = 0; i < LOGIN_LIMIT * 2; i++) expect(await getFrom('/verify', bearer(user.jwt))).toBe(200);
   });
 
   it('a forged X-Forwarded-For does not buy a fresh budget (the client address is the socket\'s)', async () => {

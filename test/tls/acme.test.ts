@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateCache } from '../../src/tls/certificate-cache.js';
 import { ADMIN, spawnBroker, tempDir, type ChildBroker } from '../helpers/broker.js';
+import { bearer } from '../helpers/http.js';
 import { HttpsSse, httpsRequest } from './https-client.js';
 import { freePort, startPebble, type Pebble } from './pebble.js';
 import { binariesOrSkip, requireBinary } from './system-binary.js';
@@ -89,7 +90,7 @@ describe.skipIf(bins.skip)("Let's Encrypt mode against pebble", () => {
     expect(created.status).toBe(200);
     const login = await httpsRequest(`${base}/login`, { ca: root, body: { username: 'ann', password: 'correct horse battery staple' } });
     expect(login.status).toBe(200);
-    const inserted = await httpsRequest(`${base}/insert`, { ca: root, body: { event: 'greeting', data: { hello: 'tls' } }, headers: { authorization: `Bearer ${login.body.jwt}` } });
+    const inserted = await httpsRequest(`${base}/insert`, { ca: root, body: { event: 'greeting', data: { hello: 'tls' } }, headers: bearer(login.body.jwt) });
     expect(inserted.status).toBe(200);
 
     // The name is checked: the same certificate presented for another name is refused...
@@ -146,7 +147,7 @@ describe.skipIf(bins.skip)("Let's Encrypt mode against pebble", () => {
       const created = await httpsRequest(`${base}/create_user`, { ca, body: { admin_token: ADMIN, username: 'bob', password: 'correct horse battery staple', tenant_name: 't' } });
       expect(created.status).toBe(200);
       const login = await httpsRequest(`${base}/login`, { ca, body: { username: 'bob', password: 'correct horse battery staple' } });
-      const auth = { authorization: `Bearer ${login.body.jwt}` };
+      const auth = bearer(login.body.jwt);
 
       const stream = new HttpsSse(`${base}/sse`, { ca, headers: auth });
       await stream.opened;

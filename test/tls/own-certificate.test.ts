@@ -6,6 +6,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, runCli, spawnBroker, tempDir, type ChildBroker } from '../helpers/broker.js';
+import { bearer } from '../helpers/http.js';
 import { HttpsSse, httpsRequest } from './https-client.js';
 import { issue, type Issued } from './x509.js';
 
@@ -64,7 +65,7 @@ describe('own certificate mode', () => {
     const created = await httpsRequest(`${base}/create_user`, { ca: ca.certPem, body: { admin_token: ADMIN, username: 'carol', password: 'correct horse battery staple', tenant_name: 'own' } });
     expect(created.status).toBe(200);
     const login = await httpsRequest(`${base}/login`, { ca: ca.certPem, body: { username: 'carol', password: 'correct horse battery staple' } });
-    const auth = { authorization: `Bearer ${login.body.jwt}` };
+    const auth = bearer(login.body.jwt);
     const stream = new HttpsSse(`${base}/sse`, { ca: ca.certPem, headers: auth });
     await stream.opened;
     expect(stream.peer?.serial).toBe(first.serial.toUpperCase());

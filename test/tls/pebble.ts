@@ -3,15 +3,14 @@
 // starts its own pair on free ports in a temp dir, with its own TLS certificate for the directory
 // (the broker trusts it through NODE_EXTRA_CA_CERTS, the standard Node way to add a private CA).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issue } from './x509.js';
 
 export { freePort } from '../helpers/broker.js';
-import { freePort } from '../helpers/broker.js';
+import { freePort, tempDir } from '../helpers/broker.js';
 
 function httpsGet(url: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -81,7 +80,7 @@ async function stopProcess(proc: ChildProcess): Promise<void> {
 
 /** Starts challtestsrv and pebble; pebble validates HTTP-01 on `httpPort` (the broker's --http_port). */
 export async function startPebble(bins: PebbleBinaries, httpPort: number): Promise<Pebble> {
-  const dir = mkdtempSync(join(tmpdir(), 'broker-pebble-'));
+  const dir = tempDir('broker-pebble-');
   const logs: string[] = [];
   const [acmePort, managementPort, tlsPort, dnsPort, challManagementPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
 
