@@ -20,41 +20,33 @@ afterAll(() => f.broker.stop());
 
 const PER_ROUTE_MS = 2_500;
 
-describe('every POST route', () => {
-  for (const path of POST_ROUTES) {
-    it(`${path}: any body, headers and query`, async () => {
-      await property(
-        fc.record({ body: arb.body(path), headers: arb.headers, query: arb.query }),
-        async ({ body, headers, query }) => {
-          await checkRequest(f, { method: 'POST', path, query, headers, body });
-        },
-        60,
-        PER_ROUTE_MS,
-      );
-    });
-  }
-});
+// Short strings (fast-check's default sizes) try many shapes; long ones (up to 5,000 characters, well
+// past LMDB's key limit and a QR code's capacity, and URLs past 16 KiB) try the limits.
+const POST_SUITES = [
+  { name: 'every POST route', what: 'any body, headers and query', options: undefined, runs: 60, ms: PER_ROUTE_MS },
+  { name: 'every POST route, with long strings', what: 'long bodies, headers and query', options: { maxLength: 5000, size: 'xlarge' as const }, runs: 30, ms: 1_000 },
+];
 
-describe('every POST route, with long strings', () => {
-  // Up to 5,000 characters, well past LMDB's key limit and a QR code's capacity, and URLs past 16 KiB:
-  // fast-check keeps lengths short unless its size is raised.
-  let long: ReturnType<typeof arbitraries>;
-  beforeAll(() => {
-    long = arbitraries(f, { maxLength: 5000, size: 'xlarge' });
-  });
-  for (const path of POST_ROUTES) {
-    it(`${path}: long bodies, headers and query`, async () => {
-      await property(
-        fc.record({ body: long.body(path), headers: long.headers, query: long.query }),
-        async ({ body, headers, query }) => {
-          await checkRequest(f, { method: 'POST', path, query, headers, body });
-        },
-        30,
-        1_000,
-      );
+for (const suite of POST_SUITES) {
+  describe(suite.name, () => {
+    let arbs: ReturnType<typeof arbitraries>;
+    beforeAll(() => {
+      arbs = suite.options ? arbitraries(f, suite.options) : arb;
     });
-  }
-});
+    for (const path of POST_ROUTES) {
+      it(`${path}: ${suite.what}`, async () => {
+        await property(
+          fc.record({ body: arbs.body(path), headers: arbs.headers, query: arbs.query }),
+          async ({ body, headers, query }) => {
+            await checkRequest(f, { method: 'POST', path, query, headers, body });
+          },
+          suite.runs,
+          suite.ms,
+        );
+      });
+    }
+  });
+}
 
 describe('every GET route', () => {
   for (const path of GET_ROUTES) {
