@@ -207,7 +207,16 @@ export const MIN_RUNS = 10;
  * cut it short before `minRuns` cases: a property that ran two cases and "passed" proves nothing.
  */
 export async function property<T>(arb: fc.Arbitrary<T>, check: (value: T) => Promise<void>, numRuns: number, timeMs: number, minRuns = Math.min(MIN_RUNS, numRuns)): Promise<void> {
-  const details = await fc.check(fc.asyncProperty(arb, check), { seed: SEED, numRuns, interruptAfterTimeLimit: timeMs, markInterruptAsFailure: false, endOnFailure: false });
+  // fast-check's time limit abandons the case in flight without waiting for it: its request would then
+  // land during the next property (or test) and show up there as data "changed by a refused request".
+  const inFlight = new Set<Promise<void>>();
+  const tracked = (value: T) => {
+    const run = check(value);
+    inFlight.add(run);
+    return run.finally(() => inFlight.delete(run));
+  };
+  const details = await fc.check(fc.asyncProperty(arb, tracked), { seed: SEED, numRuns, interruptAfterTimeLimit: timeMs, markInterruptAsFailure: false, endOnFailure: false });
+  await Promise.allSettled([...inFlight]);
   if (details.failed) {
     throw new Error(`property failed (replay with FUZZ_SEED=${details.seed}):\n${fc.defaultReportMessage(details) ?? String(details.errorInstance)}`, { cause: details.errorInstance });
   }
