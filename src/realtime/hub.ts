@@ -127,6 +127,25 @@ export class Hub {
     return true;
   }
 
+  get maxBuffer(): number {
+    return this.options.maxBuffer;
+  }
+
+  /**
+   * A replay page: like write, but says whether the socket took it in (true) or wants a 'drain' before
+   * more (false); undefined when the stream is closed or was cut. Replay waits on it, live fan-out never does.
+   */
+  replayWrite(sub: Subscriber, bytes: Buffer | string): boolean | undefined {
+    const sink = sub.init.sink;
+    if (sub.closed) return undefined;
+    if (sink.writableLength > this.options.maxBuffer) {
+      this.remove(sub);
+      sink.destroy();
+      return undefined;
+    }
+    return sink.write(bytes);
+  }
+
   /**
    * Fans out committed batches. One commit to 5,000 subscribers in one synchronous loop held the event
    * loop for tens of milliseconds (inserts and new streams waited behind it), so the fan-out goes

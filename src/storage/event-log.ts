@@ -2,6 +2,10 @@
 //   events  [tenant, id]    -> {e: event name, d: data as compact JSON, t: timestamp ms}
 //   latest  [tenant, name]  -> id of that name's latest event
 //   meta    pruned:<tenant> -> the highest id retention has deleted (resume before it → reset)
+//   meta    bytes:<tenant>  -> the bytes the tenant's events hold (recordBytes), for --tenant_quota;
+//                              written in the same commit as the insert or deletion that changes it
+//   meta    tenant_bytes    -> set once every tenant's bytes:<tenant> is there (a database from before
+//                              the quota gets them computed by one pass at the first start)
 // Array keys compare element by element, so tenant "a" never sees the keys of tenant "ab".
 import type { Database } from './database.js';
 
@@ -25,16 +29,55 @@ export interface RetentionPolicy {
   maxEvents: number;
 }
 
+/** One bounded read of a tenant's log: at most `limit` events, `maxBytes` of data, `maxExamined` records looked at. */
+export interface ScanQuery {
+  /** Only ids above this (default 0). */
+  after?: number;
+  /** Only ids below this (default: no bound). */
+  before?: number;
+  /** Newest first (from `before` down), instead of oldest first. */
+  desc?: boolean;
+  limit: number;
+  /** Stop once the events taken hold this many bytes (the first event is always taken). */
+  maxBytes: number;
+  /** Stop after looking at this many records, or this many bytes of them, matching or not (a filter that matches nothing). */
+  maxExamined: number;
+  maxExaminedBytes: number;
+  names?: ReadonlySet<string>;
+}
+
+export interface ScanPage {
+  records: EventRecord[];
+  /** The last id looked at: a scan cut short continues after (or, newest first, before) it. */
+  through: number | undefined;
+  /** True when the range was read to its end: nothing more to look at. */
+  end: boolean;
+}
+
+export interface TenantUsage {
+  bytes: number;
+  names: number;
+}
+
 export interface EventLog {
   /** Resolves once the event is durable on disk (fsync'd commit), with its id. */
   append(tenant: string, event: string, data: string): Promise<EventRecord>;
-  /** The latest event of every name (optionally only these names), in id order. */
-  latest(tenant: string, names?: ReadonlySet<string>): EventRecord[];
-  /** Events with id > afterId, in id order, at most `limit`, optionally only these names. */
-  after(tenant: string, afterId: number, limit: number, names?: ReadonlySet<string>): EventRecord[];
+  /** Ids of the latest event of every name (optionally only these names), ascending. */
+  latestIds(tenant: string, names?: ReadonlySet<string>): number[];
+  /** These events (as many as fit in maxBytes, at least one), in the order given; deleted ones are skipped. */
+  getMany(tenant: string, ids: readonly number[], maxBytes: number): { records: EventRecord[]; taken: number };
+  /** A bounded page of the log (see ScanQuery). */
+  scan(tenant: string, query: ScanQuery): ScanPage;
   /** The highest id retention deleted in this tenant (0 = nothing deleted). */
   prunedThrough(tenant: string): number;
+  /** The highest id issued (an insert in flight may not be committed yet). */
   lastId(tenant: string): number;
+  /** The highest id committed: every id at or below it is readable (or was pruned). */
+  committedId(tenant: string): number;
+  /** What the tenant's events hold, counting inserts not yet committed. */
+  usage(tenant: string): TenantUsage;
+  /** Whether an insert of this name would add a name to the tenant. */
+  isNewName(tenant: string, event: string): boolean;
   /** Deletes history beyond the policy, always keeping each name's latest event. Returns how many. */
   prune(policy: RetentionPolicy, nowMs: number): Promise<number>;
   /** Called with every batch of events committed together, in id order. */
@@ -43,8 +86,17 @@ export interface EventLog {
 
 const MAX_ID = Number.MAX_SAFE_INTEGER;
 
+/** What one event costs a tenant's quota: its data and name, and a little for the keys around them. */
+export function recordBytes(event: string, data: string): number {
+  return Buffer.byteLength(data) + Buffer.byteLength(event) + 32;
+}
+
 export class LmdbEventLog implements EventLog {
   private readonly counters = new Map<string, number>();
+  private readonly bytes = new Map<string, number>();
+  private readonly names = new Map<string, number>();
+  /** New names of inserts not committed yet: two concurrent inserts of one new name add one name. */
+  private readonly pendingNames = new Map<string, Set<string>>();
   private readonly listeners: Array<(records: EventRecord[]) => void> = [];
   private committed: EventRecord[] = [];
   private flushScheduled = false;
@@ -52,7 +104,24 @@ export class LmdbEventLog implements EventLog {
   constructor(
     private readonly db: Database,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    if (db.meta.get('tenant_bytes') === undefined) this.countBytes();
+  }
+
+  /** Once per database (it predates the quota): one pass over every event, then the figures are kept up to date. */
+  private countBytes(): void {
+    const totals = new Map<string, number>();
+    for (const { key, value } of this.db.events.getRange({})) {
+      const stored = value as StoredEvent;
+      totals.set(key[0], (totals.get(key[0]) ?? 0) + recordBytes(stored.e, stored.d));
+    }
+    for (const [tenant, total] of totals) {
+      this.bytes.set(tenant, total);
+      void this.db.meta.put(`bytes:${tenant}`, total).catch(() => {});
+    }
+    // If this commit fails, the next start counts again.
+    void this.db.meta.put('tenant_bytes', 1).catch(() => {});
+  }
 
   onCommit(listener: (records: EventRecord[]) => void): void {
     this.listeners.push(listener);
@@ -61,24 +130,82 @@ export class LmdbEventLog implements EventLog {
   lastId(tenant: string): number {
     let last = this.counters.get(tenant);
     if (last === undefined) {
-      last = 0;
-      for (const { key } of this.db.events.getRange({ start: [tenant, MAX_ID], end: [tenant, 0], reverse: true, limit: 1 })) {
-        last = key[1];
-      }
-      last = Math.max(last, this.prunedThrough(tenant));
+      last = this.committedId(tenant);
       this.counters.set(tenant, last);
     }
     return last;
+  }
+
+  committedId(tenant: string): number {
+    let last = 0;
+    for (const { key } of this.db.events.getRange({ start: [tenant, MAX_ID], end: [tenant, 0], reverse: true, limit: 1 })) last = key[1];
+    return Math.max(last, this.prunedThrough(tenant));
+  }
+
+  usage(tenant: string): TenantUsage {
+    return { bytes: this.bytesOf(tenant), names: this.namesOf(tenant) };
+  }
+
+  private bytesOf(tenant: string): number {
+    let n = this.bytes.get(tenant);
+    if (n === undefined) {
+      const stored = this.db.meta.get(`bytes:${tenant}`);
+      n = typeof stored === 'number' ? stored : 0;
+      this.bytes.set(tenant, n);
+    }
+    return n;
+  }
+
+  /** Counted once per tenant (latest holds one key per name; --tenant_max_event_names keeps that small). */
+  private namesOf(tenant: string): number {
+    let n = this.names.get(tenant);
+    if (n === undefined) {
+      n = 0;
+      for (const key of this.db.latest.getKeys({ start: [tenant, ''] })) {
+        if ((key as [string, string])[0] !== tenant) break;
+        n++;
+      }
+      this.names.set(tenant, n);
+    }
+    return n;
+  }
+
+  isNewName(tenant: string, event: string): boolean {
+    return !this.pendingNames.get(tenant)?.has(event) && this.db.latest.get([tenant, event]) === undefined;
   }
 
   async append(tenant: string, event: string, data: string): Promise<EventRecord> {
     const id = this.lastId(tenant) + 1;
     this.counters.set(tenant, id);
     const record: EventRecord = { tenant, id, event, data, timestamp: this.now() };
-    // Both puts are issued in the same turn, so lmdb commits them in one transaction; puts from
-    // concurrent inserts share that commit (and its fsync) too.
+    const size = recordBytes(event, data);
+    const total = this.bytesOf(tenant) + size;
+    this.bytes.set(tenant, total);
+    let pending: Set<string> | undefined;
+    if (this.isNewName(tenant, event)) {
+      this.names.set(tenant, this.namesOf(tenant) + 1);
+      pending = this.pendingNames.get(tenant);
+      if (!pending) this.pendingNames.set(tenant, (pending = new Set()));
+      pending.add(event);
+    }
+    // Every put is issued in the same turn, so lmdb commits them in one transaction (the byte count
+    // with the event it counts); puts from concurrent inserts share that commit (and its fsync) too.
     const stored: StoredEvent = { e: event, d: data, t: record.timestamp };
-    await Promise.all([this.db.events.put([tenant, id], stored), this.db.latest.put([tenant, event], id)]);
+    let failed = false;
+    try {
+      await Promise.all([this.db.events.put([tenant, id], stored), this.db.latest.put([tenant, event], id), this.db.meta.put(`bytes:${tenant}`, total)]);
+    } catch (err) {
+      // Nothing was written: give the bytes (and the name) back. A later commit writes the corrected total.
+      failed = true;
+      this.bytes.set(tenant, this.bytesOf(tenant) - size);
+      throw err;
+    } finally {
+      if (pending) {
+        pending.delete(event);
+        if (failed) this.names.set(tenant, this.namesOf(tenant) - 1);
+        if (pending.size === 0) this.pendingNames.delete(tenant);
+      }
+    }
     this.committed.push(record);
     this.scheduleFlush();
     return record;
@@ -106,26 +233,65 @@ export class LmdbEventLog implements EventLog {
     return { tenant, id, event: value.e, data: value.d, timestamp: value.t };
   }
 
-  latest(tenant: string, names?: ReadonlySet<string>): EventRecord[] {
-    const out: EventRecord[] = [];
-    for (const { key, value: id } of this.db.latest.getRange({ start: [tenant, ''] })) {
-      if (key[0] !== tenant) break;
-      if (names && !names.has(key[1])) continue;
-      const stored = this.db.events.get([tenant, id]) as StoredEvent | undefined;
-      if (stored) out.push(this.read(tenant, id, stored));
+  latestIds(tenant: string, names?: ReadonlySet<string>): number[] {
+    const ids: number[] = [];
+    if (names) {
+      for (const name of names) {
+        const id = this.db.latest.get([tenant, name]);
+        if (id !== undefined) ids.push(id);
+      }
+    } else {
+      for (const { key, value: id } of this.db.latest.getRange({ start: [tenant, ''] })) {
+        if (key[0] !== tenant) break;
+        ids.push(id);
+      }
     }
-    return out.sort((a, b) => a.id - b.id);
+    return ids.sort((a, b) => a - b);
   }
 
-  after(tenant: string, afterId: number, limit: number, names?: ReadonlySet<string>): EventRecord[] {
-    const out: EventRecord[] = [];
-    for (const { key, value } of this.db.events.getRange({ start: [tenant, afterId + 1], end: [tenant, MAX_ID] })) {
-      const stored = value as StoredEvent;
-      if (names && !names.has(stored.e)) continue;
-      out.push(this.read(tenant, key[1], stored));
-      if (out.length >= limit) break;
+  getMany(tenant: string, ids: readonly number[], maxBytes: number): { records: EventRecord[]; taken: number } {
+    const records: EventRecord[] = [];
+    let bytes = 0;
+    let taken = 0;
+    while (taken < ids.length && (taken === 0 || bytes < maxBytes)) {
+      const id = ids[taken++];
+      const stored = this.db.events.get([tenant, id]) as StoredEvent | undefined;
+      if (!stored) continue;
+      records.push(this.read(tenant, id, stored));
+      bytes += stored.d.length;
     }
-    return out;
+    return { records, taken };
+  }
+
+  scan(tenant: string, q: ScanQuery): ScanPage {
+    const after = q.after ?? 0;
+    const before = q.before ?? MAX_ID;
+    if (before <= after + 1) return { records: [], through: undefined, end: true };
+    const range = q.desc
+      ? { start: [tenant, before - 1] as [string, number], end: [tenant, after] as [string, number], reverse: true }
+      : { start: [tenant, after + 1] as [string, number], end: [tenant, before] as [string, number] };
+    const records: EventRecord[] = [];
+    let bytes = 0;
+    let examined = 0;
+    let examinedBytes = 0;
+    let through: number | undefined;
+    for (const { key, value } of this.db.events.getRange(range)) {
+      const stored = value as StoredEvent;
+      // Checked before taking the next: the page always holds what it took, and the first event.
+      if (records.length >= q.limit || (records.length > 0 && bytes >= q.maxBytes)) return { records, through, end: false };
+      if (examined >= q.maxExamined || examinedBytes >= q.maxExaminedBytes) return { records, through, end: false };
+      examined++;
+      examinedBytes += stored.d.length;
+      if (q.names && !q.names.has(stored.e)) {
+        through = key[1];
+        continue;
+      }
+      if (records.length > 0 && bytes + stored.d.length > q.maxBytes) return { records, through, end: false };
+      through = key[1];
+      records.push(this.read(tenant, key[1], stored));
+      bytes += stored.d.length;
+    }
+    return { records, through, end: true };
   }
 
   prunedThrough(tenant: string): number {
@@ -146,17 +312,21 @@ export class LmdbEventLog implements EventLog {
     if (policy.maxAgeMs <= 0 && policy.maxEvents <= 0) return 0;
     let deleted = 0;
     for (const tenant of this.tenants()) {
-      const keep = new Set(this.latest(tenant).map((r) => r.id));
+      const keep = new Set(this.latestIds(tenant));
       const last = this.lastId(tenant);
       const countCutoff = policy.maxEvents > 0 ? last - policy.maxEvents : 0;
       const ageCutoff = policy.maxAgeMs > 0 ? nowMs - policy.maxAgeMs : -Infinity;
       let highest = this.prunedThrough(tenant);
       const doomed: number[] = [];
+      let freed = 0;
       for (const { key, value } of this.db.events.getRange({ start: [tenant, 0], end: [tenant, MAX_ID] })) {
         const id = key[1];
         const stored = value as StoredEvent;
         if (id > countCutoff && stored.t >= ageCutoff) break;
-        if (!keep.has(id)) doomed.push(id);
+        if (!keep.has(id)) {
+          doomed.push(id);
+          freed += recordBytes(stored.e, stored.d);
+        }
         if (doomed.length >= 10_000) break;
       }
       if (doomed.length === 0) continue;
@@ -164,7 +334,9 @@ export class LmdbEventLog implements EventLog {
         void this.db.events.remove([tenant, id]);
         highest = Math.max(highest, id);
       }
-      await this.db.meta.put(`pruned:${tenant}`, highest);
+      const total = Math.max(0, this.bytesOf(tenant) - freed);
+      this.bytes.set(tenant, total);
+      await Promise.all([this.db.meta.put(`pruned:${tenant}`, highest), this.db.meta.put(`bytes:${tenant}`, total)]);
       deleted += doomed.length;
     }
     return deleted;
