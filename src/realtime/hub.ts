@@ -69,6 +69,13 @@ export class Hub {
     return this.byUser.get(username)?.size ?? 0;
   }
 
+  /** Bytes queued in user space for this user's streams (what --max_buffer bounds per stream). */
+  queuedBytes(username: string): number {
+    let n = 0;
+    for (const sub of this.byUser.get(username) ?? []) n += sub.init.sink.writableLength;
+    return n;
+  }
+
   canSubscribe(username: string): boolean {
     return this.streamsOf(username) < this.options.maxStreamsPerUser;
   }
