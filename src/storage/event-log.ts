@@ -2,12 +2,12 @@
 //   events  [tenant, id]    -> {e: event name, d: data as compact JSON, t: timestamp ms}
 //   latest  [tenant, name]  -> id of that name's latest event
 //   meta    pruned:<tenant> -> the highest id retention has deleted (resume before it → reset)
-//   meta    bytes:<tenant>  -> the bytes the tenant's events hold (recordBytes), for --tenant_quota;
-//                              written in the same commit as the insert or deletion that changes it
-//   meta    tenant_bytes    -> set once every tenant's bytes:<tenant> is there (a database from before
-//                              the quota gets them computed by one pass at the first start)
+//   meta    bytes:<tenant>  -> the bytes the tenant's events hold (tenant-usage.ts), in the same commit
 // Array keys compare element by element, so tenant "a" never sees the keys of tenant "ab".
 import type { Database } from './database.js';
+import { recordBytes, TenantUsageBook } from './tenant-usage.js';
+
+export { recordBytes };
 
 export interface EventRecord {
   tenant: string;
@@ -86,17 +86,9 @@ export interface EventLog {
 
 const MAX_ID = Number.MAX_SAFE_INTEGER;
 
-/** What one event costs a tenant's quota: its data and name, and a little for the keys around them. */
-export function recordBytes(event: string, data: string): number {
-  return Buffer.byteLength(data) + Buffer.byteLength(event) + 32;
-}
-
 export class LmdbEventLog implements EventLog {
   private readonly counters = new Map<string, number>();
-  private readonly bytes = new Map<string, number>();
-  private readonly names = new Map<string, number>();
-  /** New names of inserts not committed yet: two concurrent inserts of one new name add one name. */
-  private readonly pendingNames = new Map<string, Set<string>>();
+  private readonly book: TenantUsageBook;
   private readonly listeners: Array<(records: EventRecord[]) => void> = [];
   private committed: EventRecord[] = [];
   private flushScheduled = false;
@@ -105,22 +97,7 @@ export class LmdbEventLog implements EventLog {
     private readonly db: Database,
     private readonly now: () => number = Date.now,
   ) {
-    if (db.meta.get('tenant_bytes') === undefined) this.countBytes();
-  }
-
-  /** Once per database (it predates the quota): one pass over every event, then the figures are kept up to date. */
-  private countBytes(): void {
-    const totals = new Map<string, number>();
-    for (const { key, value } of this.db.events.getRange({})) {
-      const stored = value as StoredEvent;
-      totals.set(key[0], (totals.get(key[0]) ?? 0) + recordBytes(stored.e, stored.d));
-    }
-    for (const [tenant, total] of totals) {
-      this.bytes.set(tenant, total);
-      void this.db.meta.put(`bytes:${tenant}`, total).catch(() => {});
-    }
-    // If this commit fails, the next start counts again.
-    void this.db.meta.put('tenant_bytes', 1).catch(() => {});
+    this.book = new TenantUsageBook(db);
   }
 
   onCommit(listener: (records: EventRecord[]) => void): void {
@@ -143,68 +120,27 @@ export class LmdbEventLog implements EventLog {
   }
 
   usage(tenant: string): TenantUsage {
-    return { bytes: this.bytesOf(tenant), names: this.namesOf(tenant) };
-  }
-
-  private bytesOf(tenant: string): number {
-    let n = this.bytes.get(tenant);
-    if (n === undefined) {
-      const stored = this.db.meta.get(`bytes:${tenant}`);
-      n = typeof stored === 'number' ? stored : 0;
-      this.bytes.set(tenant, n);
-    }
-    return n;
-  }
-
-  /** Counted once per tenant (latest holds one key per name; --tenant_max_event_names keeps that small). */
-  private namesOf(tenant: string): number {
-    let n = this.names.get(tenant);
-    if (n === undefined) {
-      n = 0;
-      for (const key of this.db.latest.getKeys({ start: [tenant, ''] })) {
-        if ((key as [string, string])[0] !== tenant) break;
-        n++;
-      }
-      this.names.set(tenant, n);
-    }
-    return n;
+    return { bytes: this.book.bytesOf(tenant), names: this.book.namesOf(tenant) };
   }
 
   isNewName(tenant: string, event: string): boolean {
-    return !this.pendingNames.get(tenant)?.has(event) && this.db.latest.get([tenant, event]) === undefined;
+    return this.book.isNewName(tenant, event);
   }
 
   async append(tenant: string, event: string, data: string): Promise<EventRecord> {
     const id = this.lastId(tenant) + 1;
     this.counters.set(tenant, id);
     const record: EventRecord = { tenant, id, event, data, timestamp: this.now() };
-    const size = recordBytes(event, data);
-    const total = this.bytesOf(tenant) + size;
-    this.bytes.set(tenant, total);
-    let pending: Set<string> | undefined;
-    if (this.isNewName(tenant, event)) {
-      this.names.set(tenant, this.namesOf(tenant) + 1);
-      pending = this.pendingNames.get(tenant);
-      if (!pending) this.pendingNames.set(tenant, (pending = new Set()));
-      pending.add(event);
-    }
+    const claim = this.book.claim(tenant, event, data);
     // Every put is issued in the same turn, so lmdb commits them in one transaction (the byte count
     // with the event it counts); puts from concurrent inserts share that commit (and its fsync) too.
     const stored: StoredEvent = { e: event, d: data, t: record.timestamp };
-    let failed = false;
+    let failed = true;
     try {
-      await Promise.all([this.db.events.put([tenant, id], stored), this.db.latest.put([tenant, event], id), this.db.meta.put(`bytes:${tenant}`, total)]);
-    } catch (err) {
-      // Nothing was written: give the bytes (and the name) back. A later commit writes the corrected total.
-      failed = true;
-      this.bytes.set(tenant, this.bytesOf(tenant) - size);
-      throw err;
+      await Promise.all([this.db.events.put([tenant, id], stored), this.db.latest.put([tenant, event], id), this.db.meta.put(`bytes:${tenant}`, claim.total)]);
+      failed = false;
     } finally {
-      if (pending) {
-        pending.delete(event);
-        if (failed) this.names.set(tenant, this.namesOf(tenant) - 1);
-        if (pending.size === 0) this.pendingNames.delete(tenant);
-      }
+      this.book.settle(claim, failed);
     }
     this.committed.push(record);
     this.scheduleFlush();
@@ -334,8 +270,7 @@ export class LmdbEventLog implements EventLog {
         void this.db.events.remove([tenant, id]);
         highest = Math.max(highest, id);
       }
-      const total = Math.max(0, this.bytesOf(tenant) - freed);
-      this.bytes.set(tenant, total);
+      const total = this.book.freed(tenant, freed);
       await Promise.all([this.db.meta.put(`pruned:${tenant}`, highest), this.db.meta.put(`bytes:${tenant}`, total)]);
       deleted += doomed.length;
     }
