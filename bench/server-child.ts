@@ -44,6 +44,9 @@ if (kind === 'baseline') {
     max_streams_per_user: 100_000,
     login_rate_limit: 1_000_000_000,
     admin_rate_limit: 1_000_000_000,
+    // One bench tenant inserts at full speed; the per-tenant limits are for many tenants sharing a broker.
+    tenant_insert_rate: 0,
+    tenant_quota: 0,
     ...overrides,
   });
   broker = await start(config);

@@ -48,6 +48,9 @@ export interface Config {
   admin_rate_limit: number;
   trust_proxy: boolean;
   log_level: string;
+  tenant_insert_rate: number;
+  tenant_quota: number;
+  tenant_max_event_names: number;
 }
 
 export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -89,6 +92,9 @@ export const FLAGS: FlagSpec[] = [
   { name: 'admin_rate_limit', type: 'int', default: 1200, min: 1, description: 'per-IP requests a minute to the admin routes' },
   { name: 'trust_proxy', type: 'bool', default: false, description: 'behind a reverse proxy: take the client address from X-Forwarded-For' },
   { name: 'log_level', type: 'string', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent' },
+  { name: 'tenant_insert_rate', type: 'int', default: 1000, min: 0, description: 'inserts a second per tenant (one second of burst); more answer 429 (0 = unlimited)' },
+  { name: 'tenant_quota', type: 'int', default: 1024 * MiB, min: 0, description: 'bytes of events a tenant may hold; inserts beyond answer 403 (0 = unlimited)' },
+  { name: 'tenant_max_event_names', type: 'int', default: 10_000, min: 0, description: 'distinct event names per tenant; a new name beyond answers 403 (0 = unlimited)' },
 ];
 
 export function envName(flag: string): string {

@@ -75,3 +75,6 @@ export function toHttpError(err: unknown): HttpError {
   }
   return { statusCode: 500, headers: {}, body: { error: 'internal error' } };
 }
+
+/** A per-tenant limit (--tenant_quota, --tenant_max_event_names) refuses a write: retrying will not help until something changes. */
+export const tenantLimit = (message: string) => new BrokerError(403, 'TENANT_LIMIT', message);

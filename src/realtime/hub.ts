@@ -69,6 +69,13 @@ export class Hub {
     return this.byUser.get(username)?.size ?? 0;
   }
 
+  /** Bytes queued in user space for this user's streams (what --max_buffer bounds per stream). */
+  queuedBytes(username: string): number {
+    let n = 0;
+    for (const sub of this.byUser.get(username) ?? []) n += sub.init.sink.writableLength;
+    return n;
+  }
+
   canSubscribe(username: string): boolean {
     return this.streamsOf(username) < this.options.maxStreamsPerUser;
   }
@@ -125,6 +132,25 @@ export class Hub {
     }
     sink.write(bytes);
     return true;
+  }
+
+  get maxBuffer(): number {
+    return this.options.maxBuffer;
+  }
+
+  /**
+   * A replay page: like write, but says whether the socket took it in (true) or wants a 'drain' before
+   * more (false); undefined when the stream is closed or was cut. Replay waits on it, live fan-out never does.
+   */
+  replayWrite(sub: Subscriber, bytes: Buffer | string): boolean | undefined {
+    const sink = sub.init.sink;
+    if (sub.closed) return undefined;
+    if (sink.writableLength > this.options.maxBuffer) {
+      this.remove(sub);
+      sink.destroy();
+      return undefined;
+    }
+    return sink.write(bytes);
   }
 
   /**

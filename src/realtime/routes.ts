@@ -1,12 +1,23 @@
 // /insert, /sse and /events: the thin HTTP face of the event log and the hub.
 import type { FastifyInstance } from 'fastify';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { badRequest, tooMany } from '../errors.js';
 import { principalOf, requireUser } from '../auth/require-user.js';
 import { anyJson, body, str } from '../schema.js';
 import type { Services } from '../services.js';
+import type { EventLog, EventRecord } from '../storage/event-log.js';
 import { Subscriber } from './hub.js';
 import { invalidEventName, openEventStream } from './sse.js';
-import { startStream } from './stream.js';
+import { EXAMINE_BYTES_PER_TURN, EXAMINE_PER_TURN, startStream } from './stream.js';
+import { TenantLimits } from './tenant-limits.js';
+
+/** GET /events: `limit` defaults to 100, at most 1,000; an answer holds about 4 MiB of data at most (always one event). */
+export const EVENTS_DEFAULT_LIMIT = 100;
+export const EVENTS_MAX_LIMIT = 1000;
+export const EVENTS_MAX_BYTES = 4 * 1024 * 1024;
+/** Records one /events request looks at (a filter that matches little): past it, the answer says where to go on. */
+export const EVENTS_SCAN_BUDGET = 100_000;
+const EVENTS_SCAN_BYTES = 256 * 1024 * 1024;
 
 function parseId(value: unknown, what: string): number | undefined {
   if (value === undefined || value === '') return undefined;
@@ -15,13 +26,83 @@ function parseId(value: unknown, what: string): number | undefined {
   return Number(text);
 }
 
-function parseNames(value: unknown): Set<string> | undefined {
-  if (typeof value !== 'string' || value === '') return undefined;
-  return new Set(value.split(',').map((s) => s.trim()).filter(Boolean));
+/** `event=<name>` (one exact name, may repeat) and `events=a,b` (a comma-separated list), on both routes. */
+function parseNames(query: Record<string, unknown>): Set<string> | undefined {
+  const names = new Set<string>();
+  for (const one of [query.event].flat()) if (typeof one === 'string' && one !== '') names.add(one);
+  for (const list of [query.events].flat()) {
+    if (typeof list !== 'string') continue;
+    for (const name of list.split(',')) if (name.trim()) names.add(name.trim());
+  }
+  return names.size > 0 ? names : undefined;
+}
+
+function single(value: unknown): unknown {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The stored data is compact JSON text already: spliced into the answer, never parsed again. */
+function eventsJson(records: EventRecord[], next: number | undefined): string {
+  let out = '{"events":[';
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    out += `${i ? ',' : ''}{"id":${r.id},"event":${JSON.stringify(r.event)},"data":${r.data},"timestamp":${r.timestamp}}`;
+  }
+  return `${out}]${next === undefined ? '' : `,"next":${next}`}}`;
+}
+
+interface HistoryQuery {
+  after: number;
+  before: number | undefined;
+  desc: boolean;
+  limit: number;
+  names: Set<string> | undefined;
+}
+
+/**
+ * Reads one /events answer in chunks of EXAMINE_PER_TURN records, yielding between them, within the
+ * answer's limits and the request's scan budget. `next` is set when the answer was cut short: the
+ * client continues with after=next (oldest first) or before=next (newest first).
+ */
+async function history(log: EventLog, tenant: string, q: HistoryQuery): Promise<{ records: EventRecord[]; next: number | undefined }> {
+  const records: EventRecord[] = [];
+  let bytes = 0;
+  let examined = 0;
+  let examinedBytes = 0;
+  let after = q.after;
+  let before = q.before;
+  for (;;) {
+    const page = log.scan(tenant, {
+      after,
+      before,
+      desc: q.desc,
+      limit: q.limit - records.length,
+      maxBytes: EVENTS_MAX_BYTES - bytes,
+      maxExamined: Math.min(EXAMINE_PER_TURN, EVENTS_SCAN_BUDGET - examined),
+      maxExaminedBytes: EXAMINE_BYTES_PER_TURN,
+      names: q.names,
+    });
+    for (const r of page.records) {
+      records.push(r);
+      bytes += r.data.length;
+    }
+    if (page.end) return { records, next: undefined };
+    if (page.through === undefined) return { records, next: q.desc ? before : after };
+    if (q.desc) before = page.through;
+    else after = page.through;
+    // The examined count is only known per chunk: a chunk is at most EXAMINE_PER_TURN records.
+    examined += EXAMINE_PER_TURN;
+    examinedBytes += EXAMINE_BYTES_PER_TURN;
+    if (records.length >= q.limit || bytes >= EVENTS_MAX_BYTES || examined >= EVENTS_SCAN_BUDGET || examinedBytes >= EVENTS_SCAN_BYTES) {
+      return { records, next: page.through };
+    }
+    await yieldToLoop();
+  }
 }
 
 export function realtimeRoutes(app: FastifyInstance, services: Services): void {
   const { identity, log, hub, config } = services;
+  const limits = new TenantLimits({ insertRate: config.tenant_insert_rate, quota: config.tenant_quota, maxEventNames: config.tenant_max_event_names }, log);
 
   app.post<{ Body: { event: string; data: unknown } }>(
     '/insert',
@@ -30,30 +111,32 @@ export function realtimeRoutes(app: FastifyInstance, services: Services): void {
       const { user } = principalOf(req);
       const problem = invalidEventName(req.body.event);
       if (problem) throw badRequest(problem);
-      const record = await log.append(user.tenant_name, req.body.event, JSON.stringify(req.body.data));
+      const data = JSON.stringify(req.body.data);
+      // Checked and appended in one turn: concurrent inserts cannot both pass the last byte of a quota.
+      limits.check(user.tenant_name, req.body.event, data);
+      const record = await log.append(user.tenant_name, req.body.event, data);
       return { id: record.id };
     },
   );
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/events', { preParsing: requireUser(identity), config: { rateLimitGroup: 'user' } }, async (req) => {
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/events', { preParsing: requireUser(identity), config: { rateLimitGroup: 'user' } }, async (req, reply) => {
     const { user } = principalOf(req);
-    const after = parseId(req.query.after, 'after') ?? 0;
-    const limit = Math.min(parseId(req.query.limit, 'limit') ?? 100, 1000);
-    const names = req.query.event ? new Set([req.query.event]) : undefined;
-    const events = log.after(user.tenant_name, after, Math.max(limit, 1), names).map((r) => ({
-      id: r.id,
-      event: r.event,
-      data: JSON.parse(r.data) as unknown,
-      timestamp: r.timestamp,
-    }));
-    return { events };
+    const after = parseId(single(req.query.after), 'after') ?? 0;
+    const before = parseId(single(req.query.before), 'before');
+    const limit = Math.max(1, Math.min(parseId(single(req.query.limit), 'limit') ?? EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT));
+    const order = single(req.query.order);
+    if (order !== undefined && order !== 'asc' && order !== 'desc') throw badRequest('order must be asc or desc');
+    // `before` alone reads back from it ("the 50 before this one"); otherwise oldest first unless asked.
+    const desc = order === 'desc' || (order === undefined && before !== undefined && req.query.after === undefined);
+    const { records, next } = await history(log, user.tenant_name, { after, before, desc, limit, names: parseNames(req.query) });
+    return reply.type('application/json; charset=utf-8').send(eventsJson(records, next));
   });
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/sse', { preParsing: requireUser(identity, { queryToken: true }), config: { rateLimitGroup: 'user' } }, async (req, reply) => {
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/sse', { preParsing: requireUser(identity, { queryToken: true }), config: { rateLimitGroup: 'user' } }, async (req, reply) => {
     const { user, exp } = principalOf(req);
     const header = req.headers['last-event-id'];
-    const lastEventId = parseId(Array.isArray(header) ? header[0] : header, 'Last-Event-ID') ?? parseId(req.query.last_event_id, 'last_event_id');
-    const names = parseNames(req.query.events);
+    const lastEventId = parseId(Array.isArray(header) ? header[0] : header, 'Last-Event-ID') ?? parseId(single(req.query.last_event_id), 'last_event_id');
+    const names = parseNames(req.query);
     if (!hub.canSubscribe(user.username)) throw tooMany(`at most ${config.max_streams_per_user} open streams per user`, 5);
 
     const sink = openEventStream(reply);

@@ -52,11 +52,18 @@ export function openEventStream(reply: FastifyReply): EventSink | undefined {
   return socket;
 }
 
-/** Event names travel in the `event:` line: a line break would forge frames. */
+/**
+ * Event names travel in the `event:` line: a line break would forge frames. Every SSE parser strips
+ * one leading space from a field's value, so `" reset"` would arrive as the server's own `reset`;
+ * surrounding whitespace is refused for that reason, and control (Cc) and format (Cf: zero-width,
+ * bidi overrides) characters because they make one name look like another.
+ */
 export function invalidEventName(name: string): string | undefined {
   if (name.length === 0) return 'event must not be empty';
   if (Buffer.byteLength(name) > 512) return 'event must be at most 512 bytes';
   if (/[\r\n\0]/.test(name)) return 'event must not contain line breaks';
+  if (/\p{Cc}|\p{Cf}/u.test(name)) return 'event must not contain control or format characters';
+  if (name.trim() !== name) return 'event must not start or end with whitespace';
   if (name === RESET_EVENT) return `"${RESET_EVENT}" is reserved for the server`;
   return undefined;
 }

@@ -2,12 +2,21 @@
 // The switch to live happens in the same synchronous turn as the last read of the log, and the hub
 // skips live events at or below the last id written: an event committed before that read is in it,
 // and one committed after it reaches the hub later with a higher id.
+//
+// Replay is bounded three ways, so that a client that never reads costs one page, not its history:
+// pages hold at most PAGE events and pageBytes() of data (always at least one event); after a write
+// the socket refused to take in, the next page waits for 'drain' (--max_buffer is respected while
+// replaying, not only checked before a write); and a filtered scan looks at a bounded number of
+// records per turn of the event loop, so a filter that matches nothing does not hold everyone else.
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { EventLog, EventRecord } from '../storage/event-log.js';
 import type { Hub, Subscriber } from './hub.js';
 import { RESET_FRAME, frame } from './sse.js';
 
 const PAGE = 500;
+/** Records a filtered replay looks at per turn (and their bytes): ~a few ms of work. */
+export const EXAMINE_PER_TURN = 2_000;
+export const EXAMINE_BYTES_PER_TURN = 4 * 1024 * 1024;
 
 function encode(records: EventRecord[]): string {
   let out = '';
@@ -15,12 +24,85 @@ function encode(records: EventRecord[]): string {
   return out;
 }
 
-function sendSnapshot(hub: Hub, log: EventLog, sub: Subscriber, prefix: string): void {
-  const snapshot = log.latest(sub.tenant, sub.init.names);
-  const text = prefix + encode(snapshot);
-  if (text) hub.write(sub, text);
-  if (snapshot.length > 0) sub.lastId = snapshot[snapshot.length - 1].id;
-  sub.live = true;
+/** Half of --max_buffer, at most 256 KiB: a page never gets a stream cut on its own. */
+function pageBytes(hub: Hub): number {
+  return Math.max(512, Math.min(256 * 1024, Math.floor(hub.maxBuffer / 2)));
+}
+
+class Replay {
+  private readonly closed: Promise<void>;
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly sub: Subscriber,
+  ) {
+    // One close listener for the whole replay (a listener per page would pile up on a long history).
+    this.closed = new Promise<void>((resolve) => sub.init.sink.once('close', resolve));
+  }
+
+  /** Writes a page; false when the stream is gone. Waits for the socket to drain when it asked to. */
+  async write(text: string): Promise<boolean> {
+    if (text === '') {
+      await yieldToLoop();
+      return !this.sub.closed;
+    }
+    const accepted = this.hub.replayWrite(this.sub, text);
+    if (accepted === undefined) return false;
+    if (!accepted) {
+      const sink = this.sub.init.sink;
+      await Promise.race([new Promise<void>((resolve) => sink.once('drain', resolve)), this.closed]);
+    } else {
+      await yieldToLoop();
+    }
+    return !this.sub.closed;
+  }
+}
+
+/**
+ * The latest event of every name (in id order), paged, then everything committed since: the ids are
+ * read in the same turn as the log's committed position, so the events after it are exactly those the
+ * snapshot could not hold.
+ */
+async function sendSnapshot(hub: Hub, log: EventLog, sub: Subscriber, prefix: string): Promise<void> {
+  const replay = new Replay(hub, sub);
+  const through = log.committedId(sub.tenant);
+  const ids = log.latestIds(sub.tenant, sub.init.names);
+  let text = prefix;
+  let i = 0;
+  do {
+    if (i < ids.length) {
+      const { records, taken } = log.getMany(sub.tenant, ids.slice(i, i + PAGE), pageBytes(hub));
+      i += taken;
+      text += encode(records);
+    }
+    if (!(await replay.write(text))) return;
+    text = '';
+  } while (i < ids.length);
+  return replayAfter(hub, log, sub, through, replay);
+}
+
+async function replayAfter(hub: Hub, log: EventLog, sub: Subscriber, from: number, replay: Replay): Promise<void> {
+  sub.lastId = from;
+  const names = sub.init.names;
+  for (;;) {
+    if (sub.closed) return;
+    const page = log.scan(sub.tenant, {
+      after: sub.lastId,
+      limit: PAGE,
+      maxBytes: pageBytes(hub),
+      maxExamined: EXAMINE_PER_TURN,
+      maxExaminedBytes: EXAMINE_BYTES_PER_TURN,
+      names,
+    });
+    // Records looked at but filtered out are covered too: the hub would filter them out anyway.
+    if (page.through !== undefined) sub.lastId = page.through;
+    if (page.end) {
+      if (page.records.length > 0) hub.write(sub, encode(page.records));
+      sub.live = true;
+      return;
+    }
+    if (!(await replay.write(encode(page.records)))) return;
+  }
 }
 
 /**
@@ -34,24 +116,5 @@ export async function startStream(hub: Hub, log: EventLog, sub: Subscriber, last
   // An id this log never issued (a restored older backup, a wiped database): the client's state is
   // from another history, and resuming after it would silently skip every new event up to it.
   if (lastEventId > log.lastId(sub.tenant)) return sendSnapshot(hub, log, sub, RESET_FRAME);
-  sub.lastId = lastEventId;
-  const sink = sub.init.sink;
-  for (;;) {
-    if (sub.closed) return;
-    const page = log.after(sub.tenant, sub.lastId, PAGE, sub.init.names);
-    if (page.length > 0) {
-      hub.write(sub, encode(page));
-      sub.lastId = page[page.length - 1].id;
-    }
-    if (page.length < PAGE) {
-      sub.live = true;
-      return;
-    }
-    // A long history: let the socket drain and other requests run between pages.
-    if (sink.writableLength > 256 * 1024) await new Promise<void>((resolve) => {
-      sink.once('drain', resolve);
-      sink.once('close', resolve);
-    });
-    else await yieldToLoop();
-  }
+  return replayAfter(hub, log, sub, lastEventId, new Replay(hub, sub));
 }

@@ -173,8 +173,17 @@ interface TreeStats {
 
 const treePages = (s: TreeStats | undefined) => (s ? s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages : 0);
 
+/**
+ * The share of --map_size kept for identity (users, the meta keys): event writes are refused once the
+ * live data reaches the limit less this, so one tenant's events filling the map cannot stop logins,
+ * user changes or admin work for every tenant; those writes may use the margin.
+ */
+export function identityReserve(limit: number): number {
+  return Math.min(Math.max(Math.floor(limit / 20), 64 * 1024), 64 * 1024 * 1024);
+}
+
 /** Makes --map_size a limit: the write entry points the stores use check the live size first. */
-function enforceLimit(root: RootDatabase, stores: LmdbDatabase<any, any>[], limit: number, usedBytes: () => number): void {
+function enforceLimit(root: RootDatabase, stores: { identity: LmdbDatabase<any, any>[]; events: LmdbDatabase<any, any>[] }, limit: number, usedBytes: () => number): void {
   // Inside a transaction callback the transaction was already checked when it began, and a refusal in
   // its middle would abort it half-way for no gain: only top-level writes are checked.
   let inTransaction = 0;
@@ -182,23 +191,25 @@ function enforceLimit(root: RootDatabase, stores: LmdbDatabase<any, any>[], limi
   // from the limit a figure up to 100 ms old is good enough (writing the remaining margin in 100 ms is
   // out of reach of fsync'd commits); near it, every write measures afresh.
   const margin = Math.max(limit / 10, 64 * 1024 * 1024);
+  const eventLimit = limit - identityReserve(limit);
   let used = 0;
   let measuredAt = -Infinity;
-  const check = () => {
+  const check = (cap: number) => {
     if (inTransaction > 0) return;
     const now = performance.now();
     if (used >= limit - margin || now - measuredAt > 100) {
       used = usedBytes();
       measuredAt = now;
     }
-    if (used >= limit) {
-      throw new DatabaseFullError(`MDB_MAP_FULL: the database holds ${used} bytes of live data, its --map_size is ${limit}`);
+    if (used >= cap) {
+      const what = cap === limit ? '' : ` (events may use ${cap} of it; the rest is kept for users and logins)`;
+      throw new DatabaseFullError(`MDB_MAP_FULL: the database holds ${used} bytes of live data, its --map_size is ${limit}${what}`);
     }
   };
   const wrapTransaction = (name: 'transaction' | 'transactionSync') => {
     const original = (root[name] as (...args: unknown[]) => unknown).bind(root);
     (root as unknown as Record<string, unknown>)[name] = (callback: (...a: unknown[]) => unknown, ...rest: unknown[]) => {
-      check();
+      check(limit);
       return original((...a: unknown[]) => {
         inTransaction++;
         try {
@@ -213,16 +224,18 @@ function enforceLimit(root: RootDatabase, stores: LmdbDatabase<any, any>[], limi
   wrapTransaction('transactionSync');
   // Deletes stay allowed (they are how space comes back); meta holds a few small bookkeeping keys that
   // must land even when full (retention's "pruned through" marker goes with the deletes it records).
-  for (const store of stores) {
+  const wrapPuts = (store: LmdbDatabase<any, any>, cap: number) => {
     for (const name of ['put', 'putSync'] as const) {
       const original = (store[name] as (...args: unknown[]) => unknown).bind(store);
       (store as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
         // Throws synchronously: callers `void` some puts, and a rejected promise there would be unhandled.
-        check();
+        check(cap);
         return original(...args);
       };
     }
-  }
+  };
+  for (const store of stores.identity) wrapPuts(store, limit);
+  for (const store of stores.events) wrapPuts(store, eventLimit);
 }
 
 let survivingCommitFailures = false;
@@ -288,7 +301,7 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
       for (const store of [meta, users, events, latest]) pages += treePages(store.getStats() as TreeStats);
       return pages * s.pageSize;
     };
-    if (options.mapSize !== undefined) enforceLimit(opened, [users, events, latest], options.mapSize, usedBytes);
+    if (options.mapSize !== undefined) enforceLimit(opened, { identity: [users], events: [events, latest] }, options.mapSize, usedBytes);
 
     const releaseLock = release;
     return {

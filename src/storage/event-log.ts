@@ -2,8 +2,12 @@
 //   events  [tenant, id]    -> {e: event name, d: data as compact JSON, t: timestamp ms}
 //   latest  [tenant, name]  -> id of that name's latest event
 //   meta    pruned:<tenant> -> the highest id retention has deleted (resume before it → reset)
+//   meta    bytes:<tenant>  -> the bytes the tenant's events hold (tenant-usage.ts), in the same commit
 // Array keys compare element by element, so tenant "a" never sees the keys of tenant "ab".
 import type { Database } from './database.js';
+import { recordBytes, TenantUsageBook } from './tenant-usage.js';
+
+export { recordBytes };
 
 export interface EventRecord {
   tenant: string;
@@ -25,16 +29,55 @@ export interface RetentionPolicy {
   maxEvents: number;
 }
 
+/** One bounded read of a tenant's log: at most `limit` events, `maxBytes` of data, `maxExamined` records looked at. */
+export interface ScanQuery {
+  /** Only ids above this (default 0). */
+  after?: number;
+  /** Only ids below this (default: no bound). */
+  before?: number;
+  /** Newest first (from `before` down), instead of oldest first. */
+  desc?: boolean;
+  limit: number;
+  /** Stop once the events taken hold this many bytes (the first event is always taken). */
+  maxBytes: number;
+  /** Stop after looking at this many records, or this many bytes of them, matching or not (a filter that matches nothing). */
+  maxExamined: number;
+  maxExaminedBytes: number;
+  names?: ReadonlySet<string>;
+}
+
+export interface ScanPage {
+  records: EventRecord[];
+  /** The last id looked at: a scan cut short continues after (or, newest first, before) it. */
+  through: number | undefined;
+  /** True when the range was read to its end: nothing more to look at. */
+  end: boolean;
+}
+
+export interface TenantUsage {
+  bytes: number;
+  names: number;
+}
+
 export interface EventLog {
   /** Resolves once the event is durable on disk (fsync'd commit), with its id. */
   append(tenant: string, event: string, data: string): Promise<EventRecord>;
-  /** The latest event of every name (optionally only these names), in id order. */
-  latest(tenant: string, names?: ReadonlySet<string>): EventRecord[];
-  /** Events with id > afterId, in id order, at most `limit`, optionally only these names. */
-  after(tenant: string, afterId: number, limit: number, names?: ReadonlySet<string>): EventRecord[];
+  /** Ids of the latest event of every name (optionally only these names), ascending. */
+  latestIds(tenant: string, names?: ReadonlySet<string>): number[];
+  /** These events (as many as fit in maxBytes, at least one), in the order given; deleted ones are skipped. */
+  getMany(tenant: string, ids: readonly number[], maxBytes: number): { records: EventRecord[]; taken: number };
+  /** A bounded page of the log (see ScanQuery). */
+  scan(tenant: string, query: ScanQuery): ScanPage;
   /** The highest id retention deleted in this tenant (0 = nothing deleted). */
   prunedThrough(tenant: string): number;
+  /** The highest id issued (an insert in flight may not be committed yet). */
   lastId(tenant: string): number;
+  /** The highest id committed: every id at or below it is readable (or was pruned). */
+  committedId(tenant: string): number;
+  /** What the tenant's events hold, counting inserts not yet committed. */
+  usage(tenant: string): TenantUsage;
+  /** Whether an insert of this name would add a name to the tenant. */
+  isNewName(tenant: string, event: string): boolean;
   /** Deletes history beyond the policy, always keeping each name's latest event. Returns how many. */
   prune(policy: RetentionPolicy, nowMs: number): Promise<number>;
   /** Called with every batch of events committed together, in id order. */
@@ -45,6 +88,7 @@ const MAX_ID = Number.MAX_SAFE_INTEGER;
 
 export class LmdbEventLog implements EventLog {
   private readonly counters = new Map<string, number>();
+  private readonly book: TenantUsageBook;
   private readonly listeners: Array<(records: EventRecord[]) => void> = [];
   private committed: EventRecord[] = [];
   private flushScheduled = false;
@@ -52,7 +96,9 @@ export class LmdbEventLog implements EventLog {
   constructor(
     private readonly db: Database,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.book = new TenantUsageBook(db);
+  }
 
   onCommit(listener: (records: EventRecord[]) => void): void {
     this.listeners.push(listener);
@@ -61,24 +107,41 @@ export class LmdbEventLog implements EventLog {
   lastId(tenant: string): number {
     let last = this.counters.get(tenant);
     if (last === undefined) {
-      last = 0;
-      for (const { key } of this.db.events.getRange({ start: [tenant, MAX_ID], end: [tenant, 0], reverse: true, limit: 1 })) {
-        last = key[1];
-      }
-      last = Math.max(last, this.prunedThrough(tenant));
+      last = this.committedId(tenant);
       this.counters.set(tenant, last);
     }
     return last;
+  }
+
+  committedId(tenant: string): number {
+    let last = 0;
+    for (const { key } of this.db.events.getRange({ start: [tenant, MAX_ID], end: [tenant, 0], reverse: true, limit: 1 })) last = key[1];
+    return Math.max(last, this.prunedThrough(tenant));
+  }
+
+  usage(tenant: string): TenantUsage {
+    return { bytes: this.book.bytesOf(tenant), names: this.book.namesOf(tenant) };
+  }
+
+  isNewName(tenant: string, event: string): boolean {
+    return this.book.isNewName(tenant, event);
   }
 
   async append(tenant: string, event: string, data: string): Promise<EventRecord> {
     const id = this.lastId(tenant) + 1;
     this.counters.set(tenant, id);
     const record: EventRecord = { tenant, id, event, data, timestamp: this.now() };
-    // Both puts are issued in the same turn, so lmdb commits them in one transaction; puts from
-    // concurrent inserts share that commit (and its fsync) too.
+    const claim = this.book.claim(tenant, event, data);
+    // Every put is issued in the same turn, so lmdb commits them in one transaction (the byte count
+    // with the event it counts); puts from concurrent inserts share that commit (and its fsync) too.
     const stored: StoredEvent = { e: event, d: data, t: record.timestamp };
-    await Promise.all([this.db.events.put([tenant, id], stored), this.db.latest.put([tenant, event], id)]);
+    let failed = true;
+    try {
+      await Promise.all([this.db.events.put([tenant, id], stored), this.db.latest.put([tenant, event], id), this.db.meta.put(`bytes:${tenant}`, claim.total)]);
+      failed = false;
+    } finally {
+      this.book.settle(claim, failed);
+    }
     this.committed.push(record);
     this.scheduleFlush();
     return record;
@@ -106,26 +169,65 @@ export class LmdbEventLog implements EventLog {
     return { tenant, id, event: value.e, data: value.d, timestamp: value.t };
   }
 
-  latest(tenant: string, names?: ReadonlySet<string>): EventRecord[] {
-    const out: EventRecord[] = [];
-    for (const { key, value: id } of this.db.latest.getRange({ start: [tenant, ''] })) {
-      if (key[0] !== tenant) break;
-      if (names && !names.has(key[1])) continue;
-      const stored = this.db.events.get([tenant, id]) as StoredEvent | undefined;
-      if (stored) out.push(this.read(tenant, id, stored));
+  latestIds(tenant: string, names?: ReadonlySet<string>): number[] {
+    const ids: number[] = [];
+    if (names) {
+      for (const name of names) {
+        const id = this.db.latest.get([tenant, name]);
+        if (id !== undefined) ids.push(id);
+      }
+    } else {
+      for (const { key, value: id } of this.db.latest.getRange({ start: [tenant, ''] })) {
+        if (key[0] !== tenant) break;
+        ids.push(id);
+      }
     }
-    return out.sort((a, b) => a.id - b.id);
+    return ids.sort((a, b) => a - b);
   }
 
-  after(tenant: string, afterId: number, limit: number, names?: ReadonlySet<string>): EventRecord[] {
-    const out: EventRecord[] = [];
-    for (const { key, value } of this.db.events.getRange({ start: [tenant, afterId + 1], end: [tenant, MAX_ID] })) {
-      const stored = value as StoredEvent;
-      if (names && !names.has(stored.e)) continue;
-      out.push(this.read(tenant, key[1], stored));
-      if (out.length >= limit) break;
+  getMany(tenant: string, ids: readonly number[], maxBytes: number): { records: EventRecord[]; taken: number } {
+    const records: EventRecord[] = [];
+    let bytes = 0;
+    let taken = 0;
+    while (taken < ids.length && (taken === 0 || bytes < maxBytes)) {
+      const id = ids[taken++];
+      const stored = this.db.events.get([tenant, id]) as StoredEvent | undefined;
+      if (!stored) continue;
+      records.push(this.read(tenant, id, stored));
+      bytes += stored.d.length;
     }
-    return out;
+    return { records, taken };
+  }
+
+  scan(tenant: string, q: ScanQuery): ScanPage {
+    const after = q.after ?? 0;
+    const before = q.before ?? MAX_ID;
+    if (before <= after + 1) return { records: [], through: undefined, end: true };
+    const range = q.desc
+      ? { start: [tenant, before - 1] as [string, number], end: [tenant, after] as [string, number], reverse: true }
+      : { start: [tenant, after + 1] as [string, number], end: [tenant, before] as [string, number] };
+    const records: EventRecord[] = [];
+    let bytes = 0;
+    let examined = 0;
+    let examinedBytes = 0;
+    let through: number | undefined;
+    for (const { key, value } of this.db.events.getRange(range)) {
+      const stored = value as StoredEvent;
+      // Checked before taking the next: the page always holds what it took, and the first event.
+      if (records.length >= q.limit || (records.length > 0 && bytes >= q.maxBytes)) return { records, through, end: false };
+      if (examined >= q.maxExamined || examinedBytes >= q.maxExaminedBytes) return { records, through, end: false };
+      examined++;
+      examinedBytes += stored.d.length;
+      if (q.names && !q.names.has(stored.e)) {
+        through = key[1];
+        continue;
+      }
+      if (records.length > 0 && bytes + stored.d.length > q.maxBytes) return { records, through, end: false };
+      through = key[1];
+      records.push(this.read(tenant, key[1], stored));
+      bytes += stored.d.length;
+    }
+    return { records, through, end: true };
   }
 
   prunedThrough(tenant: string): number {
@@ -146,17 +248,21 @@ export class LmdbEventLog implements EventLog {
     if (policy.maxAgeMs <= 0 && policy.maxEvents <= 0) return 0;
     let deleted = 0;
     for (const tenant of this.tenants()) {
-      const keep = new Set(this.latest(tenant).map((r) => r.id));
+      const keep = new Set(this.latestIds(tenant));
       const last = this.lastId(tenant);
       const countCutoff = policy.maxEvents > 0 ? last - policy.maxEvents : 0;
       const ageCutoff = policy.maxAgeMs > 0 ? nowMs - policy.maxAgeMs : -Infinity;
       let highest = this.prunedThrough(tenant);
       const doomed: number[] = [];
+      let freed = 0;
       for (const { key, value } of this.db.events.getRange({ start: [tenant, 0], end: [tenant, MAX_ID] })) {
         const id = key[1];
         const stored = value as StoredEvent;
         if (id > countCutoff && stored.t >= ageCutoff) break;
-        if (!keep.has(id)) doomed.push(id);
+        if (!keep.has(id)) {
+          doomed.push(id);
+          freed += recordBytes(stored.e, stored.d);
+        }
         if (doomed.length >= 10_000) break;
       }
       if (doomed.length === 0) continue;
@@ -164,7 +270,8 @@ export class LmdbEventLog implements EventLog {
         void this.db.events.remove([tenant, id]);
         highest = Math.max(highest, id);
       }
-      await this.db.meta.put(`pruned:${tenant}`, highest);
+      const total = this.book.freed(tenant, freed);
+      await Promise.all([this.db.meta.put(`pruned:${tenant}`, highest), this.db.meta.put(`bytes:${tenant}`, total)]);
       deleted += doomed.length;
     }
     return deleted;
