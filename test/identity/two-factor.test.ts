@@ -163,6 +163,25 @@ describe('password reset', () => {
     for (let i = 0; i < 5; i++) expect((await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'reset attempt' })).status).toBe(401);
     expect((await post(base, '/password_reset', { username: u.username, totp: code, password: 'finally a password' })).status).toBe(401);
   });
+
+  it('four wrong guesses leave the fifth to the right code', async () => {
+    const u = await makeUser(base);
+    const code = (await post(base, '/create_totp', { admin_token: ADMIN, username: u.username })).body.totp as string;
+    const wrong = code === '999999' ? '999998' : '999999';
+    for (let i = 0; i < 4; i++) expect((await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'reset attempt' })).status).toBe(401);
+    expect((await post(base, '/password_reset', { username: u.username, totp: code, password: 'the fifth guess' })).status).toBe(200);
+  });
+
+  it('holds its five guesses under a parallel burst: the right code 40th of 101 is refused', async () => {
+    const u = await makeUser(base);
+    const code = (await post(base, '/create_totp', { admin_token: ADMIN, username: u.username })).body.totp as string;
+    const guesses = Array.from({ length: 101 }, (_, i) => (i === 39 ? code : String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0')));
+    const answers = await Promise.all(guesses.map((totp) => post(base, '/password_reset', { username: u.username, totp, password: 'burst password' })));
+    expect(answers.map((a) => a.status).filter((s) => s !== 401), 'only refusals').toEqual([]);
+    const record = broker.services.db.users.get(u.username) as { reset: { attempts: number } | null };
+    expect(record.reset?.attempts).toBe(5);
+    expect((await post(base, '/login', { username: u.username, password: u.password })).status).toBe(200);
+  });
 });
 
 describe('password checker', () => {
