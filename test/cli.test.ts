@@ -57,9 +57,9 @@ describe('flags, environment and .env', () => {
     const broker = killAfterTest(await spawnBroker(['--db', join(dir, 'db'), '--jwt_expiry=222', '--password_checker="false"', '--secure=false'], { BROKER_JWT_EXPIRY: '333', BROKER_ORIGIN: 'https://env.example' }, dir));
     try {
       // admin token from .env
-      expect((await post(broker.url, '/create_user', { admin_token: 'from-dotenv', username: 'u', password: 'weak', tenant_name: 't' })).status).toBe(200);
+      expect((await post(broker.url, '/create_user', { admin_token: 'from-dotenv', username: 'u', password: 'weak pass', tenant_name: 't' })).status).toBe(200);
       // expiry from the flag (222), not env (333) or .env (111)
-      const { jwt } = (await post(broker.url, '/login', { username: 'u', password: 'weak' })).body;
+      const { jwt } = (await post(broker.url, '/login', { username: 'u', password: 'weak pass' })).body;
       const payload = JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
       expect(payload.exp - payload.iat).toBe(222);
       // origin from env, not .env
@@ -79,8 +79,8 @@ describe('secrets and persistence', () => {
     const printed = first.stderr.join('').match(/admin token[^\n]*\n\s+(\S+)/);
     expect(printed).not.toBeNull();
     const admin = printed![1];
-    expect((await post(first.url, '/create_user', { admin_token: admin, username: 'keep', password: 'pw-keep', tenant_name: 't', data: { a: 1 } })).status).toBe(200);
-    const { jwt } = (await post(first.url, '/login', { username: 'keep', password: 'pw-keep' })).body;
+    expect((await post(first.url, '/create_user', { admin_token: admin, username: 'keep', password: 'password-keep', tenant_name: 't', data: { a: 1 } })).status).toBe(200);
+    const { jwt } = (await post(first.url, '/login', { username: 'keep', password: 'password-keep' })).body;
     expect((await post(first.url, '/insert', { event: 'e', data: { n: 1 } }, bearer(jwt))).status).toBe(200);
     const key = (await get(first.url, '/verify', bearer(jwt))).body.key;
     expect(await first.kill('SIGTERM')).toBe(0);

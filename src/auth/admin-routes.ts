@@ -44,10 +44,10 @@ export function adminRoutes(app: FastifyInstance, services: Services): void {
     return {};
   });
 
-  app.post<{ Body: Named & { issuer: string } }>(
+  app.post<{ Body: Named & { issuer?: string | null } }>(
     '/create_qr',
-    { schema: body(['admin_token', 'username', 'issuer'], { admin_token: str, username: str, issuer: str }), ...admin },
-    async (req) => ({ qr: await identity.createQr(req.body.username, req.body.issuer) }),
+    { schema: body(['admin_token', 'username'], { admin_token: str, username: str, issuer: nullableStr }), ...admin },
+    async (req) => ({ qr: await identity.createQr(req.body.username, req.body.issuer ?? undefined) }),
   );
 
   // A reset code is a credential: create_totp shares the login routes' per-IP limit.

@@ -143,6 +143,9 @@ export function realtimeRoutes(app: FastifyInstance, services: Services): void {
     if (!sink) return;
     const sub = new Subscriber({ tenant: user.tenant_name, username: user.username, sink, names, expiresAt: exp === undefined ? undefined : exp * 1000 });
     hub.add(sub);
+    // Registered: a revoke, password change or tenant move from now on closes it. One that happened
+    // while this request was authenticated and parsed did not see it, so the record is read again.
+    if (!identity.isCurrent(user)) return hub.close(sub);
     await startStream(hub, log, sub, lastEventId);
   });
 }

@@ -62,8 +62,11 @@ export interface UserStore {
   get(username: string): UserRecord | undefined;
   /** false when the username is taken. */
   create(user: UserRecord): Promise<boolean>;
-  /** Read-modify-write in one transaction; undefined when there is no such user. */
-  update(username: string, change: (user: UserRecord) => UserRecord | void): Promise<UserRecord | undefined>;
+  /**
+   * Read-modify-write in one transaction; undefined when there is no such user. A change that returns
+   * false writes nothing (a check that refused) and the update answers the record as it is.
+   */
+  update(username: string, change: (user: UserRecord) => UserRecord | void | false): Promise<UserRecord | undefined>;
   list(): UserRecord[];
 }
 
@@ -84,12 +87,14 @@ export class LmdbUserStore implements UserStore {
     });
   }
 
-  async update(username: string, change: (user: UserRecord) => UserRecord | void): Promise<UserRecord | undefined> {
+  async update(username: string, change: (user: UserRecord) => UserRecord | void | false): Promise<UserRecord | undefined> {
     return this.db.root.transaction(() => {
       const current = this.get(username);
       if (!current) return undefined;
       const copy = structuredClone(current);
-      const next = change(copy) ?? copy;
+      const changed = change(copy);
+      if (changed === false) return current;
+      const next = changed ?? copy;
       next.updated_at = Date.now();
       void this.db.users.put(username, next);
       return next;

@@ -51,6 +51,18 @@ describe('create_qr', () => {
     expect(url.searchParams.get('issuer')).toBe('Acme Corp');
     expect(url.searchParams.get('secret')).toMatch(/^[A-Z2-7]{16,}$/);
   });
+
+  it('without an issuer (or with null) names the issuer Broker', async () => {
+    const u = await makeUser(base, { two_factor: true });
+    for (const body of [{}, { issuer: null }]) {
+      const qr = await post(base, '/create_qr', { admin_token: ADMIN, username: u.username, ...body });
+      expect(qr.status, qr.text).toBe(200);
+      const url = new URL(decodeQr(qr.body.qr));
+      expect(url.searchParams.get('issuer')).toBe('Broker');
+      expect(decodeURIComponent(url.pathname)).toBe(`/Broker:${u.username}`);
+    }
+    expect((await post(base, '/create_qr', { admin_token: ADMIN, username: u.username, issuer: 7 })).status).toBe(400);
+  });
 });
 
 describe('two-factor login', () => {
@@ -136,11 +148,11 @@ describe('password reset', () => {
     let otherCode = code;
     while (otherCode === code) otherCode = (await post(base, '/create_totp', { admin_token: ADMIN, username: other.username })).body.totp as string;
     const wrong = code === '000000' ? '000001' : '000000';
-    expect((await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'x1' })).status).toBe(401);
-    expect((await post(base, '/password_reset', { username: u.username, totp: otherCode, password: 'x2' })).status).toBe(401);
-    expect((await post(base, '/password_reset', { username: 'nobody-here', totp: code, password: 'x3' })).status).toBe(401);
+    expect((await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'reset attempt 1' })).status).toBe(401);
+    expect((await post(base, '/password_reset', { username: u.username, totp: otherCode, password: 'reset attempt 2' })).status).toBe(401);
+    expect((await post(base, '/password_reset', { username: 'nobody-here', totp: code, password: 'reset attempt 3' })).status).toBe(401);
     now += 301_000;
-    expect((await post(base, '/password_reset', { username: u.username, totp: code, password: 'x4' })).status).toBe(401);
+    expect((await post(base, '/password_reset', { username: u.username, totp: code, password: 'reset attempt 4' })).status).toBe(401);
     expect((await post(base, '/login', { username: u.username, password: u.password })).status).toBe(200);
   });
 
@@ -148,8 +160,27 @@ describe('password reset', () => {
     const u = await makeUser(base);
     const code = (await post(base, '/create_totp', { admin_token: ADMIN, username: u.username })).body.totp as string;
     const wrong = code === '999999' ? '999998' : '999999';
-    for (let i = 0; i < 5; i++) expect((await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'x' })).status).toBe(401);
-    expect((await post(base, '/password_reset', { username: u.username, totp: code, password: 'finally' })).status).toBe(401);
+    for (let i = 0; i < 5; i++) expect((await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'reset attempt' })).status).toBe(401);
+    expect((await post(base, '/password_reset', { username: u.username, totp: code, password: 'finally a password' })).status).toBe(401);
+  });
+
+  it('four wrong guesses leave the fifth to the right code', async () => {
+    const u = await makeUser(base);
+    const code = (await post(base, '/create_totp', { admin_token: ADMIN, username: u.username })).body.totp as string;
+    const wrong = code === '999999' ? '999998' : '999999';
+    for (let i = 0; i < 4; i++) expect((await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'reset attempt' })).status).toBe(401);
+    expect((await post(base, '/password_reset', { username: u.username, totp: code, password: 'the fifth guess' })).status).toBe(200);
+  });
+
+  it('holds its five guesses under a parallel burst: the right code 40th of 101 is refused', async () => {
+    const u = await makeUser(base);
+    const code = (await post(base, '/create_totp', { admin_token: ADMIN, username: u.username })).body.totp as string;
+    const guesses = Array.from({ length: 101 }, (_, i) => (i === 39 ? code : String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0')));
+    const answers = await Promise.all(guesses.map((totp) => post(base, '/password_reset', { username: u.username, totp, password: 'burst password' })));
+    expect(answers.map((a) => a.status).filter((s) => s !== 401), 'only refusals').toEqual([]);
+    const record = broker.services.db.users.get(u.username) as { reset: { attempts: number } | null };
+    expect(record.reset?.attempts).toBe(5);
+    expect((await post(base, '/login', { username: u.username, password: u.password })).status).toBe(200);
   });
 });
 

@@ -33,23 +33,23 @@ describe('create_user', () => {
   });
 
   it('leaves optional fields null when omitted', async () => {
-    await post(base, '/create_user', { admin_token: ADMIN, username: 'bare', password: 'pw', tenant_name: 't' });
+    await post(base, '/create_user', { admin_token: ADMIN, username: 'bare', password: 'bare password', tenant_name: 't' });
     const user = await post(base, '/get_user', { admin_token: ADMIN, username: 'bare' });
     expect(user.body).toMatchObject({ email: null, scopes: null, data: null, two_factor: null });
   });
 
   it('refuses a duplicate username with 400 and keeps the first user', async () => {
-    await post(base, '/create_user', { admin_token: ADMIN, username: 'dup', password: 'first', tenant_name: 't1' });
-    const again = await post(base, '/create_user', { admin_token: ADMIN, username: 'dup', password: 'second', tenant_name: 't2' });
+    await post(base, '/create_user', { admin_token: ADMIN, username: 'dup', password: 'first password', tenant_name: 't1' });
+    const again = await post(base, '/create_user', { admin_token: ADMIN, username: 'dup', password: 'second password', tenant_name: 't2' });
     expect(again.status).toBe(400);
     expect(again.body.error).toMatch(/taken/);
-    expect((await post(base, '/login', { username: 'dup', password: 'first' })).status).toBe(200);
+    expect((await post(base, '/login', { username: 'dup', password: 'first password' })).status).toBe(200);
     expect((await post(base, '/get_user', { admin_token: ADMIN, username: 'dup' })).body.tenant_name).toBe('t1');
   });
 
   it('refuses an invalid email with 400 and creates nothing', async () => {
     for (const email of ['not-an-email', 'a@b', '@example.com', 'a b@example.com']) {
-      const res = await post(base, '/create_user', { admin_token: ADMIN, username: `bad-email-${email}`, password: 'pw', tenant_name: 't', email });
+      const res = await post(base, '/create_user', { admin_token: ADMIN, username: `bad-email-${email}`, password: 'a long password', tenant_name: 't', email });
       expect(res.status, email).toBe(400);
       expect((await post(base, '/get_user', { admin_token: ADMIN, username: `bad-email-${email}` })).status).toBe(404);
     }
@@ -57,7 +57,7 @@ describe('create_user', () => {
 
   it('refuses scopes that are not resource:operation with exactly one colon', async () => {
     for (const scope of ['news', 'news:get:all', ':get', 'news:', '']) {
-      const res = await post(base, '/create_user', { admin_token: ADMIN, username: `bad-scope-${scope}`, password: 'pw', tenant_name: 't', scopes: [scope] });
+      const res = await post(base, '/create_user', { admin_token: ADMIN, username: `bad-scope-${scope}`, password: 'a long password', tenant_name: 't', scopes: [scope] });
       expect(res.status, scope).toBe(400);
     }
   });
@@ -189,18 +189,18 @@ describe('admin routes', () => {
 
   it('update_user changes only the fields present', async () => {
     await post(base, '/create_user', {
-      admin_token: ADMIN, username: 'upd', password: 'old-pw', tenant_name: 't', email: 'u@example.com', scopes: ['a:b'], data: { keep: true }, two_factor: false,
+      admin_token: ADMIN, username: 'upd', password: 'old password', tenant_name: 't', email: 'u@example.com', scopes: ['a:b'], data: { keep: true }, two_factor: false,
     });
     expect((await post(base, '/update_user', { admin_token: ADMIN, username: 'upd', email: 'new@example.com' })).status).toBe(200);
     let user = (await post(base, '/get_user', { admin_token: ADMIN, username: 'upd' })).body;
     expect(user).toMatchObject({ email: 'new@example.com', scopes: ['a:b'], data: { keep: true }, two_factor: false, tenant_name: 't' });
-    expect((await post(base, '/login', { username: 'upd', password: 'old-pw' })).status).toBe(200);
+    expect((await post(base, '/login', { username: 'upd', password: 'old password' })).status).toBe(200);
 
-    await post(base, '/update_user', { admin_token: ADMIN, username: 'upd', password: 'new-pw', tenant_name: 't2', data: null, scopes: ['x:y'] });
+    await post(base, '/update_user', { admin_token: ADMIN, username: 'upd', password: 'new password', tenant_name: 't2', data: null, scopes: ['x:y'] });
     user = (await post(base, '/get_user', { admin_token: ADMIN, username: 'upd' })).body;
     expect(user).toMatchObject({ email: 'new@example.com', scopes: ['x:y'], data: null, two_factor: false, tenant_name: 't2' });
-    expect((await post(base, '/login', { username: 'upd', password: 'old-pw' })).status).toBe(401);
-    expect((await post(base, '/login', { username: 'upd', password: 'new-pw' })).status).toBe(200);
+    expect((await post(base, '/login', { username: 'upd', password: 'old password' })).status).toBe(401);
+    expect((await post(base, '/login', { username: 'upd', password: 'new password' })).status).toBe(200);
   });
 
   it('update_user validates like create_user and changes nothing on 400', async () => {
@@ -246,10 +246,10 @@ describe('admin routes', () => {
     const before = (await post(base, '/list_users', { admin_token: ADMIN })).text;
     const wrong = 'not-the-admin-token';
     const calls: Array<[string, Record<string, unknown>]> = [
-      ['/create_user', { username: 'intruder', password: 'pw', tenant_name: 't' }],
+      ['/create_user', { username: 'intruder', password: 'a long password', tenant_name: 't' }],
       ['/list_users', {}],
       ['/get_user', { username: u.username }],
-      ['/update_user', { username: u.username, email: 'pwned@example.com', password: 'pwned' }],
+      ['/update_user', { username: u.username, email: 'pwned@example.com', password: 'pwned password' }],
       ['/revoke_user', { username: u.username }],
       ['/unrevoke_user', { username: u.username }],
       ['/create_qr', { username: u.username, issuer: 'X' }],
@@ -270,16 +270,16 @@ describe('admin routes', () => {
 
 describe('bad input on every route', () => {
   const routes: Array<[string, Record<string, unknown>, string[]]> = [
-    ['/create_user', { admin_token: ADMIN, username: 'x-new', password: 'pw', tenant_name: 't' }, ['username', 'password', 'admin_token', 'tenant_name']],
+    ['/create_user', { admin_token: ADMIN, username: 'x-new', password: 'a long password', tenant_name: 't' }, ['username', 'password', 'admin_token', 'tenant_name']],
     ['/login', { username: 'x', password: 'pw' }, ['username', 'password']],
     ['/revoke_user', { admin_token: ADMIN, username: 'x' }, ['admin_token', 'username']],
     ['/unrevoke_user', { admin_token: ADMIN, username: 'x' }, ['admin_token', 'username']],
     ['/list_users', { admin_token: ADMIN }, ['admin_token']],
     ['/get_user', { admin_token: ADMIN, username: 'x' }, ['admin_token', 'username']],
     ['/update_user', { admin_token: ADMIN, username: 'x' }, ['admin_token', 'username']],
-    ['/create_qr', { admin_token: ADMIN, username: 'x', issuer: 'X' }, ['admin_token', 'username', 'issuer']],
+    ['/create_qr', { admin_token: ADMIN, username: 'x', issuer: 'X' }, ['admin_token', 'username']],
     ['/create_totp', { admin_token: ADMIN, username: 'x' }, ['admin_token', 'username']],
-    ['/password_reset', { totp: '123456', username: 'x', password: 'pw' }, ['totp', 'username', 'password']],
+    ['/password_reset', { totp: '123456', username: 'x', password: 'a long password' }, ['totp', 'username', 'password']],
   ];
 
   it('malformed JSON → 400 with an error message', async () => {
@@ -315,7 +315,7 @@ describe('bad input on every route', () => {
   });
 
   it('accepts JSON whatever the Content-Type says', async () => {
-    const body = JSON.stringify({ admin_token: ADMIN, username: 'ct-user', password: 'pw', tenant_name: 't' });
+    const body = JSON.stringify({ admin_token: ADMIN, username: 'ct-user', password: 'a long password', tenant_name: 't' });
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-8']) {
       const res = await post(base, '/create_user', body.replace('ct-user', `ct-${type.length}`), { 'content-type': type });
       expect(res.status, type).toBe(200);
@@ -323,7 +323,7 @@ describe('bad input on every route', () => {
   });
 
   it('a body over the limit → 413', async () => {
-    const res = await post(base, '/create_user', { admin_token: ADMIN, username: 'big', password: 'pw', tenant_name: 't', data: 'x'.repeat(1024 * 1024 + 10) });
+    const res = await post(base, '/create_user', { admin_token: ADMIN, username: 'big', password: 'a long password', tenant_name: 't', data: 'x'.repeat(1024 * 1024 + 10) });
     expect(res.status).toBe(413);
     expect(res.body.error).toBeTypeOf('string');
     expect((await post(base, '/get_user', { admin_token: ADMIN, username: 'big' })).status).toBe(404);

@@ -71,8 +71,8 @@ describe('durability', () => {
   it('SIGTERM ends open streams, finishes, and exits 0 within 5 s', async () => {
     const db = join(testDir(), 'db');
     const broker = killAfterTest(await spawnBroker(['--db', db, '--admin_token', ADMIN]));
-    await post(broker.url, '/create_user', { admin_token: ADMIN, username: 'u', password: 'pw-u', tenant_name: 't' });
-    const { jwt } = (await post(broker.url, '/login', { username: 'u', password: 'pw-u' })).body;
+    await post(broker.url, '/create_user', { admin_token: ADMIN, username: 'u', password: 'password-u', tenant_name: 't' });
+    const { jwt } = (await post(broker.url, '/login', { username: 'u', password: 'password-u' })).body;
     const streams = Array.from({ length: 3 }, () => openSse(broker.url, jwt));
     await Promise.all(streams.map((s) => s.waitFor((x) => x.frames.length >= 1)));
     const inflight = Array.from({ length: 20 }, (_, i) => post(broker.url, '/insert', { event: 'e', data: i }, bearer(jwt)).catch(() => undefined));

@@ -18,7 +18,7 @@ beforeAll(async () => {
   pristine = join(work, 'pristine');
   const broker = await startBroker({ db: pristine });
   for (let i = 0; i < 200; i++) {
-    const answer = await post(broker.url, '/create_user', { admin_token: ADMIN, username: `user${String(i).padStart(3, '0')}`, password: 'p', tenant_name: 't', data: 'd'.repeat(100) });
+    const answer = await post(broker.url, '/create_user', { admin_token: ADMIN, username: `user${String(i).padStart(3, '0')}`, password: 'password p', tenant_name: 't', data: 'd'.repeat(100) });
     expect(answer.status).toBe(200);
   }
   await broker.stop();

@@ -67,6 +67,8 @@ describe('the database full', () => {
       // Identity writes use the reserve: logins and user administration keep working for every tenant.
       const created = await post(broker.url, '/create_user', { admin_token: ADMIN, username: 'late', password: 'a long enough password', tenant_name: 't' });
       expect(created.status, created.text).toBe(200);
+      // A login with nothing to clear writes nothing; a wrong password is still counted
+      // (test/identity/login-writes.test.ts).
       expect((await post(broker.url, '/login', { username: user.username, password: user.password })).status).toBe(200);
       expect((await post(broker.url, '/login', { username: user.username, password: 'wrong' })).status).toBe(401);
 
