@@ -1,0 +1,141 @@
+// The current build beside an old one measured in the same run (`broker` vs `broker@old`): every figure as
+// current ÷ old, row by row, and a verdict on the figures that a code regression moves (CPU per delivery
+// and per insert, throughput when saturated, logins/s), with a tolerance for a shared machine's noise.
+import type { fanout, FanoutRow } from './fanout.js';
+import type { LoginResult } from './login-storm.js';
+import { currentOf, isOld } from './lib/spec.js';
+import { fmtNum, table } from './lib/stats.js';
+
+type FanoutResult = Awaited<ReturnType<typeof fanout>>;
+
+const ratio = (cur: number, old: number) => (Number.isFinite(cur) && Number.isFinite(old) && old !== 0 ? cur / old : NaN);
+const r2 = (x: number) => fmtNum(x, 2);
+const rateName = (r: number) => (r > 0 ? `${r}/s` : 'max');
+const perSec = (x: FanoutRow) => x.r.received / (x.r.deliverMs / 1000);
+const usPerDeliv = (x: FanoutRow) => x.serverCpuUs / Math.max(1, x.r.received);
+
+export const RATIO_NOTE = 'ratios are current ÷ old, same run: above 1 is better for /s figures, below 1 is better for µs, ms and KiB';
+
+export interface Check {
+  what: string;
+  value: number;
+  /** 'min': must be ≥ 1 − tol; 'max': must be ≤ 1 + tol */
+  bound: 'min' | 'max';
+}
+
+export interface Comparison {
+  text: string;
+  checks: Check[];
+}
+
+export function compareFanout(res: FanoutResult): Comparison {
+  const out: string[] = [];
+  const checks: Check[] = [];
+  const olds = res.rows.filter((x) => isOld(x.target));
+  const pairs = olds.flatMap((o) => {
+    const c = res.rows.find((x) => x.target === currentOf(o.target) && x.subs === o.subs && x.rate === o.rate);
+    return c ? [{ c, o }] : [];
+  });
+  if (pairs.length === 0) return { text: '', checks };
+  out.push(
+    table(
+      ['current / old', 'subs', 'offered', 'deliveries/s', 'p50', 'p99', 'ins p50', 'ins p99', 'µs/deliv', 'eld p99', 'lost+dup cur/old', 'other CPU% cur/old'],
+      pairs.map(({ c, o }) => {
+        const name = `${c.target} / ${o.target}`;
+        const cost = ratio(usPerDeliv(c), usPerDeliv(o));
+        checks.push({ what: `${name} ${c.subs} subs ${rateName(c.rate)}: srv µs/delivery`, value: cost, bound: 'max' });
+        // Below saturation deliveries/s is the offered rate whatever the build: judge it only at max.
+        if (c.rate === 0) checks.push({ what: `${name} ${c.subs} subs max: deliveries/s`, value: ratio(perSec(c), perSec(o)), bound: 'min' });
+        if (c.r.lost + c.r.dup > 0) checks.push({ what: `${name} ${c.subs} subs ${rateName(c.rate)}: lost ${c.r.lost} dup ${c.r.dup}`, value: Infinity, bound: 'max' });
+        return [
+          name,
+          c.subs,
+          rateName(c.rate),
+          r2(ratio(perSec(c), perSec(o))),
+          r2(ratio(c.r.latency.p50, o.r.latency.p50)),
+          r2(ratio(c.r.latency.p99, o.r.latency.p99)),
+          r2(ratio(c.r.insertLatency.p50, o.r.insertLatency.p50)),
+          r2(ratio(c.r.insertLatency.p99, o.r.insertLatency.p99)),
+          r2(cost),
+          r2(ratio(c.eldP99 ?? NaN, o.eldP99 ?? NaN)),
+          `${c.r.lost + c.r.dup}/${o.r.lost + o.r.dup}`,
+          `${Math.max(0, Math.round(c.otherPct))}/${Math.max(0, Math.round(o.otherPct))}`,
+        ];
+      }),
+    ),
+  );
+  const conns = res.connects.filter((x) => isOld(x.target)).flatMap((o) => {
+    const c = res.connects.find((x) => x.target === currentOf(o.target) && x.subs === o.subs);
+    return c ? [{ c, o }] : [];
+  });
+  if (conns.length) {
+    out.push('');
+    out.push(
+      table(
+        ['current / old', 'streams', 'connect s', 'srv µs/connect', 'RSS KiB/stream', 'heap KiB/stream', 'failed cur/old'],
+        conns.map(({ c, o }) => [`${c.target} / ${o.target}`, c.subs, r2(ratio(c.ms, o.ms)), r2(ratio(c.cpuUsPerConnect, o.cpuUsPerConnect)), r2(ratio(c.rssPerStream, o.rssPerStream)), r2(ratio(c.heapPerStream, o.heapPerStream)), `${c.failed}/${o.failed}`]),
+      ),
+    );
+    for (const { c } of conns) if (c.failed > 0) checks.push({ what: `${c.target} ${c.subs} streams: ${c.failed} failed to connect`, value: Infinity, bound: 'max' });
+  }
+  const ins = res.inserts.filter((x) => isOld(x.target)).flatMap((o) => {
+    const c = res.inserts.find((x) => x.target === currentOf(o.target));
+    return c ? [{ c, o }] : [];
+  });
+  if (ins.length) {
+    out.push('');
+    out.push(
+      table(
+        ['current / old', 'inserts/s', 'p50', 'p99', 'srv µs/insert', 'statuses cur | old'],
+        ins.map(({ c, o }) => {
+          checks.push({ what: `${c.target} / ${o.target}: inserts/s`, value: ratio(c.perSec, o.perSec), bound: 'min' });
+          checks.push({ what: `${c.target} / ${o.target}: srv µs/insert`, value: ratio(c.serverUsPerInsert, o.serverUsPerInsert), bound: 'max' });
+          return [`${c.target} / ${o.target}`, r2(ratio(c.perSec, o.perSec)), r2(ratio(c.p50, o.p50)), r2(ratio(c.p99, o.p99)), r2(ratio(c.serverUsPerInsert, o.serverUsPerInsert)), `${JSON.stringify(c.statuses)} | ${JSON.stringify(o.statuses)}`];
+        }),
+      ),
+    );
+  }
+  return { text: out.join('\n'), checks };
+}
+
+export function compareLogin(results: LoginResult[]): Comparison {
+  const checks: Check[] = [];
+  const pairs = results.filter((x) => isOld(x.target)).flatMap((o) => {
+    const c = results.find((x) => x.target === currentOf(o.target));
+    return c ? [{ c, o }] : [];
+  });
+  if (pairs.length === 0) return { text: '', checks };
+  const text = table(
+    ['current / old', 'logins/s', 'vs ceiling', 'login p50', 'login p99', 'GET / p50', 'GET / p99', 'eld p99', 'ceiling (machine)'],
+    pairs.map(({ c, o }) => {
+      // argon2 bounds logins/s; the ceiling moves with the machine's load, so judge the share of it.
+      const share = ratio(c.loginsPerSec / c.raw.perSec, o.loginsPerSec / o.raw.perSec);
+      checks.push({ what: `${c.target} / ${o.target}: logins/s as a share of the argon2 ceiling`, value: share, bound: 'min' });
+      return [
+        `${c.target} / ${o.target}`,
+        r2(ratio(c.loginsPerSec, o.loginsPerSec)),
+        r2(share),
+        r2(ratio(c.storm.latency.p50, o.storm.latency.p50)),
+        r2(ratio(c.storm.latency.p99, o.storm.latency.p99)),
+        r2(ratio(c.storm.probe.p50, o.storm.probe.p50)),
+        r2(ratio(c.storm.probe.p99, o.storm.probe.p99)),
+        r2(ratio(c.stormStats.eld!.p99, o.stormStats.eld!.p99)),
+        r2(ratio(c.raw.perSec, o.raw.perSec)),
+      ];
+    }),
+  );
+  return { text, checks };
+}
+
+/** One line per judged figure outside the tolerance, or one line saying there is none. */
+export function compareVerdict(checks: Check[], tolerance: number, oldLabel: string): string {
+  if (checks.length === 0) return '';
+  const bad = checks.filter((c) => !Number.isFinite(c.value) || (c.bound === 'min' ? c.value < 1 - tolerance : c.value > 1 + tolerance));
+  const pct = Math.round(tolerance * 100);
+  const judged = 'srv µs per delivery and per insert, deliveries/s at max, inserts/s, logins/s per ceiling; 0 lost/dup';
+  if (bad.length === 0) return `NO REGRESSION beside the old build (${oldLabel}): ${checks.length} figures within ${pct}% (${judged})`;
+  return [
+    `POSSIBLE REGRESSION beside the old build (${oldLabel}): ${bad.length} of ${checks.length} figures outside ${pct}% (rerun to tell noise from a change; other CPU% shows the machine's load)`,
+    ...bad.map((c) => `  ${c.what}: ${Number.isFinite(c.value) ? `${r2(c.value)}×` : 'failed'}`),
+  ].join('\n');
+}
