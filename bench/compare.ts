@@ -1,6 +1,7 @@
 // The current build beside an old one measured in the same run (`broker` vs `broker@old`): every figure as
-// current ÷ old, row by row, and a verdict on the figures that a code regression moves (CPU per delivery
-// and per insert, throughput when saturated, logins/s), with a tolerance for a shared machine's noise.
+// current ÷ old, row by row, and a verdict on the server's CPU per unit of work (per delivery, per insert,
+// logins per argon2 ceiling) and on losses. Rates and latencies are shown but not judged: on a shared
+// machine they follow the other processes' load (the other CPU% column), while CPU per unit moves little.
 import type { fanout, FanoutRow } from './fanout.js';
 import type { LoginResult } from './login-storm.js';
 import { currentOf, isOld } from './lib/spec.js';
@@ -44,8 +45,6 @@ export function compareFanout(res: FanoutResult): Comparison {
         const name = `${c.target} / ${o.target}`;
         const cost = ratio(usPerDeliv(c), usPerDeliv(o));
         checks.push({ what: `${name} ${c.subs} subs ${rateName(c.rate)}: srv µs/delivery`, value: cost, bound: 'max' });
-        // Below saturation deliveries/s is the offered rate whatever the build: judge it only at max.
-        if (c.rate === 0) checks.push({ what: `${name} ${c.subs} subs max: deliveries/s`, value: ratio(perSec(c), perSec(o)), bound: 'min' });
         if (c.r.lost + c.r.dup > 0) checks.push({ what: `${name} ${c.subs} subs ${rateName(c.rate)}: lost ${c.r.lost} dup ${c.r.dup}`, value: Infinity, bound: 'max' });
         return [
           name,
@@ -88,7 +87,6 @@ export function compareFanout(res: FanoutResult): Comparison {
       table(
         ['current / old', 'inserts/s', 'p50', 'p99', 'srv µs/insert', 'statuses cur | old'],
         ins.map(({ c, o }) => {
-          checks.push({ what: `${c.target} / ${o.target}: inserts/s`, value: ratio(c.perSec, o.perSec), bound: 'min' });
           checks.push({ what: `${c.target} / ${o.target}: srv µs/insert`, value: ratio(c.serverUsPerInsert, o.serverUsPerInsert), bound: 'max' });
           return [`${c.target} / ${o.target}`, r2(ratio(c.perSec, o.perSec)), r2(ratio(c.p50, o.p50)), r2(ratio(c.p99, o.p99)), r2(ratio(c.serverUsPerInsert, o.serverUsPerInsert)), `${JSON.stringify(c.statuses)} | ${JSON.stringify(o.statuses)}`];
         }),
@@ -132,7 +130,7 @@ export function compareVerdict(checks: Check[], tolerance: number, oldLabel: str
   if (checks.length === 0) return '';
   const bad = checks.filter((c) => !Number.isFinite(c.value) || (c.bound === 'min' ? c.value < 1 - tolerance : c.value > 1 + tolerance));
   const pct = Math.round(tolerance * 100);
-  const judged = 'srv µs per delivery and per insert, deliveries/s at max, inserts/s, logins/s per ceiling; 0 lost/dup';
+  const judged = 'judged: srv µs per delivery in every row and per insert, logins/s per argon2 ceiling, 0 lost/dup/failed; rates and latencies shown above';
   if (bad.length === 0) return `NO REGRESSION beside the old build (${oldLabel}): ${checks.length} figures within ${pct}% (${judged})`;
   return [
     `POSSIBLE REGRESSION beside the old build (${oldLabel}): ${bad.length} of ${checks.length} figures outside ${pct}% (rerun to tell noise from a change; other CPU% shows the machine's load)`,

@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [-- --only login|fanout] [-- --targets baseline,broker,broker@shm] [-- --no-nchan]
-//   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.15]`
+//   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.15] [-- --set name=value,...]`
 // Benchmarks print figures beside a baseline measured in the same run: they are not tests, and the
 // machine is shared, so compare the ratios and the CPU cost per unit, not the raw rates.
 import { execFileSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { nchanAvailable } from './lib/nchan.js';
 import { oldBuildFromArgs } from './lib/old-build.js';
 import { withOldTwins } from './lib/spec.js';
 import { fmtNum, kib } from './lib/stats.js';
-import { setOldBuild, startLoadgen } from './lib/targets.js';
+import { setBrokerSettings, setOldBuild, startLoadgen } from './lib/targets.js';
 
 const quick = has('quick');
 const only = list(flag('only')) ?? ['login', 'fanout'];
@@ -26,6 +26,7 @@ async function main() {
   // Built before anything is measured, so that compiling does not load the machine during a row.
   const old = oldBuildFromArgs(log);
   setOldBuild(old);
+  setBrokerSettings(settings(list(flag('set')) ?? []));
   if (old) console.log(`old build (broker@old): ${old.label}, dist ${old.dist}`);
   console.log('server under test and load generator each run in their own process; all traffic on loopback\n');
   const tolerance = numFlag('tolerance', 0.15);
@@ -73,6 +74,17 @@ async function main() {
   }
   if (old) console.log(`\n${compareVerdict(checks, tolerance, old.label)}`);
   console.log(`\n(bench took ${fmtNum((Date.now() - started) / 1000, 0)} s)`);
+}
+
+/** `--set a=1,b=x` → { a: '1', b: 'x' } (resolveConfig parses strings as the CLI's do). */
+function settings(pairs: string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((kv) => {
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw new Error(`--set ${kv}: expected name=value`);
+      return [kv.slice(0, eq), kv.slice(eq + 1)];
+    }),
+  );
 }
 
 /** Which source was measured: the commit, and whether src/ had uncommitted changes when it was built. */

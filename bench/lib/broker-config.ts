@@ -20,7 +20,7 @@ const HIGH = 1_000_000_000;
  * per-tenant insert rate limit and byte quota, per-IP connection caps) is raised without editing the
  * bench; what the bench measures (body size, buffers, map size, history) is never touched.
  */
-const LOAD_LIMIT = /(rate_limit|quota|per_ip|per_tenant|per_user|connection|max_streams|inserts?_per)/;
+const LOAD_LIMIT = /((^|_)rate(_|$)|rate_limit|quota|per_ip|tenant|per_user|connection|max_streams|inserts?_per)/;
 const MEASURED = new Set(['body_limit', 'max_buffer', 'map_size', 'history_max_age', 'history_max_events', 'heartbeat']);
 /** Durations are not limits on load: raising a connection timeout would change what is measured. */
 const DURATION = /(timeout|idle|expiry|duration|_age|interval)/;

@@ -29,6 +29,13 @@ export interface Target {
 }
 
 let oldBuild: Build | undefined;
+let brokerSettings: Record<string, unknown> = {};
+
+/** `--set name=value,...`: settings for every broker build that knows them (e.g. a limit the bench's
+ *  name patterns in broker-config.ts miss). */
+export function setBrokerSettings(settings: Record<string, unknown>): void {
+  brokerSettings = settings;
+}
 
 /** The build that `<kind>@old` specs run (see old-build.ts). */
 export function setOldBuild(build: Build | undefined): void {
@@ -40,7 +47,7 @@ export async function startNodeTarget(spec: string, name = spec, overrides: Reco
   // BENCH_SERVER_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server under test.
   const extra = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
   const dist = isOld(spec) ? oldBuild!.dist : '';
-  const child = spawnChild(SERVER_CHILD, [spec, JSON.stringify(overrides), dist], ['--expose-gc', ...extra]);
+  const child = spawnChild(SERVER_CHILD, [spec, JSON.stringify({ ...brokerSettings, ...overrides }), dist], ['--expose-gc', ...extra]);
   const peer = new Peer(child, name);
   const ready = await peer.waitFor((m) => m.ready === true, 30_000);
   const url = String(ready.url);
