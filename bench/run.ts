@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [-- --only login|fanout] [-- --targets baseline,broker,broker@shm] [-- --no-nchan]
-//   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.15] [-- --set name=value,...]`
+//   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.2] [-- --set name=value,...]`
 // Benchmarks print figures beside a baseline measured in the same run: they are not tests, and the
 // machine is shared, so compare the ratios and the CPU cost per unit, not the raw rates.
 import { execFileSync } from 'node:child_process';
@@ -29,7 +29,8 @@ async function main() {
   setBrokerSettings(settings(list(flag('set')) ?? []));
   if (old) console.log(`old build (broker@old): ${old.label}, dist ${old.dist}`);
   console.log('server under test and load generator each run in their own process; all traffic on loopback\n');
-  const tolerance = numFlag('tolerance', 0.15);
+  // Same build against itself on this shared machine: CPU per unit within ~20% row by row.
+  const tolerance = numFlag('tolerance', 0.2);
   const checks: Check[] = [];
   const loadgen = await startLoadgen();
   try {
