@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [-- --only login|fanout] [-- --targets baseline,broker,broker@shm] [-- --no-nchan]
-//   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.2] [-- --set name=value,...]`
+//   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.2] [-- --repeat N] [-- --set name=value,...]`
 // Benchmarks print figures beside a baseline measured in the same run: they are not tests, and the
 // machine is shared, so compare the ratios and the CPU cost per unit, not the raw rates.
 import { execFileSync } from 'node:child_process';
@@ -58,6 +58,8 @@ async function main() {
         maxEvents: 200_000,
         insertClients: 64,
         insertMs: quick ? 1500 : 4000,
+        // Beside an old build, twice: the comparison takes each target's better run (see compare.ts).
+        repeat: Math.max(1, numFlag('repeat', old ? 2 : 1)),
         log,
       };
       console.log('## SSE fan-out (issue 3)');
