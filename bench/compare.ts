@@ -22,6 +22,8 @@ export interface Check {
   value: number;
   /** 'min': must be ≥ 1 − tol; 'max': must be ≤ 1 + tol */
   bound: 'min' | 'max';
+  /** with --repeat: how far the runs of one build differ (largest ÷ smallest cost, the worse of the two builds) */
+  spread?: number;
 }
 
 export interface Comparison {
@@ -37,10 +39,17 @@ function best<T>(runs: T[], cost: (x: T) => number): T | undefined {
   return runs.reduce<T | undefined>((a, x) => (a === undefined || cost(x) < cost(a) ? x : a), undefined);
 }
 
+/** Largest ÷ smallest cost among the runs of one build: the machine's noise, measured in the same run. */
+function spreadOf<T>(runs: T[], cost: (x: T) => number): number {
+  const v = runs.map(cost).filter(Number.isFinite);
+  return v.length > 1 ? Math.max(...v) / Math.min(...v) : NaN;
+}
+
 export function compareFanout(res: FanoutResult): Comparison {
   const out: string[] = [];
   const checks: Check[] = [];
-  const row = (target: string, subs: number, rate: number) => best(res.rows.filter((x) => x.target === target && x.subs === subs && x.rate === rate), usPerDeliv);
+  const runs = (target: string, subs: number, rate: number) => res.rows.filter((x) => x.target === target && x.subs === subs && x.rate === rate);
+  const row = (target: string, subs: number, rate: number) => best(runs(target, subs, rate), usPerDeliv);
   const lostDup = (b: FanoutRow) => res.rows.filter((x) => x.target === b.target && x.subs === b.subs && x.rate === b.rate).reduce((n, x) => n + x.r.lost + x.r.dup, 0);
   const olds = res.rows.filter((x) => isOld(x.target) && x.rep === 0);
   const pairs = olds.flatMap((first) => {
@@ -57,7 +66,8 @@ export function compareFanout(res: FanoutResult): Comparison {
         // Any run's losses count, not only the best one's.
         const lossy = res.rows.filter((x) => x.target === c.target && x.subs === c.subs && x.rate === c.rate && x.r.lost + x.r.dup > 0);
         const cost = ratio(usPerDeliv(c), usPerDeliv(o));
-        checks.push({ what: `${name} ${c.subs} subs ${rateName(c.rate)}: srv µs/delivery`, value: cost, bound: 'max' });
+        const spread = Math.max(spreadOf(runs(c.target, c.subs, c.rate), usPerDeliv), spreadOf(runs(o.target, o.subs, o.rate), usPerDeliv));
+        checks.push({ what: `${name} ${c.subs} subs ${rateName(c.rate)}: srv µs/delivery`, value: cost, bound: 'max', spread });
         for (const x of lossy) checks.push({ what: `${name} ${x.subs} subs ${rateName(x.rate)} run ${x.rep + 1}: lost ${x.r.lost} dup ${x.r.dup}`, value: Infinity, bound: 'max' });
         return [
           name,
@@ -102,7 +112,9 @@ export function compareFanout(res: FanoutResult): Comparison {
       table(
         ['current / old', 'inserts/s', 'p50', 'p99', 'srv µs/insert', 'statuses cur | old'],
         ins.map(({ c, o }) => {
-          checks.push({ what: `${c.target} / ${o.target}: srv µs/insert`, value: ratio(c.serverUsPerInsert, o.serverUsPerInsert), bound: 'max' });
+          const cost = (x: (typeof res.inserts)[number]) => x.serverUsPerInsert;
+          const spread = Math.max(spreadOf(res.inserts.filter((x) => x.target === c.target), cost), spreadOf(res.inserts.filter((x) => x.target === o.target), cost));
+          checks.push({ what: `${c.target} / ${o.target}: srv µs/insert`, value: ratio(c.serverUsPerInsert, o.serverUsPerInsert), bound: 'max', spread });
           return [`${c.target} / ${o.target}`, r2(ratio(c.perSec, o.perSec)), r2(ratio(c.p50, o.p50)), r2(ratio(c.p99, o.p99)), r2(ratio(c.serverUsPerInsert, o.serverUsPerInsert)), `${JSON.stringify(c.statuses)} | ${JSON.stringify(o.statuses)}`];
         }),
       ),
@@ -142,15 +154,24 @@ export function compareLogin(results: LoginResult[]): Comparison {
   return { text, checks };
 }
 
-/** One line per judged figure outside the tolerance, or one line saying there is none. */
+/**
+ * One line per judged figure outside the tolerance, or one line saying there is none. When the runs of
+ * one build differ by more than the tolerance (the machine's noise, --repeat), a ratio within that
+ * difference is reported as inconclusive rather than as a regression; one beyond it still counts.
+ */
 export function compareVerdict(checks: Check[], tolerance: number, oldLabel: string): string {
   if (checks.length === 0) return '';
-  const bad = checks.filter((c) => !Number.isFinite(c.value) || (c.bound === 'min' ? c.value < 1 - tolerance : c.value > 1 + tolerance));
+  const outside = (c: Check) => !Number.isFinite(c.value) || (c.bound === 'min' ? c.value < 1 - tolerance : c.value > 1 + tolerance);
+  // Noise explains a ratio no further from 1 than the runs of one build are from each other.
+  const noisy = (c: Check) => Number.isFinite(c.value) && c.spread !== undefined && c.spread > 1 + tolerance && c.value <= c.spread && c.value >= 1 / c.spread;
+  const bad = checks.filter((c) => outside(c) && !noisy(c));
+  const unsure = checks.filter((c) => outside(c) && noisy(c));
   const pct = Math.round(tolerance * 100);
   const judged = 'judged: srv µs per delivery in every row, per insert and per login; 0 lost/dup/failed; rates and latencies shown above';
-  if (bad.length === 0) return `NO REGRESSION beside the old build (${oldLabel}): ${checks.length} figures within ${pct}% (${judged})`;
-  return [
-    `POSSIBLE REGRESSION beside the old build (${oldLabel}): ${bad.length} of ${checks.length} figures outside ${pct}% (rerun to tell noise from a change; other CPU% shows the machine's load)`,
-    ...bad.map((c) => `  ${c.what}: ${Number.isFinite(c.value) ? `${r2(c.value)}×` : 'failed'}`),
-  ].join('\n');
+  const line = (c: Check) => `  ${c.what}: ${Number.isFinite(c.value) ? `${r2(c.value)}×` : 'failed'}${c.spread !== undefined && Number.isFinite(c.spread) ? ` (runs of one build differ by ${r2(c.spread)}×)` : ''}`;
+  if (bad.length === 0 && unsure.length === 0) return `NO REGRESSION beside the old build (${oldLabel}): ${checks.length} figures within ${pct}% (${judged})`;
+  const lines: string[] = [];
+  if (bad.length) lines.push(`POSSIBLE REGRESSION beside the old build (${oldLabel}): ${bad.length} of ${checks.length} figures outside ${pct}% (rerun to tell noise from a change; other CPU% shows the machine's load)`, ...bad.map(line));
+  if (unsure.length) lines.push(`INCONCLUSIVE beside the old build (${oldLabel}): ${unsure.length} of ${checks.length} figures outside ${pct}%, but the runs of one build differ by more than that here (machine too busy: rerun when quieter, or with --repeat 3)`, ...unsure.map(line));
+  return lines.join('\n');
 }
