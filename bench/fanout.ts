@@ -21,11 +21,15 @@ export interface FanoutOptions {
   maxEvents: number;
   insertClients: number;
   insertMs: number;
+  /** each row (and the inserts) measured this many times, targets in alternating order */
+  repeat: number;
   log: (line: string) => void;
 }
 
 export interface FanoutRow {
   target: string;
+  /** which of the --repeat runs, from 0 */
+  rep: number;
   subs: number;
   rate: number;
   r: RunResult;
@@ -53,6 +57,7 @@ export interface ConnectRow {
 
 export interface InsertRow {
   target: string;
+  rep: number;
   perSec: number;
   p50: number;
   p99: number;
@@ -111,60 +116,66 @@ async function fanoutGroup(opts: FanoutOptions & { lastSubs: number }, subs: num
       connects.push(row);
       opts.log(`  · ${spec} ${subs} streams: connected ${c.ok} in ${fmtNum(c.ms / 1000, 2)} s (${c.failed} failed ${JSON.stringify(c.statuses)}), ${kib(row.rssPerStream)} KiB RSS each`);
     }
+    // Repeats alternate the order (A B, B A) so that neither target always runs right after the other.
+    const order = (rep: number) => (rep % 2 ? [...opts.targets.entries()].reverse() : [...opts.targets.entries()]);
     for (const rate of opts.rates) {
-      for (const [i, spec] of opts.targets.entries()) {
-        const target = targets[i];
-        const s0 = await target.stats(true);
-        const m0 = machineCpu();
-        const w0 = performance.now();
-        // Bounded: never more events than 3M deliveries/s could carry (bitsets are per subscriber).
-        const maxEvents = rate > 0 ? Math.round((rate * opts.durationMs) / 1000) : Math.min(opts.maxEvents, Math.ceil((3e6 * opts.durationMs) / 1000 / subs));
-        const r = await loadgen.call<RunResult>(
-          'run',
-          {
-            group: spec,
-            url: target.url,
-            headers: target.headers,
-            rate,
-            durationMs: opts.durationMs,
-            maxEvents,
-            concurrency: rate > 0 ? 64 : opts.concurrency,
-            window: opts.window,
-            padBytes: opts.padBytes,
-            drainTimeoutMs: 15_000,
-          },
-          opts.durationMs * 4 + 90_000,
-        );
-        const s1: ServerStats = await target.stats();
-        const m1 = machineCpu();
-        const serverCpuUs = s1.cpuUs - s0.cpuUs;
-        const wallMs = performance.now() - w0;
-        // CPU the rest of the machine (other people's tests) used meanwhile: our figures are noisier when high.
-        const otherPct = ((m1.busyUs - m0.busyUs - serverCpuUs - r.loadgenCpuUs) / 1000 / wallMs) * 100;
-        const fr: FanoutRow = { target: spec, subs, rate, r, serverCpuUs, wallMs, eldP99: s1.eld?.p99, rssEnd: s1.rss, otherPct };
-        rows.push(fr);
-        opts.log(
-          `  · ${spec} ${subs} subs ${rateName(rate)}: ${fmtInt(r.received / (r.deliverMs / 1000))} deliveries/s, p99 ${ms(r.latency.p99)} ms, ` +
-            `${fmtNum(fr.serverCpuUs / Math.max(1, r.received), 2)} µs/delivery, lost ${r.lost}, dup ${r.dup}, cut ${r.cut}`,
-        );
+      for (let rep = 0; rep < opts.repeat; rep++) {
+        for (const [i, spec] of order(rep)) {
+          const target = targets[i];
+          const s0 = await target.stats(true);
+          const m0 = machineCpu();
+          const w0 = performance.now();
+          // Bounded: never more events than 3M deliveries/s could carry (bitsets are per subscriber).
+          const maxEvents = rate > 0 ? Math.round((rate * opts.durationMs) / 1000) : Math.min(opts.maxEvents, Math.ceil((3e6 * opts.durationMs) / 1000 / subs));
+          const r = await loadgen.call<RunResult>(
+            'run',
+            {
+              group: spec,
+              url: target.url,
+              headers: target.headers,
+              rate,
+              durationMs: opts.durationMs,
+              maxEvents,
+              concurrency: rate > 0 ? 64 : opts.concurrency,
+              window: opts.window,
+              padBytes: opts.padBytes,
+              drainTimeoutMs: 15_000,
+            },
+            opts.durationMs * 4 + 90_000,
+          );
+          const s1: ServerStats = await target.stats();
+          const m1 = machineCpu();
+          const serverCpuUs = s1.cpuUs - s0.cpuUs;
+          const wallMs = performance.now() - w0;
+          // CPU the rest of the machine (other people's tests) used meanwhile: our figures are noisier when high.
+          const otherPct = ((m1.busyUs - m0.busyUs - serverCpuUs - r.loadgenCpuUs) / 1000 / wallMs) * 100;
+          const fr: FanoutRow = { target: spec, rep, subs, rate, r, serverCpuUs, wallMs, eldP99: s1.eld?.p99, rssEnd: s1.rss, otherPct };
+          rows.push(fr);
+          opts.log(
+            `  · ${spec} ${subs} subs ${rateName(rate)}: ${fmtInt(r.received / (r.deliverMs / 1000))} deliveries/s, p99 ${ms(r.latency.p99)} ms, ` +
+              `${fmtNum(fr.serverCpuUs / Math.max(1, r.received), 2)} µs/delivery, lost ${r.lost}, dup ${r.dup}, cut ${r.cut}`,
+          );
+        }
       }
     }
     await loadgen.call('disconnect');
     if (subs === opts.lastSubs && opts.insertClients > 0) {
       await sleep(300);
-      for (const [i, spec] of opts.targets.entries()) {
-        // Inserts/s with C concurrent clients, no subscribers.
-        const target = targets[i];
-        const s0 = await target.stats();
-        const body = (n: number) => `{"event":"bench","data":{"r":0,"n":${n},"t":0,"p":"${'x'.repeat(opts.padBytes)}"}}`;
-        const l = await loadgen.call<{ perSec: number; done: number; statuses: Record<string, number>; latency: { p50: number; p99: number } }>(
-          'loop',
-          { url: target.url, path: '/insert', headers: target.headers, bodies: Array.from({ length: 64 }, (_, n) => body(n)), concurrency: opts.insertClients, durationMs: opts.insertMs, maxRequests: 2_000_000, probeMs: 0 },
-          opts.insertMs + 60_000,
-        );
-        const s1 = await target.stats();
-        inserts.push({ target: spec, perSec: l.perSec, p50: l.latency.p50, p99: l.latency.p99, serverUsPerInsert: (s1.cpuUs - s0.cpuUs) / Math.max(1, l.done), statuses: l.statuses });
-        opts.log(`  · ${spec} inserts with ${opts.insertClients} clients: ${fmtInt(l.perSec)}/s ${JSON.stringify(l.statuses)}`);
+      for (let rep = 0; rep < opts.repeat; rep++) {
+        for (const [i, spec] of order(rep)) {
+          // Inserts/s with C concurrent clients, no subscribers.
+          const target = targets[i];
+          const s0 = await target.stats();
+          const body = (n: number) => `{"event":"bench","data":{"r":0,"n":${n},"t":0,"p":"${'x'.repeat(opts.padBytes)}"}}`;
+          const l = await loadgen.call<{ perSec: number; done: number; statuses: Record<string, number>; latency: { p50: number; p99: number } }>(
+            'loop',
+            { url: target.url, path: '/insert', headers: target.headers, bodies: Array.from({ length: 64 }, (_, n) => body(n)), concurrency: opts.insertClients, durationMs: opts.insertMs, maxRequests: 2_000_000, probeMs: 0 },
+            opts.insertMs + 60_000,
+          );
+          const s1 = await target.stats();
+          inserts.push({ target: spec, rep, perSec: l.perSec, p50: l.latency.p50, p99: l.latency.p99, serverUsPerInsert: (s1.cpuUs - s0.cpuUs) / Math.max(1, l.done), statuses: l.statuses });
+          opts.log(`  · ${spec} inserts with ${opts.insertClients} clients: ${fmtInt(l.perSec)}/s ${JSON.stringify(l.statuses)}`);
+        }
       }
     }
   } finally {
@@ -175,17 +186,18 @@ async function fanoutGroup(opts: FanoutOptions & { lastSubs: number }, subs: num
 
 export function fanoutTables(res: Awaited<ReturnType<typeof fanout>>, opts: FanoutOptions): string {
   const out: string[] = [];
-  const base = (subs: number, rate: number) => res.rows.find((x) => x.target === 'baseline' && x.subs === subs && x.rate === rate);
+  const base = (subs: number, rate: number, rep: number) => res.rows.find((x) => x.target === 'baseline' && x.subs === subs && x.rate === rate && x.rep === rep);
+  const name = (x: { target: string; rep: number }) => (opts.repeat > 1 ? `${x.target} #${x.rep + 1}` : x.target);
   const perCore = (x: FanoutRow) => x.r.received / (x.serverCpuUs / 1e6);
   out.push(
     table(
       ['server', 'subs', 'offered', 'pub ev/s', 'deliveries/s', 'p50 ms', 'p99 ms', 'ins p50', 'ins p99', 'lost', 'dup', 'cut', 'srv CPU%', 'µs/deliv', 'deliv/core-s', '× base', 'eld p99', 'lg CPU%', 'lg eld p99', 'other CPU%'],
       res.rows.map((x) => {
-        const b = base(x.subs, x.rate);
+        const b = base(x.subs, x.rate, x.rep);
         const secs = x.r.deliverMs / 1000;
-        if (x.r.received === 0) return [x.target, x.subs, rateName(x.rate), `no frames received (${x.r.subscribers} subscribers, ${x.r.acked} acked, ${x.r.errors} insert errors)`];
+        if (x.r.received === 0) return [name(x), x.subs, rateName(x.rate), `no frames received (${x.r.subscribers} subscribers, ${x.r.acked} acked, ${x.r.errors} insert errors)`];
         return [
-          x.target,
+          name(x),
           x.subs,
           rateName(x.rate),
           fmtInt(x.r.acked / (x.r.publishMs / 1000)),
@@ -221,7 +233,7 @@ export function fanoutTables(res: Awaited<ReturnType<typeof fanout>>, opts: Fano
     out.push(
       table(
         ['server', `inserts/s (${opts.insertClients} clients)`, 'p50 ms', 'p99 ms', 'srv µs/insert', 'statuses'],
-        res.inserts.map((i) => [i.target, fmtInt(i.perSec), ms(i.p50), ms(i.p99), fmtNum(i.serverUsPerInsert, 1), JSON.stringify(i.statuses)]),
+        res.inserts.map((i) => [name(i), fmtInt(i.perSec), ms(i.p50), ms(i.p99), fmtNum(i.serverUsPerInsert, 1), JSON.stringify(i.statuses)]),
       ),
     );
   }

@@ -1,9 +1,9 @@
-// Login storm (issue 2): 200 concurrent logins, repeated for a few seconds, against the broker in its own
-// process. Beside it, in the same run: the server's idle event-loop delay, and the ceiling for logins
-// (argon2.verify with the same parameters, HASH_CONCURRENCY at a time, in the server process with no HTTP at all).
-import { ARGON2_OPTIONS, HASH_CONCURRENCY } from '../src/auth/passwords.js';
+// Login storm (issue 2): 200 concurrent logins, repeated for a few seconds, against a broker build in its
+// own process. Beside it, in the same run: the server's idle event-loop delay, and the ceiling for logins
+// (argon2.verify with that build's parameters, HASH_CONCURRENCY at a time, in the server process with no
+// HTTP at all).
 import type { Peer } from './lib/ipc.js';
-import { fmtInt, fmtNum, ms, sleep, table } from './lib/stats.js';
+import { fmtInt, fmtNum, ms, sleep, table, type ServerStats } from './lib/stats.js';
 import { startNodeTarget } from './lib/targets.js';
 import { createBenchUser } from './lib/users.js';
 
@@ -23,9 +23,32 @@ interface LoopResult {
   probe: { p50: number; p99: number; max: number; count: number };
 }
 
-export async function loginStorm(opts: LoginOptions, loadgen: Peer): Promise<string> {
-  const target = await startNodeTarget('broker');
+type Raw = { verifies: number; perSec: number; cpuUs: number; eldP99: number };
+
+export interface LoginResult {
+  target: string;
+  argon2: Record<string, unknown>;
+  hashConcurrency: number;
+  idle: LoopResult;
+  idleStats: ServerStats;
+  rawBefore: Raw;
+  rawAfter: Raw;
+  /** the better of the two ceilings: the machine is shared */
+  raw: Raw;
+  ceilingMs: number;
+  storm: LoopResult;
+  stormStats: ServerStats;
+  stormCpuUs: number;
+  wallMs: number;
+  /** successful logins only */
+  loginsPerSec: number;
+}
+
+export async function loginStorm(opts: LoginOptions, loadgen: Peer, spec = 'broker'): Promise<LoginResult> {
+  const target = await startNodeTarget(spec);
   try {
+    const pw = await target.peer!.call<{ argon2: Record<string, unknown>; hashConcurrency?: number }>('passwords');
+    const hashConcurrency = pw.hashConcurrency ?? 2;
     const users: string[] = [];
     // One user per concurrent client: the per-account lockout counts an attempt in flight as a failure
     // until it succeeds, so several parallel logins of one account would (rightly) lock it.
@@ -42,9 +65,8 @@ export async function loginStorm(opts: LoginOptions, loadgen: Peer): Promise<str
     const idle = await loadgen.call<LoopResult>('loop', { url: target.url, path: '/', headers: {}, bodies: ['{}'], concurrency: 1, durationMs: 1000, maxRequests: 0, probeMs: 20 });
     const idleStats = await target.stats(true);
     // Ceiling: raw argon2.verify, HASH_CONCURRENCY at a time (the server's semaphore), no HTTP.
-    type Raw = { verifies: number; perSec: number; cpuUs: number; eldP99: number };
     const ceilingMs = Math.min(3000, opts.durationMs);
-    const rawBefore = await target.peer!.call<Raw>('argon2', { durationMs: ceilingMs, concurrency: HASH_CONCURRENCY });
+    const rawBefore = await target.peer!.call<Raw>('argon2', { durationMs: ceilingMs, concurrency: hashConcurrency });
     await sleep(200);
     // The storm.
     const s0 = await target.stats(true);
@@ -55,40 +77,46 @@ export async function loginStorm(opts: LoginOptions, loadgen: Peer): Promise<str
       opts.durationMs + 60_000,
     );
     const s1 = await target.stats();
-    const wall = performance.now() - w0;
-    // The ceiling again after the storm: the machine is shared, so keep the better of the two.
-    const rawAfter = await target.peer!.call<Raw>('argon2', { durationMs: ceilingMs, concurrency: HASH_CONCURRENCY });
+    const wallMs = performance.now() - w0;
+    const rawAfter = await target.peer!.call<Raw>('argon2', { durationMs: ceilingMs, concurrency: hashConcurrency });
     const raw = rawAfter.perSec > rawBefore.perSec ? rawAfter : rawBefore;
-    // Only successful logins count.
     const loginsPerSec = ((storm.statuses['200'] ?? 0) * 1000) / storm.elapsedMs;
-    opts.log(`  · login storm: ${fmtInt(loginsPerSec)} logins/s ${JSON.stringify(storm.statuses)}`);
-    const { type: _t, ...params } = ARGON2_OPTIONS;
-    const lines = [
-      `argon2id parameters (ARGON2_OPTIONS): ${JSON.stringify(params)}; hashing bounded to ${HASH_CONCURRENCY} at a time`,
-      table(
-        ['measure', 'logins/s', 'login p50 ms', 'login p99 ms', 'GET / p50 ms', 'GET / p99 ms', 'eld p50 ms', 'eld p99 ms', 'eld max ms', 'srv CPU%', 'statuses'],
-        [
-          ['idle server', '-', '-', '-', ms(idle.probe.p50), ms(idle.probe.p99), fmtNum(idleStats.eld!.p50, 2), fmtNum(idleStats.eld!.p99, 2), fmtNum(idleStats.eld!.max, 1), '-', '-'],
-          [`argon2.verify ×${HASH_CONCURRENCY}, no HTTP (ceiling; before/after: ${fmtInt(rawBefore.perSec)}/${fmtInt(rawAfter.perSec)})`, fmtInt(raw.perSec), '-', '-', '-', '-', '-', fmtNum(raw.eldP99, 2), '-', fmtInt((raw.cpuUs / 1000 / ceilingMs) * 100), '-'],
-          [
-            `storm: ${opts.concurrency} concurrent, ${fmtNum(storm.elapsedMs / 1000, 1)} s`,
-            fmtInt(loginsPerSec),
-            ms(storm.latency.p50),
-            ms(storm.latency.p99),
-            ms(storm.probe.p50),
-            ms(storm.probe.p99),
-            fmtNum(s1.eld!.p50, 2),
-            fmtNum(s1.eld!.p99, 2),
-            fmtNum(s1.eld!.max, 1),
-            fmtInt(((s1.cpuUs - s0.cpuUs) / 1000 / wall) * 100),
-            JSON.stringify(storm.statuses),
-          ],
-        ],
-      ),
-      `logins/s vs ceiling: ${fmtNum(loginsPerSec / raw.perSec, 2)}× (logins/s counts 200 answers only; the storm's own length includes its last in-flight logins)`,
-    ];
-    return lines.join('\n');
+    opts.log(`  · ${spec} login storm: ${fmtInt(loginsPerSec)} logins/s ${JSON.stringify(storm.statuses)}`);
+    return { target: spec, argon2: pw.argon2, hashConcurrency, idle, idleStats, rawBefore, rawAfter, raw, ceilingMs, storm, stormStats: s1, stormCpuUs: s1.cpuUs - s0.cpuUs, wallMs, loginsPerSec };
   } finally {
     await target.stop();
   }
+}
+
+export function loginTable(results: LoginResult[], opts: LoginOptions): string {
+  const lines: string[] = [];
+  for (const r of results) {
+    const { type: _t, ...params } = r.argon2;
+    lines.push(`${r.target}: argon2id parameters (ARGON2_OPTIONS): ${JSON.stringify(params)}; hashing bounded to ${r.hashConcurrency} at a time`);
+  }
+  const prefix = (r: LoginResult) => (results.length > 1 ? `${r.target}: ` : '');
+  lines.push(
+    table(
+      ['measure', 'logins/s', 'login p50 ms', 'login p99 ms', 'GET / p50 ms', 'GET / p99 ms', 'eld p50 ms', 'eld p99 ms', 'eld max ms', 'srv CPU%', 'statuses'],
+      results.flatMap((r) => [
+        [`${prefix(r)}idle server`, '-', '-', '-', ms(r.idle.probe.p50), ms(r.idle.probe.p99), fmtNum(r.idleStats.eld!.p50, 2), fmtNum(r.idleStats.eld!.p99, 2), fmtNum(r.idleStats.eld!.max, 1), '-', '-'],
+        [`${prefix(r)}argon2.verify ×${r.hashConcurrency}, no HTTP (ceiling; before/after: ${fmtInt(r.rawBefore.perSec)}/${fmtInt(r.rawAfter.perSec)})`, fmtInt(r.raw.perSec), '-', '-', '-', '-', '-', fmtNum(r.raw.eldP99, 2), '-', fmtInt((r.raw.cpuUs / 1000 / r.ceilingMs) * 100), '-'],
+        [
+          `${prefix(r)}storm: ${opts.concurrency} concurrent, ${fmtNum(r.storm.elapsedMs / 1000, 1)} s`,
+          fmtInt(r.loginsPerSec),
+          ms(r.storm.latency.p50),
+          ms(r.storm.latency.p99),
+          ms(r.storm.probe.p50),
+          ms(r.storm.probe.p99),
+          fmtNum(r.stormStats.eld!.p50, 2),
+          fmtNum(r.stormStats.eld!.p99, 2),
+          fmtNum(r.stormStats.eld!.max, 1),
+          fmtInt((r.stormCpuUs / 1000 / r.wallMs) * 100),
+          JSON.stringify(r.storm.statuses),
+        ],
+      ]),
+    ),
+  );
+  for (const r of results) lines.push(`${prefix(r)}logins/s vs ceiling: ${fmtNum(r.loginsPerSec / r.raw.perSec, 2)}× (logins/s counts 200 answers only; the storm's own length includes its last in-flight logins)`);
+  return lines.join('\n');
 }

@@ -1,14 +1,18 @@
-// `npm run bench [-- --quick] [-- --only login|fanout] [-- --targets baseline,broker,broker@shm] [-- --no-nchan]`
+// `npm run bench [-- --quick] [-- --only login|fanout] [-- --targets baseline,broker,broker@shm] [-- --no-nchan]
+//   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.2] [-- --repeat N] [-- --set name=value,...]`
 // Benchmarks print figures beside a baseline measured in the same run: they are not tests, and the
 // machine is shared, so compare the ratios and the CPU cost per unit, not the raw rates.
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
+import { compareFanout, compareLogin, compareVerdict, RATIO_NOTE, type Check } from './compare.js';
 import { fanout, fanoutTables, type FanoutOptions } from './fanout.js';
-import { flag, has, list } from './lib/args.js';
-import { loginStorm } from './login-storm.js';
+import { flag, has, list, numFlag } from './lib/args.js';
+import { loginStorm, loginTable, type LoginOptions } from './login-storm.js';
 import { nchanAvailable } from './lib/nchan.js';
+import { oldBuildFromArgs } from './lib/old-build.js';
+import { withOldTwins } from './lib/spec.js';
 import { fmtNum, kib } from './lib/stats.js';
-import { startLoadgen } from './lib/targets.js';
+import { setBrokerSettings, setOldBuild, startLoadgen } from './lib/targets.js';
 
 const quick = has('quick');
 const only = list(flag('only')) ?? ['login', 'fanout'];
@@ -19,12 +23,26 @@ async function main() {
   console.log(`# Broker bench${quick ? ' (--quick)' : ''} — ${new Date().toISOString()}`);
   console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`source: ${gitState()}`);
+  // Built before anything is measured, so that compiling does not load the machine during a row.
+  const old = oldBuildFromArgs(log);
+  setOldBuild(old);
+  setBrokerSettings(settings(list(flag('set')) ?? []));
+  if (old) console.log(`old build (broker@old): ${old.label}, dist ${old.dist}`);
   console.log('server under test and load generator each run in their own process; all traffic on loopback\n');
+  // Same build against itself on this shared machine: CPU per unit within ~20% row by row.
+  const tolerance = numFlag('tolerance', 0.2);
+  const checks: Check[] = [];
   const loadgen = await startLoadgen();
   try {
     if (only.includes('login')) {
       console.log('## Login storm (issue 2)');
-      console.log(await loginStorm({ concurrency: 200, durationMs: quick ? 2000 : 5000, users: 200, log }, loadgen));
+      const lopts: LoginOptions = { concurrency: 200, durationMs: quick ? 2000 : 5000, users: 200, log };
+      const results = [];
+      for (const spec of old ? ['broker', 'broker@old'] : ['broker']) results.push(await loginStorm(lopts, loadgen, spec));
+      console.log(loginTable(results, lopts));
+      const cmp = compareLogin(results);
+      if (cmp.text) console.log(`\n${RATIO_NOTE}\n${cmp.text}`);
+      checks.push(...cmp.checks);
       console.log('');
     }
     if (only.includes('fanout')) {
@@ -33,26 +51,43 @@ async function main() {
         subs: (list(flag('subs')) ?? (quick ? ['1000'] : ['1000', '5000'])).map(Number),
         rates: (list(flag('rates')) ?? (quick ? ['100', 'max'] : ['100', '1000', 'max'])).filter((r) => r !== 'none').map((r) => (r === 'max' ? 0 : Number(r))),
         durationMs: Number(flag('duration') ?? (quick ? 1500 : 4000)),
-        targets: list(flag('targets')) ?? ['baseline', 'broker', ...(why ? [] : ['nchan'])],
+        targets: ((t) => (old ? withOldTwins(t) : t))(list(flag('targets')) ?? ['baseline', 'broker', ...(why ? [] : ['nchan'])]),
         concurrency: Number(flag('concurrency') ?? 32),
         window: Number(flag('window') ?? 64),
         padBytes: 40,
         maxEvents: 200_000,
         insertClients: 64,
         insertMs: quick ? 1500 : 4000,
+        // Beside an old build, twice: the comparison takes each target's better run (see compare.ts).
+        repeat: Math.max(1, numFlag('repeat', old ? 2 : 1)),
         log,
       };
       console.log('## SSE fan-out (issue 3)');
       if (why) console.log(`nchan peer skipped: ${why}`);
       const res = await fanout(opts, loadgen);
       console.log(fanoutTables(res, opts));
+      const cmp = compareFanout(res);
+      if (cmp.text) console.log(`\n${RATIO_NOTE}\n${cmp.text}`);
+      checks.push(...cmp.checks);
       console.log('');
       console.log(verdict(res));
     }
   } finally {
     await loadgen.stop();
   }
+  if (old) console.log(`\n${compareVerdict(checks, tolerance, old.label)}`);
   console.log(`\n(bench took ${fmtNum((Date.now() - started) / 1000, 0)} s)`);
+}
+
+/** `--set a=1,b=x` → { a: '1', b: 'x' } (resolveConfig parses strings as the CLI's do). */
+function settings(pairs: string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((kv) => {
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw new Error(`--set ${kv}: expected name=value`);
+      return [kv.slice(0, eq), kv.slice(eq + 1)];
+    }),
+  );
 }
 
 /** Which source was measured: the commit, and whether src/ had uncommitted changes when it was built. */

@@ -1,11 +1,12 @@
 // Soak (issue 6), run by hand: 5,000 SSE streams held for N minutes with inserts flowing; prints the
 // server's RSS every 30 s and flags growth after warm-up. Lost/duplicated frames are checked at the end.
 //   npm run build && node dist/bench/soak.js --minutes 10 [--subs 5000] [--rate 10] [--interval 30]
-//     [--warmup <minutes>] [--target broker|broker@shm|baseline]
+//     [--warmup <minutes>] [--target broker|broker@shm|baseline|broker@old] [--old-ref <git ref> | --old <dir>]
 import { numFlag, strFlag } from './lib/args.js';
 import { LOCAL_ADDRESSES } from './lib/constants.js';
 import { fmtInt, fmtNum, mib, ms, sleep, table } from './lib/stats.js';
-import { startLoadgen, startNodeTarget } from './lib/targets.js';
+import { oldBuildFromArgs } from './lib/old-build.js';
+import { setOldBuild, startLoadgen, startNodeTarget } from './lib/targets.js';
 import type { RunResult } from './loadgen.js';
 
 const minutes = numFlag('minutes', 10);
@@ -33,6 +34,7 @@ function slope(points: Array<[number, number]>): number {
 async function main() {
   console.log(`# Soak: ${subs} SSE streams × ${rate} inserts/s for ${minutes} min against ${spec}; RSS every ${intervalS} s; warm-up ${fmtNum(warmupMin, 1)} min`);
   console.log(`started ${new Date().toISOString()}`);
+  setOldBuild(oldBuildFromArgs((line) => console.log(line)));
   const loadgen = await startLoadgen();
   const target = await startNodeTarget(spec);
   try {

@@ -6,6 +6,8 @@ import { Peer, spawnChild } from './ipc.js';
 import type { ServerStats } from './stats.js';
 import { startNchan } from './nchan.js';
 import { createBenchUser, loginBenchUser } from './users.js';
+import type { Build } from './old-build.js';
+import { isOld } from './spec.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const SERVER_CHILD = join(here, '..', 'server-child.js');
@@ -26,13 +28,34 @@ export interface Target {
   stop(): Promise<void>;
 }
 
+let oldBuild: Build | undefined;
+let brokerSettings: Record<string, unknown> = {};
+
+/** `--set name=value,...`: settings for every broker build that knows them (e.g. a limit the bench's
+ *  name patterns in broker-config.ts miss). */
+export function setBrokerSettings(settings: Record<string, unknown>): void {
+  brokerSettings = settings;
+}
+
+/** The build that `<kind>@old` specs run (see old-build.ts). */
+export function setOldBuild(build: Build | undefined): void {
+  oldBuild = build;
+}
+
 export async function startNodeTarget(spec: string, name = spec, overrides: Record<string, unknown> = {}): Promise<Target> {
+  if (isOld(spec) && !oldBuild) throw new Error(`${spec}: no old build; give --compare <ref>, --old-ref <ref> or --old <dir>`);
   // BENCH_SERVER_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server under test.
   const extra = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawnChild(SERVER_CHILD, [spec, JSON.stringify(overrides)], ['--expose-gc', ...extra]);
+  const dist = isOld(spec) ? oldBuild!.dist : '';
+  const child = spawnChild(SERVER_CHILD, [spec, JSON.stringify({ ...brokerSettings, ...overrides }), dist], ['--expose-gc', ...extra]);
   const peer = new Peer(child, name);
   const ready = await peer.waitFor((m) => m.ready === true, 30_000);
   const url = String(ready.url);
+  const fitted = [
+    ...((ready.raised as string[] | undefined)?.length ? [`limits raised for the bench's load: ${(ready.raised as string[]).join(', ')}`] : []),
+    ...((ready.dropped as string[] | undefined)?.length ? [`settings this build does not know, left out: ${(ready.dropped as string[]).join(', ')}`] : []),
+  ];
+  if (fitted.length) process.stderr.write(`  · ${name}: ${fitted.join('; ')}\n`);
   const headers: Record<string, string> = {};
   if (!spec.startsWith('baseline')) {
     const user = await createBenchUser(url, 'bench');
