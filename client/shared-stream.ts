@@ -5,6 +5,7 @@
 // tabs over a BroadcastChannel. When the leader tab closes, the browser grants the lock to the next tab
 // waiting for it, which resumes the stream from the last id it got (the broker replays the rest), so no
 // tab sees a gap; every tab drops ids it already delivered, so none sees a duplicate either.
+import type { LatestView } from './latest.js';
 import type { SseMessage } from './sse-parser.js';
 
 /** What the leader tells the other tabs. */
@@ -35,7 +36,16 @@ export interface SharedSubscriber {
   handle(message: SseMessage): void;
   setConnected(connected: boolean, opened: boolean): void;
   relayedError(error: Error, retrying: boolean, delayMs: number | undefined): void;
-  latestMessages(): SseMessage[];
+  readonly latest: LatestView;
+}
+
+/** The latest frame of each name in id order: a new follower's starting state. */
+function latestFrames(view: LatestView): SseMessage[] {
+  return view
+    .names()
+    .map((type) => ({ type, entry: view.entry(type)! }))
+    .sort((a, b) => a.entry.id - b.entry.id)
+    .map(({ type, entry }) => ({ type, data: JSON.stringify(entry.data), lastEventId: String(entry.id) }));
 }
 
 interface LockManagerLike {
@@ -78,7 +88,7 @@ export async function runShared(sub: SharedSubscriber, key: string): Promise<voi
     const wire = e.data;
     if (sub.closed || !wire || typeof wire !== 'object') return;
     if (leading) {
-      if (wire.kind === 'hello') post({ kind: 'state', messages: sub.latestMessages(), position: sub.position, connected: sub.connected });
+      if (wire.kind === 'hello') post({ kind: 'state', messages: latestFrames(sub.latest), position: sub.position, connected: sub.connected });
       return;
     }
     switch (wire.kind) {

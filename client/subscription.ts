@@ -336,15 +336,6 @@ export class Subscription implements SharedSubscriber {
     if (!retrying) this.close();
   }
 
-  /** @internal The latest frame of each name in id order: a new follower's starting state. */
-  latestMessages(): SseMessage[] {
-    return this.latest
-      .names()
-      .map((type) => ({ type, entry: this.latest.entry(type)! }))
-      .sort((a, b) => a.entry.id - b.entry.id)
-      .map(({ type, entry }) => ({ type, data: JSON.stringify(entry.data), lastEventId: String(entry.id) }));
-  }
-
   /** Calls app code: an exception there is the app's bug, reported, and must not break the stream. */
   private safely(fn: (() => void) | undefined): void {
     if (!fn) return;
