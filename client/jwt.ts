@@ -31,3 +31,15 @@ export function tokenTimes(token: string | undefined): TokenTimes {
     return {};
   }
 }
+
+/** The `sub` claim (the broker puts the username there), or undefined. */
+export function tokenSubject(token: string | undefined): string | undefined {
+  const parts = token?.split('.') ?? [];
+  if (parts.length !== 3) return undefined;
+  try {
+    const sub = (JSON.parse(base64UrlDecode(parts[1])) as Record<string, unknown>).sub;
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -6,7 +6,9 @@
 import { backoffDelay, DEFAULT_INITIAL_DELAY_MS } from './backoff.js';
 import type { BrokerClient } from './client.js';
 import { BrokerError, errorFrom } from './errors.js';
+import { tokenSubject } from './jwt.js';
 import { LatestView } from './latest.js';
+import { canShareAcrossTabs, runShared, sharingKey, type Relayed, type SharedSubscriber } from './shared-stream.js';
 import { SseParser, type SseMessage } from './sse-parser.js';
 
 export interface BrokerEvent<T = unknown> {
@@ -40,6 +42,12 @@ export interface SubscribeOptions {
   lastEventId?: number;
   /** Share a view between subscriptions; by default each has its own. */
   latest?: LatestView;
+  /**
+   * In a browser, tabs subscribing alike (same broker, user and `events`) share one stream: one tab
+   * holds it and relays to the others, and another takes over when it closes (shared-stream.ts).
+   * Default true where Web Locks and BroadcastChannel exist (not in Node) and `lastEventId` is unset.
+   */
+  shareAcrossTabs?: boolean;
 }
 
 export const RESET_EVENT = 'reset';
@@ -54,15 +62,20 @@ class IdleTimeout extends Error {
   override readonly name = 'IdleTimeout';
 }
 
-export class Subscription {
+export class Subscription implements SharedSubscriber {
   /** Event name -> latest data, kept current by this subscription. */
   readonly latest: LatestView;
   /** Resolves once the subscription has stopped (close(), the signal, or a final error). */
   readonly done: Promise<void>;
   private stopped = false;
   private isConnected = false;
-  /** What to send as Last-Event-ID: the last id seen on any stream; undefined until the first open. */
-  private position: number | undefined;
+  /** @internal What to send as Last-Event-ID: the last id seen on any stream; undefined until the first open. */
+  position: number | undefined;
+  /** @internal Set while this tab leads a shared stream: every frame and state change goes to the others. */
+  relay: ((event: Relayed) => void) | undefined;
+  /** @internal */
+  onStop: (() => void) | undefined;
+  private role: 'direct' | 'shared' = 'direct';
   /** The highest id handed to onEvent since the last reset (duplicates are at or below it). */
   private delivered = 0;
   private serverRetryMs: number | undefined;
@@ -84,7 +97,14 @@ export class Subscription {
     client.retain();
     if (options.signal?.aborted) this.stopped = true;
     else options.signal?.addEventListener('abort', this.onAbort, { once: true });
-    this.done = this.run().finally(() => {
+    const username = tokenSubject(client.token);
+    const share = options.shareAcrossTabs ?? (options.lastEventId === undefined && canShareAcrossTabs());
+    let running: Promise<void>;
+    if (share && options.lastEventId === undefined && username !== undefined && canShareAcrossTabs()) {
+      this.role = 'shared';
+      running = runShared(this, sharingKey(client.url, username, options.events));
+    } else running = this.runDirect();
+    this.done = running.finally(() => {
       this.stopped = true;
       this.isConnected = false;
       options.signal?.removeEventListener('abort', this.onAbort);
@@ -105,15 +125,27 @@ export class Subscription {
     return this.stopped;
   }
 
+  /** 'shared': one stream shared with this browser's other tabs; 'direct': a stream of its own. */
+  get sharing(): 'direct' | 'shared' {
+    return this.role;
+  }
+
+  /** Whether this subscription holds the stream itself (always, unless it follows another tab's). */
+  get leading(): boolean {
+    return this.role === 'direct' || this.relay !== undefined;
+  }
+
   /** Stops for good: aborts the open stream and any pending reconnection. */
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
     this.current?.abort();
     this.wake?.();
+    this.onStop?.();
   }
 
-  private async run(): Promise<void> {
+  /** @internal The connect-and-reconnect loop (a shared subscription runs it while it leads). */
+  async runDirect(): Promise<void> {
     while (!this.stopped) {
       let delay: number;
       const tokenAtStart = this.client.token;
@@ -142,6 +174,7 @@ export class Subscription {
         this.report(error, { retrying: true, delayMs: delay });
       } finally {
         this.isConnected = false;
+        this.relay?.({ kind: 'down' });
       }
       await this.sleep(delay);
     }
@@ -224,6 +257,7 @@ export class Subscription {
       this.failures = 0;
       this.unauthorizedInARow = 0;
       this.safely(this.options.onOpen);
+      this.relay?.({ kind: 'open' });
 
       const parser = new SseParser({
         onMessage: (message) => this.handle(message),
@@ -255,8 +289,10 @@ export class Subscription {
     }
   }
 
-  private handle(message: SseMessage): void {
+  /** @internal */
+  handle(message: SseMessage): void {
     if (this.stopped) return;
+    this.relay?.({ kind: 'message', message });
     if (message.type === RESET_EVENT) {
       // Our position is older than the broker's history: what we hold may be missing events for good,
       // so drop it; the snapshot that follows has ids at or below ones we delivered, and must pass.
@@ -283,8 +319,21 @@ export class Subscription {
   }
 
   private report(error: Error, info: ErrorInfo): void {
+    this.relay?.({ kind: 'error', message: error.message, retrying: info.retrying, delayMs: info.delayMs });
     const onError = this.options.onError;
     if (onError) this.safely(() => onError(error, info));
+  }
+
+  /** @internal A follower learns the leader's connection state. */
+  setConnected(connected: boolean, opened: boolean): void {
+    this.isConnected = connected;
+    if (opened) this.safely(this.options.onOpen);
+  }
+
+  /** @internal The leading tab's error; a final one ends this follower too. */
+  relayedError(error: Error, retrying: boolean, delayMs: number | undefined): void {
+    this.report(error, retrying ? { retrying, delayMs } : { retrying });
+    if (!retrying) this.close();
   }
 
   /** Calls app code: an exception there is the app's bug, reported, and must not break the stream. */

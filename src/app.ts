@@ -1,6 +1,7 @@
 // buildApp: a Fastify instance with every route, not listening (server.ts listens; tests may inject).
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
+import type { ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { adminRoutes } from './auth/admin-routes.js';
@@ -50,9 +51,14 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     // default), so a slowloris client could hold a socket for 40 s; sweep every second instead.
     http: { connectionsCheckingInterval: 1000 },
     clientErrorHandler: answerClientError,
-    ...(options.https ? { https: { connectionsCheckingInterval: 1000, ...(options.https as object) } } : {}),
+    // HTTPS speaks HTTP/2 (ALPN h2, HTTP/1.1 for clients without it): a browser holds at most six
+    // HTTP/1.1 connections per host, and each open stream takes one, so a 7th tab could not connect.
+    // An h2 session idle (no stream, so no heartbeat) past one heartbeat and a margin is closed.
+    ...(options.https ? { http2: true, http2SessionTimeout: config.heartbeat * 1000 + 5000, https: { allowHTTP1: true, ...(options.https as object) } } : {}),
   } as FastifyServerOptions);
   app.server.headersTimeout = 10_000;
+  // fastify sets these only on an HTTP/1.1 server; the HTTP/2 server's HTTP/1.1 fallback reads them too.
+  if (options.https) Object.assign(app.server, { requestTimeout: 30_000, connectionsCheckingInterval: 1000 });
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, text, done) => {
@@ -156,10 +162,18 @@ function reapConnectionsOnClose(app: FastifyInstance): void {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
+  // HTTP/2 (HTTPS): Node 20's server.close() leaves open sessions be, and an idle one has read bytes.
+  const sessions = new Set<ServerHttp2Session>();
+  app.server.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
   app.addHook('preClose', async () => {
     // preClose runs just before server.close(): act right after it, when nothing new is accepted.
     setImmediate(() => {
       for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
+      // GOAWAY: requests in flight finish, then the session closes.
+      for (const session of sessions) session.close();
     });
     setTimeout(() => {
       for (const socket of sockets) socket.destroy();

@@ -1,6 +1,8 @@
 // Server-Sent Events framing. No space after the colon, so the original fetch-based broker-client,
 // which splits on ':' without trimming, parses our frames too.
 import type { FastifyReply } from 'fastify';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { ServerHttp2Stream } from 'node:http2';
 import type { EventRecord } from '../storage/event-log.js';
 
 export function frame(record: Pick<EventRecord, 'event' | 'id' | 'data'>): string {
@@ -21,7 +23,11 @@ export const SSE_HEADERS = {
   connection: 'close',
 } as const;
 
-/** Where a subscriber's bytes go: the connection's socket itself. */
+/**
+ * Where a subscriber's bytes go: over HTTP/1.1 the connection's socket itself, over HTTP/2 the
+ * request's own stream (the connection is shared with the browser's other requests and tabs, so a
+ * cut or an end applies to this stream alone).
+ */
 export interface EventSink {
   write(bytes: Buffer | string): boolean;
   end(): void;
@@ -31,14 +37,20 @@ export interface EventSink {
   once(event: 'close' | 'drain', listener: () => void): unknown;
 }
 
+/** Connection-specific headers HTTP/2 forbids (RFC 9113 8.2.2); Node refuses a response carrying one. */
+const NOT_IN_H2 = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
 /**
  * Takes the connection over from fastify and writes the response head itself. An SSE body only ends
  * when the connection closes, so it needs no chunked encoding: every frame can then go to the socket as
  * it is, and one Buffer serves every subscriber (res.write would wrap each write in chunk framing and
- * a cork/nextTick per subscriber). Returns undefined when the client is already gone.
+ * a cork/nextTick per subscriber). Over HTTP/2 the stream is the sink (h2 frames the data itself).
+ * Returns undefined when the client is already gone.
  */
 export function openEventStream(reply: FastifyReply): EventSink | undefined {
   reply.hijack();
+  const h2 = (reply.raw as unknown as { stream?: ServerHttp2Stream }).stream;
+  if (h2) return openHttp2Stream(reply, h2);
   const socket = reply.raw.socket;
   if (!socket || socket.destroyed) return undefined;
   const headers: Record<string, unknown> = { ...reply.getHeaders(), ...SSE_HEADERS };
@@ -50,6 +62,17 @@ export function openEventStream(reply: FastifyReply): EventSink | undefined {
   socket.setNoDelay(true);
   socket.write(`${head}\r\nretry:${RETRY_MS}\n\n`);
   return socket;
+}
+
+function openHttp2Stream(reply: FastifyReply, stream: ServerHttp2Stream): EventSink | undefined {
+  if (stream.destroyed || stream.closed || stream.headersSent) return undefined;
+  const headers: OutgoingHttpHeaders = { ':status': 200 };
+  for (const [name, value] of Object.entries({ ...reply.getHeaders(), ...SSE_HEADERS })) {
+    if (value !== undefined && !NOT_IN_H2.has(name.toLowerCase())) headers[name.toLowerCase()] = value as OutgoingHttpHeaders[string];
+  }
+  stream.respond(headers);
+  stream.write(`retry:${RETRY_MS}\n\n`);
+  return stream;
 }
 
 /**
