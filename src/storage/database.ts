@@ -36,6 +36,8 @@ export interface Database {
   latest: LmdbDatabase<number, [string, string]>;
   /** Bytes of live data (every tree's pages), what --map_size bounds. */
   usedBytes(): number;
+  /** What the open fixed and the startup log should say (a directory others could enter, made 0700). */
+  warnings: string[];
   close(): Promise<void>;
 }
 
@@ -244,27 +246,63 @@ function surviveCommitFailures(): void {
   });
 }
 
+/**
+ * Owner-only, before LMDB creates anything: the database holds the JWT secret, the admin token, the
+ * biscuit root key and every password hash. Files LMDB creates are born 0600 under a 077 umask (a chmod
+ * after the open leaves a window in which another account can open data.mdb and keep it open). A
+ * directory others may enter is made 0700 rather than refused: it is the database's own directory
+ * (data.mdb, lock.mdb, broker.pid), nothing else needs it, and a `mkdir db` (0755) before the first
+ * start is the common way to get there. Files an older broker left 0644 are fixed before the open.
+ */
+function makeOwnerOnly(path: string, dataFile: string, warnings: string[]): void {
+  const dirMode = statSync(path).mode & 0o777;
+  if (dirMode & 0o077) {
+    chmodSync(path, dirMode & 0o700);
+    warnings.push(`the database directory ${path} was open to other accounts (mode ${dirMode.toString(8)}): made it ${(dirMode & 0o700).toString(8)}, owner-only`);
+  }
+  for (const file of [dataFile, join(path, 'lock.mdb')]) {
+    if (existsSync(file) && statSync(file).mode & 0o077) chmodSync(file, 0o600);
+  }
+}
+
+/** An open that failed for a reason of the filesystem, not of the data: say so, not "corrupt". */
+function describeOpenError(path: string, err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException;
+  const text = `${e.code ?? ''} ${e.message ?? ''}`;
+  if (/EACCES|EPERM|permission denied|operation not permitted/i.test(text)) {
+    return `no permission to write the database ${path} (${e.message}): the directory and its files must be owned by and writable for the user running broker (check with: ls -ld ${path} ${path}/*)`;
+  }
+  if (/EROFS|read-only file system/i.test(text)) return `the database ${path} is on a read-only file system (${e.message}): choose a writable --db`;
+  if (/ENOTDIR|not a directory/i.test(text)) return `--db ${path} is not a directory, or a part of its path is a file (${e.message}): choose another --db`;
+  if (/EEXIST/i.test(text)) return `--db ${path} exists and is not a directory (${e.message}): choose another --db`;
+  if (/ENOSPC|no space left/i.test(text)) return `no space left on the device holding ${path} (${e.message})`;
+  return undefined;
+}
+
 export function openDatabase(dir: string, options: OpenOptions = {}): Database {
   const path = resolve(dir);
   let release: () => void = () => {};
   let root: RootDatabase | undefined;
+  const warnings: string[] = [];
+  // The umask is process-wide: restored as soon as LMDB has created its files (synchronous, so no other
+  // code of ours runs in between).
+  const umask = process.umask(0o077);
   try {
+    const dataFile = join(path, 'data.mdb');
     try {
-      // Owner-only: the database holds the JWT secret, the admin token and every password hash.
       mkdirSync(path, { recursive: true, mode: 0o700 });
+      makeOwnerOnly(path, dataFile, warnings);
     } catch (err) {
-      throw new DatabaseOpenError(`cannot create the database directory ${path}: ${(err as Error).message}`);
+      throw new DatabaseOpenError(describeOpenError(path, err) ?? `cannot create the database directory ${path}: ${(err as Error).message}`);
     }
     release = acquireLock(path);
-    const dataFile = join(path, 'data.mdb');
     checkDataFile(dataFile);
     if (existsSync(dataFile)) walkInChild(path, dataFile);
     // Durability: every commit is fsync'd (lmdb's default); inserts answer only after their commit.
     root = open({ path, ...LMDB_OPTIONS, mapSize: options.mapSize });
+    process.umask(umask);
     const opened = root;
     surviveCommitFailures();
-    // LMDB creates its files 0644: anyone on the host could read the secrets in them.
-    for (const file of [dataFile, join(path, 'lock.mdb')]) if (existsSync(file)) chmodSync(file, 0o600);
 
     const meta = opened.openDB<unknown, string>({ name: 'meta' });
     const users = opened.openDB<unknown, string>({ name: 'users' });
@@ -299,6 +337,7 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
       events,
       latest,
       usedBytes,
+      warnings,
       async close() {
         try {
           await opened.close();
@@ -311,6 +350,8 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
     if (root) void root.close().catch(() => {});
     release();
     if (err instanceof DatabaseOpenError || err instanceof DatabaseInUseError) throw err;
-    throw new DatabaseOpenError(`cannot open the database ${path}: ${(err as Error).message} (is it corrupt or unreadable? restore a backup)`);
+    throw new DatabaseOpenError(describeOpenError(path, err) ?? `cannot open the database ${path}: ${(err as Error).message} (is it corrupt? restore a backup)`);
+  } finally {
+    process.umask(umask);
   }
 }
