@@ -11,7 +11,7 @@
 //   reaches it, writes throw DatabaseFullError (the API answers 507) while reads and deletes go on.
 //   Deleting (retention) frees pages and writes resume; a restart with a larger --map_size too.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { open, type Database as LmdbDatabase, type RootDatabase } from 'lmdb';
@@ -161,6 +161,9 @@ function walkInChild(path: string, dataFile: string): void {
     : child.error
       ? `it could not be checked: ${child.error.message}`
       : (/CORRUPT: (.*)/.exec(child.stderr)?.[1] ?? `the checker failed (exit ${child.status}): ${child.stderr.trim().split('\n')[0] ?? ''}`).trim();
+  // A checker that may not open the files (lock.mdb not writable) found nothing wrong with the data.
+  const denied = describeOpenError(dirname(dataFile), { message: why });
+  if (denied && /permission|read-only/.test(denied)) throw new DatabaseOpenError(`cannot open the database ${dirname(dataFile)}: ${denied}`);
   throw new DatabaseOpenError(`${dataFile} is corrupt: ${why}. Restore a backup (broker restore)`);
 }
 
@@ -263,6 +266,9 @@ function makeOwnerOnly(path: string, dataFile: string, warnings: string[]): void
   for (const file of [dataFile, join(path, 'lock.mdb')]) {
     if (existsSync(file) && statSync(file).mode & 0o077) chmodSync(file, 0o600);
   }
+  // lmdb-js crashes (SIGSEGV) rather than throws when it may not open an existing lock.mdb: ask first.
+  accessSync(path, constants.R_OK | constants.W_OK | constants.X_OK);
+  for (const file of [dataFile, join(path, 'lock.mdb')]) if (existsSync(file)) accessSync(file, constants.R_OK | constants.W_OK);
 }
 
 /** An open that failed for a reason of the filesystem, not of the data: say so, not "corrupt". */
@@ -270,12 +276,12 @@ function describeOpenError(path: string, err: unknown): string | undefined {
   const e = err as NodeJS.ErrnoException;
   const text = `${e.code ?? ''} ${e.message ?? ''}`;
   if (/EACCES|EPERM|permission denied|operation not permitted/i.test(text)) {
-    return `no permission to write the database ${path} (${e.message}): the directory and its files must be owned by and writable for the user running broker (check with: ls -ld ${path} ${path}/*)`;
+    return `no permission to write the database (${e.message}): the directory and its files must be owned by and writable for the user running broker (check with: ls -la ${path})`;
   }
-  if (/EROFS|read-only file system/i.test(text)) return `the database ${path} is on a read-only file system (${e.message}): choose a writable --db`;
-  if (/ENOTDIR|not a directory/i.test(text)) return `--db ${path} is not a directory, or a part of its path is a file (${e.message}): choose another --db`;
-  if (/EEXIST/i.test(text)) return `--db ${path} exists and is not a directory (${e.message}): choose another --db`;
-  if (/ENOSPC|no space left/i.test(text)) return `no space left on the device holding ${path} (${e.message})`;
+  if (/EROFS|read-only file system/i.test(text)) return `it is on a read-only file system (${e.message}): choose a writable --db`;
+  if (/ENOTDIR|not a directory/i.test(text)) return `it is not a directory, or a part of its path is a file (${e.message}): choose another --db`;
+  if (/EEXIST/i.test(text)) return `it exists and is not a directory (${e.message}): choose another --db`;
+  if (/ENOSPC|no space left/i.test(text)) return `no space left on its device (${e.message})`;
   return undefined;
 }
 
@@ -291,10 +297,10 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
     const dataFile = join(path, 'data.mdb');
     try {
       mkdirSync(path, { recursive: true, mode: 0o700 });
-      makeOwnerOnly(path, dataFile, warnings);
     } catch (err) {
-      throw new DatabaseOpenError(describeOpenError(path, err) ?? `cannot create the database directory ${path}: ${(err as Error).message}`);
+      throw new DatabaseOpenError(`cannot create the database directory ${path}: ${describeOpenError(path, err) ?? (err as Error).message}`);
     }
+    makeOwnerOnly(path, dataFile, warnings);
     release = acquireLock(path);
     checkDataFile(dataFile);
     if (existsSync(dataFile)) walkInChild(path, dataFile);
@@ -350,7 +356,7 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
     if (root) void root.close().catch(() => {});
     release();
     if (err instanceof DatabaseOpenError || err instanceof DatabaseInUseError) throw err;
-    throw new DatabaseOpenError(describeOpenError(path, err) ?? `cannot open the database ${path}: ${(err as Error).message} (is it corrupt? restore a backup)`);
+    throw new DatabaseOpenError(`cannot open the database ${path}: ${describeOpenError(path, err) ?? `${(err as Error).message} (is it corrupt? restore a backup)`}`);
   } finally {
     process.umask(umask);
   }

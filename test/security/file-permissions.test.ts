@@ -102,6 +102,20 @@ describe.skipIf(process.getuid?.() !== 0)('a database the user may not write', (
     expect(result.stderr).not.toMatch(/corrupt|restore a backup/i);
   });
 
+  it('a lock.mdb the user may not open is a clear refusal, not a crash of LMDB (SIGSEGV)', async () => {
+    const parent = testDir();
+    chmodSync(parent, 0o755);
+    const dir = join(parent, 'db');
+    const broker = await startBroker({ db: dir }, { dir: parent });
+    await broker.stop();
+    chownSync(dir, NOBODY, NOBODY);
+    chownSync(join(dir, 'data.mdb'), NOBODY, NOBODY);
+    // lock.mdb stays root's, 0600: the checker's read-only open gets by, LMDB's own open does not.
+    const result = await asNobody(['--port', '0', '--db', dir, '--admin_token', 'x'.repeat(32)], parent);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/no permission to write the database .*lock\.mdb/);
+  });
+
   it('a --db under a regular file says the path is not a directory', async () => {
     const parent = testDir();
     writeFileSync(join(parent, 'file'), '');
