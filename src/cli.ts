@@ -6,18 +6,31 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, FLAGS, envName, resolveConfig, type Config } from './config.js';
+import { unknownEnvWarnings } from './env-check.js';
 import { DatabaseInUseError } from './storage/process-lock.js';
 import { DatabaseOpenError } from './storage/database.js';
 import { BackupError, backupDatabase, restoreDatabase } from './storage/backup.js';
 import { exitOnSignals, reloadOnHangup, start } from './server.js';
 import { CertificateError } from './tls/certificate.js';
 
-function loadDotEnv(file = '.env'): void {
-  if (!existsSync(file)) return;
+/** Loads ./.env under the environment; returns the names it set (for warnings that say where). */
+function loadDotEnv(file = '.env'): Set<string> {
+  const set = new Set<string>();
+  if (!existsSync(file)) return set;
   const values = parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;
   for (const [key, value] of Object.entries(values)) {
-    if (process.env[key] === undefined) process.env[key] = value;
+    if (process.env[key] === undefined) {
+      process.env[key] = value;
+      set.add(key);
+    }
   }
+  return set;
+}
+
+function packageVersion(): string {
+  // dist/src/cli.js -> the checkout's package.json.
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 function fail(message: string): never {
@@ -30,6 +43,7 @@ export function buildProgram(run: (config: Config) => Promise<void>): Command {
     .description('Self-hosted real-time Backend-as-a-Service: users, JWT, TOTP, and an event log streamed over SSE')
     .enablePositionalOptions()
     .allowExcessArguments(false)
+    .version(packageVersion(), '--version', 'print the version and exit')
     .exitOverride()
     .configureHelp({ sortOptions: false });
 
@@ -94,11 +108,12 @@ export function buildProgram(run: (config: Config) => Promise<void>): Command {
 async function runServer(config: Config): Promise<void> {
   try {
     const server = await start(config);
-    if (server.services.generatedAdminToken) {
-      // Printed once, at the first start, outside the JSON log (so no log shipper keeps it).
+    const tokenFile = server.services.generatedAdminTokenFile;
+    if (tokenFile) {
+      // The path, never the token: stderr ends up in journals and CI logs.
       process.stderr.write(
-        `\nGenerated admin token (shown only this once; it is kept in ${server.services.db.path}):\n  ${server.services.generatedAdminToken}\n` +
-          `Pass --admin_token or set BROKER_ADMIN_TOKEN to choose your own.\n\n`,
+        `\nGenerated an admin token and wrote it to ${tokenFile} (readable by this user only). Read it with:\n  cat ${tokenFile}\n` +
+          `Pass --admin_token_file or set BROKER_ADMIN_TOKEN to choose your own.\n\n`,
       );
     }
     exitOnSignals(server);
@@ -115,7 +130,8 @@ async function runServer(config: Config): Promise<void> {
 }
 
 export async function main(argv = process.argv): Promise<void> {
-  loadDotEnv();
+  const fromDotEnv = loadDotEnv();
+  for (const warning of unknownEnvWarnings(process.env, fromDotEnv)) process.stderr.write(`broker: warning: ${warning}\n`);
   const program = buildProgram(runServer);
   try {
     await program.parseAsync(argv);

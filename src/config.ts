@@ -1,5 +1,6 @@
 // The one place that knows flag names, their defaults, their environment variables and their rules.
 // cli.ts turns FLAGS into commander options; everything else receives a validated Config.
+import { readFileSync } from 'node:fs';
 
 export type FlagType = 'int' | 'string' | 'bool';
 
@@ -22,6 +23,7 @@ export interface Config {
   origin: string;
   jwt_expiry: number;
   jwt_secret: string | undefined;
+  jwt_secret_file: string | undefined;
   secure: boolean;
   auto_cert: boolean;
   key_path: string;
@@ -30,6 +32,7 @@ export interface Config {
   db: string;
   domain: string | undefined;
   admin_token: string | undefined;
+  admin_token_file: string | undefined;
   password_checker: boolean;
   totp_duration: number;
   https_port: number;
@@ -57,15 +60,19 @@ export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/dire
 export const LETSENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
 /** The original Broker's public defaults: anyone who read its README knows them. */
 export const PUBLIC_DEFAULT_SECRETS = ['secret', 'letmein'];
+/** What --secure requires of a given secret: 256 bits, as much as the generated ones carry. */
+export const MIN_SECRET_BYTES = 32;
 
 const MiB = 1024 * 1024;
 
 export const FLAGS: FlagSpec[] = [
   { name: 'port', type: 'int', default: 8080, min: 0, max: 65535, description: 'HTTP port (plain HTTP mode)' },
-  { name: 'host', type: 'string', default: '0.0.0.0', description: 'address to listen on' },
+  // Open to the network only when serving HTTPS: a development broker on plain HTTP stays on this machine.
+  { name: 'host', type: 'string', default: undefined, defaultText: '127.0.0.1; 0.0.0.0 with --secure', description: 'address to listen on (0.0.0.0 = every interface)' },
   { name: 'origin', type: 'string', default: '*', description: 'CORS allowed origin' },
   { name: 'jwt_expiry', type: 'int', default: 86400, min: 1, description: 'JWT lifetime in seconds' },
-  { name: 'jwt_secret', type: 'string', default: undefined, defaultText: 'random, kept in the database', description: 'HS256 secret for JWTs' },
+  { name: 'jwt_secret', type: 'string', default: undefined, defaultText: 'random, kept in the database', description: 'HS256 secret for JWTs (at least 32 bytes with --secure)' },
+  { name: 'jwt_secret_file', type: 'string', default: undefined, defaultText: 'none', description: 'read --jwt_secret from this file (trailing newline trimmed), e.g. a systemd credential' },
   { name: 'secure', type: 'bool', default: false, description: 'serve HTTPS (Let\'s Encrypt, or own certificate with --auto_cert=false)' },
   { name: 'auto_cert', type: 'bool', default: true, description: 'with --secure: obtain and renew a Let\'s Encrypt certificate' },
   { name: 'key_path', type: 'string', default: 'certs/private_key.pem', description: 'own certificate private key (PEM), with --auto_cert=false' },
@@ -73,8 +80,9 @@ export const FLAGS: FlagSpec[] = [
   { name: 'certs', type: 'string', default: 'certs', description: 'directory caching the ACME account key and certificates' },
   { name: 'db', type: 'string', default: 'db', description: 'database directory (LMDB)' },
   { name: 'domain', type: 'string', default: undefined, defaultText: 'none; required with --secure', description: 'domain name for the certificate' },
-  { name: 'admin_token', type: 'string', default: undefined, defaultText: 'random, printed once at first start', description: 'token for the admin routes' },
-  { name: 'password_checker', type: 'bool', default: false, description: 'refuse passwords whose zxcvbn score is under 3' },
+  { name: 'admin_token', type: 'string', default: undefined, defaultText: 'random, written to <db>/admin_token at first start', description: 'token for the admin routes (at least 32 bytes with --secure)' },
+  { name: 'admin_token_file', type: 'string', default: undefined, defaultText: 'none', description: 'read --admin_token from this file (trailing newline trimmed), e.g. a systemd credential' },
+  { name: 'password_checker', type: 'bool', default: undefined, defaultText: 'false; true with --secure', description: 'refuse passwords whose zxcvbn score is under 3' },
   { name: 'totp_duration', type: 'int', default: 300, min: 1, description: 'seconds a password-reset code stays valid' },
   { name: 'https_port', type: 'int', default: 443, min: 0, max: 65535, description: 'HTTPS port with --secure' },
   { name: 'http_port', type: 'int', default: 80, min: 0, max: 65535, description: 'with --secure: port for ACME challenges and redirects to HTTPS' },
@@ -153,12 +161,25 @@ export function resolveConfig(raw: Partial<Record<keyof Config, unknown>>): Conf
   if (config.acme_staging && raw.acme_directory === undefined) config.acme_directory = LETSENCRYPT_STAGING;
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(config.log_level)) throw new ConfigError(`--log_level must be one of ${levels.join(', ')}`);
+  // The host and the password checker default to what the mode needs: a development broker (plain
+  // HTTP) is reachable from this machine only; a production one (--secure) from everywhere, and checks
+  // password strength unless told --password_checker=false.
+  config.host ??= config.secure ? '0.0.0.0' : '127.0.0.1';
+  config.password_checker ??= config.secure;
+  // A secret on the command line shows in `ps`; its _file flag reads it from a file (a systemd credential).
+  config.jwt_secret = secretFromFile(config, 'jwt_secret');
+  config.admin_token = secretFromFile(config, 'admin_token');
   if (config.secure) {
-    if (config.jwt_secret !== undefined && PUBLIC_DEFAULT_SECRETS.includes(config.jwt_secret)) {
-      throw new ConfigError(`refusing to start with --secure: --jwt_secret is the original Broker's public default "${config.jwt_secret}"`);
-    }
-    if (config.admin_token !== undefined && PUBLIC_DEFAULT_SECRETS.includes(config.admin_token)) {
-      throw new ConfigError(`refusing to start with --secure: --admin_token is the original Broker's public default "${config.admin_token}"`);
+    for (const name of ['jwt_secret', 'admin_token'] as const) {
+      const value = config[name];
+      if (value === undefined) continue;
+      if (PUBLIC_DEFAULT_SECRETS.includes(value)) {
+        throw new ConfigError(`refusing to start with --secure: --${name} is the original Broker's public default "${value}"`);
+      }
+      const bytes = Buffer.byteLength(value);
+      if (bytes < MIN_SECRET_BYTES) {
+        throw new ConfigError(`refusing to start with --secure: --${name} is ${bytes} bytes, it needs at least ${MIN_SECRET_BYTES} (make one with: openssl rand -base64 32)`);
+      }
     }
     if (config.auto_cert && !config.domain) throw new ConfigError('--secure with --auto_cert needs --domain');
   }
@@ -166,11 +187,30 @@ export function resolveConfig(raw: Partial<Record<keyof Config, unknown>>): Conf
   return config;
 }
 
+/** The secret given by --<name>_file, read now (trailing newlines trimmed), or the one given directly. */
+function secretFromFile(config: Config, name: 'jwt_secret' | 'admin_token'): string | undefined {
+  const file = config[`${name}_file`];
+  if (file === undefined) return config[name];
+  if (config[name] !== undefined) {
+    throw new ConfigError(`--${name} and --${name}_file are both set (as flags, BROKER_* variables or in .env): give only one`);
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--${name}_file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  text = text.replace(/[\r\n]+$/, '');
+  if (text === '') throw new ConfigError(`--${name}_file ${file} is empty`);
+  return text;
+}
+
 /** Unsafe settings the startup log warns about. */
 export function unsafeSettings(config: Config): string[] {
   const warnings: string[] = [];
   if (config.jwt_secret !== undefined && PUBLIC_DEFAULT_SECRETS.includes(config.jwt_secret)) warnings.push('--jwt_secret is a public default: anyone can forge tokens');
-  if (config.jwt_secret !== undefined && config.jwt_secret.length < 16) warnings.push('--jwt_secret is shorter than 16 characters');
+  if (config.jwt_secret !== undefined && Buffer.byteLength(config.jwt_secret) < MIN_SECRET_BYTES) warnings.push(`--jwt_secret is shorter than ${MIN_SECRET_BYTES} bytes (--secure refuses it)`);
+  if (config.admin_token !== undefined && Buffer.byteLength(config.admin_token) < MIN_SECRET_BYTES) warnings.push(`--admin_token is shorter than ${MIN_SECRET_BYTES} bytes (--secure refuses it)`);
   if (config.admin_token !== undefined && PUBLIC_DEFAULT_SECRETS.includes(config.admin_token)) warnings.push('--admin_token is a public default: anyone can administer users');
   if (!config.secure) warnings.push('plain HTTP: tokens and passwords cross the network unencrypted (use --secure in production)');
   if (config.origin === '*') warnings.push('--origin is "*": any website may call this API from a browser');

@@ -36,7 +36,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   let app: FastifyInstance;
   try {
     app = await buildApp(services, { logger: options.logger });
-    await app.listen({ port: config.port, host: config.host });
+    await listenQuietly(app, config.port, config.host);
   } catch (err) {
     await services.close();
     throw err;
@@ -45,7 +45,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = urlFor('http', config.host, port);
   app.log.info({ url, listen: `${config.host}:${port}`, db: services.db.path }, `broker listening on http://${config.host}:${port}, data in ${services.db.path}`);
-  for (const warning of unsafeSettings(config)) app.log.warn(`unsafe setting: ${warning}`);
+  logWarnings(app, config, services);
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -56,6 +56,27 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       await services.close();
     })());
   return { app, services, url, close };
+}
+
+/**
+ * fastify logs "Server listening at ..." once per address (every interface for 0.0.0.0) and its
+ * listenTextResolver changes only the words; our own line says more (the url, where the data is), so
+ * the root logger's info is muted while fastify listens. Request loggers are children with their own
+ * methods: a request that arrives in this window is still logged.
+ */
+async function listenQuietly(app: FastifyInstance, port: number, host: string): Promise<void> {
+  const info = app.log.info;
+  app.log.info = (() => {}) as typeof info;
+  try {
+    await app.listen({ port, host });
+  } finally {
+    app.log.info = info;
+  }
+}
+
+function logWarnings(app: FastifyInstance, config: Config, services: Services): void {
+  for (const warning of services.db.warnings) app.log.warn(warning);
+  for (const warning of unsafeSettings(config)) app.log.warn(`unsafe setting: ${warning}`);
 }
 
 function urlFor(scheme: 'http' | 'https', host: string, port: number): string {
@@ -109,7 +130,7 @@ async function startSecure(config: Config, options: StartOptions): Promise<Runni
     const httpPort = await listenPlain(redirect, config.http_port, config.host);
     // After listen, a server error (EMFILE on accept...) is logged; without a listener it would crash us.
     redirect.on('error', (err) => log.error({ err }, `plain HTTP server on port ${httpPort}: ${err.message}`));
-    await app.listen({ port: config.https_port, host: config.host });
+    await listenQuietly(app, config.https_port, config.host);
     const address = app.server.address();
     httpsPort = typeof address === 'object' && address ? address.port : config.https_port;
 
@@ -154,7 +175,7 @@ async function startSecure(config: Config, options: StartOptions): Promise<Runni
       { url, listen: `${config.host}:${httpsPort}`, redirect: `${config.host}:${httpPort}`, db: services.db.path },
       `broker listening on https://${config.host}:${httpsPort} (plain HTTP on ${config.host}:${httpPort} answers ACME challenges and redirects to HTTPS), data in ${services.db.path}`,
     );
-    for (const warning of unsafeSettings(config)) app.log.warn(`unsafe setting: ${warning}`);
+    logWarnings(app, config, services);
     let closing: Promise<void> | undefined;
     return { app, services, url, close: () => (closing ??= shutdown()), reload };
   } catch (err) {

@@ -17,8 +17,8 @@ export interface Services {
   log: EventLog;
   hub: Hub;
   adminToken: string;
-  /** Set when this start generated the admin token: the CLI prints it once. */
-  generatedAdminToken: string | undefined;
+  /** Set when this start generated the admin token: the owner-only file holding it (the CLI says where). */
+  generatedAdminTokenFile: string | undefined;
   now: () => number;
   close(): Promise<void>;
 }
@@ -64,7 +64,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
       log,
       hub,
       adminToken: secrets.adminToken,
-      generatedAdminToken: secrets.adminTokenGenerated ? secrets.adminToken : undefined,
+      generatedAdminTokenFile: secrets.adminTokenFile,
       now,
       async close() {
         if (retention) clearInterval(retention);

@@ -1,11 +1,13 @@
 // The `broker` command as a user runs it: flags, environment, .env, --help, bad values, secrets kept in
 // the database across restarts, one writer per database, and no secret in any log line.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FLAGS, envName } from '../src/config.js';
+import pkg from '../package.json' with { type: 'json' };
 import { killAfterTest, runCli, spawnBroker, testDir } from './helpers/broker.js';
 import { bearer, get, post } from './helpers/http.js';
+import { waitUntil } from './helpers/wait.js';
 
 describe('--help', () => {
   it('lists every flag with its default and env var', async () => {
@@ -22,6 +24,28 @@ describe('--help', () => {
   });
 });
 
+describe('--version', () => {
+  it("prints package.json's version and exits 0", async () => {
+    const { code, stdout } = await runCli(['--version']);
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe(pkg.version);
+  });
+});
+
+describe('unknown BROKER_* variables', () => {
+  it('are warned about at start, from the environment and from .env, with the setting meant', async () => {
+    const dir = testDir();
+    writeFileSync(join(dir, '.env'), 'BROKER_ADMN_TOKEN=typo-in-dotenv\nBROKER_ORIGIN=https://fine.example\n');
+    const broker = killAfterTest(await spawnBroker(['--db', join(dir, 'db')], { BROKER_JWT_SECRT: 'typo-in-env', BROKER_NOTHING_LIKE_IT_AT_ALL: '1' }, dir));
+    await broker.kill();
+    const stderr = broker.stderr.join('');
+    expect(stderr).toMatch(/unknown variable BROKER_JWT_SECRT in the environment: did you mean BROKER_JWT_SECRET \(--jwt_secret\)\?/);
+    expect(stderr).toMatch(/unknown variable BROKER_ADMN_TOKEN in \.env: did you mean BROKER_ADMIN_TOKEN \(--admin_token\)\?/);
+    expect(stderr).toMatch(/unknown variable BROKER_NOTHING_LIKE_IT_AT_ALL in the environment: no broker setting has this name/);
+    expect(stderr).not.toMatch(/BROKER_ORIGIN/);
+  });
+});
+
 describe('bad values', () => {
   const cases: Array<[string, string[]]> = [
     ['port out of range', ['--port', '70000']],
@@ -31,7 +55,11 @@ describe('bad values', () => {
     ['bad boolean', ['--secure=maybe']],
     ['empty --db', ['--db=', '--port', '0']],
     ['secure with public jwt_secret', ['--secure', '--domain', 'x.example.com', '--jwt_secret', 'secret', '--admin_token', 'a-strong-admin-token']],
-    ['secure with public admin_token', ['--secure', '--domain', 'x.example.com', '--jwt_secret', 'a-long-random-secret-value', '--admin_token', 'letmein']],
+    ['secure with public admin_token', ['--secure', '--domain', 'x.example.com', '--jwt_secret', 'a-long-random-secret-value-of-32-bytes', '--admin_token', 'letmein']],
+    ['secure with a 1-byte jwt_secret', ['--secure', '--domain', 'x.example.com', '--jwt_secret', 'a', '--admin_token', 'an-admin-token-of-at-least-32-bytes!']],
+    ['secure with a 31-byte admin_token', ['--secure', '--domain', 'x.example.com', '--admin_token', 'x'.repeat(31)]],
+    ['--admin_token and --admin_token_file together', ['--admin_token', 'x'.repeat(32), '--admin_token_file', '/etc/hostname', '--port', '0']],
+    ['--jwt_secret_file that does not exist', ['--jwt_secret_file', '/nonexistent/jwt_secret', '--port', '0']],
   ];
   for (const [name, args] of cases) {
     it(`${name} → one clear line and exit 2, nothing listening`, async () => {
@@ -42,6 +70,12 @@ describe('bad values', () => {
       expect(stdout).not.toContain('listening');
     });
   }
+
+  it('a short secret under --secure is named with its length and the minimum', async () => {
+    const { code, stderr } = await runCli(['--secure', '--domain', 'x.example.com', '--jwt_secret', 'a', '--db', join(testDir(), 'db')]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--jwt_secret is 1 bytes, it needs at least 32/);
+  });
 
   it('an invalid value from the environment also exits 2', async () => {
     const { code, stderr } = await runCli(['--db', join(testDir(), 'db')], { BROKER_PORT: '99999' });
@@ -76,9 +110,13 @@ describe('secrets and persistence', () => {
     const dir = testDir();
     const db = join(dir, 'db');
     const first = killAfterTest(await spawnBroker(['--db', db]));
-    const printed = first.stderr.join('').match(/admin token[^\n]*\n\s+(\S+)/);
-    expect(printed).not.toBeNull();
-    const admin = printed![1];
+    // The token is in an owner-only file the start names, never on stderr or in the log.
+    const tokenFile = join(db, 'admin_token');
+    await waitUntil(() => first.stderr.join('').includes(`cat ${tokenFile}`), 5000, 'the admin token notice');
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    const admin = readFileSync(tokenFile, 'utf8').trim();
+    expect(Buffer.byteLength(admin)).toBeGreaterThanOrEqual(32);
+    expect(first.stderr.join('') + first.stdout.join('')).not.toContain(admin);
     expect((await post(first.url, '/create_user', { admin_token: admin, username: 'keep', password: 'password-keep', tenant_name: 't', data: { a: 1 } })).status).toBe(200);
     const { jwt } = (await post(first.url, '/login', { username: 'keep', password: 'password-keep' })).body;
     expect((await post(first.url, '/insert', { event: 'e', data: { n: 1 } }, bearer(jwt))).status).toBe(200);
@@ -97,6 +135,25 @@ describe('secrets and persistence', () => {
       expect(history.body.events.map((e: { data: unknown }) => e.data)).toEqual([{ n: 1 }]);
     } finally {
       await second.kill();
+    }
+  });
+
+  it('--admin_token_file and --jwt_secret_file read the secrets from files (trailing newline trimmed)', async () => {
+    const dir = testDir();
+    const admin = 'admin-token-from-a-file-0123456789abcdef';
+    writeFileSync(join(dir, 'admin_token'), `${admin}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'jwt_secret'), 'jwt-secret-from-a-file-0123456789abcdef\n', { mode: 0o600 });
+    const broker = killAfterTest(await spawnBroker(['--db', join(dir, 'db')], { BROKER_ADMIN_TOKEN_FILE: join(dir, 'admin_token'), BROKER_JWT_SECRET_FILE: join(dir, 'jwt_secret') }));
+    try {
+      expect((await post(broker.url, '/create_user', { admin_token: admin, username: 'f', password: 'pw-file-1', tenant_name: 't' })).status).toBe(200);
+      expect((await post(broker.url, '/create_user', { admin_token: `${admin}\n`, username: 'g', password: 'pw-file-1', tenant_name: 't' })).status).toBe(401);
+      const { jwt } = (await post(broker.url, '/login', { username: 'f', password: 'pw-file-1' })).body;
+      // Signed with the file's secret (without its newline): verify it here with jose.
+      const { jwtVerify } = await import('jose');
+      await expect(jwtVerify(jwt, new TextEncoder().encode('jwt-secret-from-a-file-0123456789abcdef'))).resolves.toBeTruthy();
+      expect(broker.stderr.join('')).not.toMatch(/Generated an admin token/);
+    } finally {
+      await broker.kill();
     }
   });
 
@@ -133,8 +190,11 @@ describe('logs', () => {
     try {
       const start = broker.stdout.map((l) => JSON.parse(l)).find((l) => l.url);
       expect(start.msg).toContain('listening');
+      // One line, ours: not also fastify's "Server listening at" per address.
+      expect(broker.stdout.filter((l) => /listening/i.test(l))).toHaveLength(1);
       expect(start.msg).toContain(join(dir, 'db'));
-      expect(broker.stdout.join('\n')).toMatch(/unsafe setting/);
+      // Written right after the listening line, which is what spawnBroker waited for.
+      await waitUntil(() => /unsafe setting/.test(broker.stdout.join('\n')), 5000, 'an unsafe-setting warning');
 
       await post(broker.url, '/create_user', { admin_token: secrets.admin, username: 'logged', password: secrets.password, tenant_name: 't', two_factor: false });
       jwt = (await post(broker.url, '/login', { username: 'logged', password: secrets.password })).body.jwt;

@@ -87,7 +87,8 @@ export async function restoreDatabase(inFile: string, dbDir: string): Promise<{ 
   const dir = resolve(dbDir);
   if (!existsSync(source) || !statSync(source).isFile()) throw new BackupError(`no backup file at ${source}: check --in`);
   if (statSync(source).size < 4096) throw new BackupError(`${source} is too small to be an LMDB database (${statSync(source).size} bytes)`);
-  mkdirSync(dir, { recursive: true });
+  // Owner-only, as a start would make it: the restored file holds every secret of the database.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   // Throws DatabaseInUseError while a broker runs on `dir`; held until the restored file is in place,
   // so no broker can start on a half-restored database either.
   const release = acquireLock(dir);

@@ -11,7 +11,7 @@
 //   reaches it, writes throw DatabaseFullError (the API answers 507) while reads and deletes go on.
 //   Deleting (retention) frees pages and writes resume; a restart with a larger --map_size too.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { open, type Database as LmdbDatabase, type RootDatabase } from 'lmdb';
@@ -36,6 +36,8 @@ export interface Database {
   latest: LmdbDatabase<number, [string, string]>;
   /** Bytes of live data (every tree's pages), what --map_size bounds. */
   usedBytes(): number;
+  /** What the open fixed and the startup log should say (a directory others could enter, made 0700). */
+  warnings: string[];
   close(): Promise<void>;
 }
 
@@ -159,6 +161,9 @@ function walkInChild(path: string, dataFile: string): void {
     : child.error
       ? `it could not be checked: ${child.error.message}`
       : (/CORRUPT: (.*)/.exec(child.stderr)?.[1] ?? `the checker failed (exit ${child.status}): ${child.stderr.trim().split('\n')[0] ?? ''}`).trim();
+  // A checker that may not open the files (lock.mdb not writable) found nothing wrong with the data.
+  const denied = describeOpenError(dirname(dataFile), { message: why });
+  if (denied && /permission|read-only/.test(denied)) throw new DatabaseOpenError(`cannot open the database ${dirname(dataFile)}: ${denied}`);
   throw new DatabaseOpenError(`${dataFile} is corrupt: ${why}. Restore a backup (broker restore)`);
 }
 
@@ -257,27 +262,66 @@ function surviveCommitFailures(): void {
   });
 }
 
+/**
+ * Owner-only, before LMDB creates anything: the database holds the JWT secret, the admin token, the
+ * biscuit root key and every password hash. Files LMDB creates are born 0600 under a 077 umask (a chmod
+ * after the open leaves a window in which another account can open data.mdb and keep it open). A
+ * directory others may enter is made 0700 rather than refused: it is the database's own directory
+ * (data.mdb, lock.mdb, broker.pid), nothing else needs it, and a `mkdir db` (0755) before the first
+ * start is the common way to get there. Files an older broker left 0644 are fixed before the open.
+ */
+function makeOwnerOnly(path: string, dataFile: string, warnings: string[]): void {
+  const dirMode = statSync(path).mode & 0o777;
+  if (dirMode & 0o077) {
+    chmodSync(path, dirMode & 0o700);
+    warnings.push(`the database directory ${path} was open to other accounts (mode ${dirMode.toString(8)}): made it ${(dirMode & 0o700).toString(8)}, owner-only`);
+  }
+  for (const file of [dataFile, join(path, 'lock.mdb')]) {
+    if (existsSync(file) && statSync(file).mode & 0o077) chmodSync(file, 0o600);
+  }
+  // lmdb-js crashes (SIGSEGV) rather than throws when it may not open an existing lock.mdb: ask first.
+  accessSync(path, constants.R_OK | constants.W_OK | constants.X_OK);
+  for (const file of [dataFile, join(path, 'lock.mdb')]) if (existsSync(file)) accessSync(file, constants.R_OK | constants.W_OK);
+}
+
+/** An open that failed for a reason of the filesystem, not of the data: say so, not "corrupt". */
+function describeOpenError(path: string, err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException;
+  const text = `${e.code ?? ''} ${e.message ?? ''}`;
+  if (/EACCES|EPERM|permission denied|operation not permitted/i.test(text)) {
+    return `no permission to write the database (${e.message}): the directory and its files must be owned by and writable for the user running broker (check with: ls -la ${path})`;
+  }
+  if (/EROFS|read-only file system/i.test(text)) return `it is on a read-only file system (${e.message}): choose a writable --db`;
+  if (/ENOTDIR|not a directory/i.test(text)) return `it is not a directory, or a part of its path is a file (${e.message}): choose another --db`;
+  if (/EEXIST/i.test(text)) return `it exists and is not a directory (${e.message}): choose another --db`;
+  if (/ENOSPC|no space left/i.test(text)) return `no space left on its device (${e.message})`;
+  return undefined;
+}
+
 export function openDatabase(dir: string, options: OpenOptions = {}): Database {
   const path = resolve(dir);
   let release: () => void = () => {};
   let root: RootDatabase | undefined;
+  const warnings: string[] = [];
+  // The umask is process-wide: restored as soon as LMDB has created its files (synchronous, so no other
+  // code of ours runs in between).
+  const umask = process.umask(0o077);
   try {
+    const dataFile = join(path, 'data.mdb');
     try {
-      // Owner-only: the database holds the JWT secret, the admin token and every password hash.
       mkdirSync(path, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new DatabaseOpenError(`cannot create the database directory ${path}: ${(err as Error).message}`);
+      throw new DatabaseOpenError(`cannot create the database directory ${path}: ${describeOpenError(path, err) ?? (err as Error).message}`);
     }
+    makeOwnerOnly(path, dataFile, warnings);
     release = acquireLock(path);
-    const dataFile = join(path, 'data.mdb');
     checkDataFile(dataFile);
     if (existsSync(dataFile)) walkInChild(path, dataFile);
     // Durability: every commit is fsync'd (lmdb's default); inserts answer only after their commit.
     root = open({ path, ...LMDB_OPTIONS, mapSize: options.mapSize });
+    process.umask(umask);
     const opened = root;
     surviveCommitFailures();
-    // LMDB creates its files 0644: anyone on the host could read the secrets in them.
-    for (const file of [dataFile, join(path, 'lock.mdb')]) if (existsSync(file)) chmodSync(file, 0o600);
 
     const meta = opened.openDB<unknown, string>({ name: 'meta' });
     const users = opened.openDB<unknown, string>({ name: 'users' });
@@ -312,6 +356,7 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
       events,
       latest,
       usedBytes,
+      warnings,
       async close() {
         try {
           await opened.close();
@@ -324,6 +369,8 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
     if (root) void root.close().catch(() => {});
     release();
     if (err instanceof DatabaseOpenError || err instanceof DatabaseInUseError) throw err;
-    throw new DatabaseOpenError(`cannot open the database ${path}: ${(err as Error).message} (is it corrupt or unreadable? restore a backup)`);
+    throw new DatabaseOpenError(`cannot open the database ${path}: ${describeOpenError(path, err) ?? `${(err as Error).message} (is it corrupt? restore a backup)`}`);
+  } finally {
+    process.umask(umask);
   }
 }

@@ -79,6 +79,9 @@ describe('backup and restore', () => {
     const restored = await runCli(['restore', '--in', backupFile, '--db', restoredDir]);
     expect(restored.stderr).toBe('');
     expect(restored.code).toBe(0);
+    // A directory restore creates is owner-only, as a start makes it (the file holds every secret).
+    expect(statSync(restoredDir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(restoredDir, 'data.mdb')).mode & 0o777).toBe(0o600);
 
     const copy = await spawnBroker(['--db', restoredDir, '--admin_token', ADMIN]);
     try {

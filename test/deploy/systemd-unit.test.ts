@@ -85,4 +85,23 @@ describe('broker.service as written', () => {
     // V8's JIT needs W+X memory: this setting would crash node at start.
     expect(service.has('MemoryDenyWriteExecute')).toBe(false);
   });
+
+  it('bounds memory, hides the host in /proc, and filters system calls tighter than @system-service', () => {
+    const service = serviceSection(readFileSync(UNIT, 'utf8'));
+    expect(service.get('MemoryMax')?.at(-1)).toMatch(/^\d+[KMG]$/);
+    expect(service.get('ProcSubset')?.at(-1)).toBe('pid');
+    expect(service.get('ProtectProc')?.at(-1)).toBe('invisible');
+    const filters = service.get('SystemCallFilter') ?? [];
+    expect(filters).toContain('@system-service');
+    // A deny list (~) after the allow list takes those groups out of it.
+    const denied = filters.filter((f) => f.startsWith('~')).flatMap((f) => f.slice(1).split(/\s+/));
+    expect(denied).toEqual(expect.arrayContaining(['@privileged', '@resources']));
+  });
+
+  it('reads the admin token as a systemd credential through --admin_token_file, not from a variable', () => {
+    const service = serviceSection(readFileSync(UNIT, 'utf8'));
+    expect(service.get('LoadCredential')).toContain('admin_token:/etc/broker/admin_token');
+    expect(service.get('Environment')).toContain('BROKER_ADMIN_TOKEN_FILE=%d/admin_token');
+    expect((service.get('Environment') ?? []).some((e) => e.startsWith('BROKER_ADMIN_TOKEN='))).toBe(false);
+  });
 });

@@ -9,7 +9,8 @@ import { onTestFinished } from 'vitest';
 import { resolveConfig, type Config } from '../../src/config.js';
 import { start, type RunningServer } from '../../src/server.js';
 
-export const ADMIN = 'test-admin-token';
+// 32 bytes or more: --secure refuses a shorter admin token.
+export const ADMIN = 'test-admin-token-of-at-least-32-bytes';
 export const CLI = resolve(import.meta.dirname, '../../dist/src/cli.js');
 
 /** A port free right now on 127.0.0.1 (for a child that must keep its port across a restart). */

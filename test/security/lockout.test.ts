@@ -110,7 +110,7 @@ describe('per-account lock schedule', () => {
     const user = await makeUser(broker.url);
     await failThrice(user.username);
     expect((await login(user.username, user.password)).status).toBe(429);
-    const code = await post(broker.url, '/create_totp', { admin_token: 'test-admin-token', username: user.username });
+    const code = await post(broker.url, '/create_totp', { admin_token: ADMIN, username: user.username });
     expect(code.status).toBe(200);
     const reset = await post(broker.url, '/password_reset', { username: user.username, totp: code.body.totp, password: 'a brand new passphrase' });
     expect(reset.status).toBe(200);
