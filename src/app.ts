@@ -8,13 +8,9 @@ import { identityRoutes } from './auth/routes.js';
 import { toHttpError } from './errors.js';
 import { parseJsonBody, SMALL_BODY_LIMIT } from './json-body.js';
 import { realtimeRoutes } from './realtime/routes.js';
+import { logRequests, OneLinePerRequest, redactUrl } from './request-log.js';
 import { formatSchemaErrors } from './schema.js';
 import type { Services } from './services.js';
-
-/** Query-string secrets (`/sse?token=`) never reach a log line. */
-export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:token|admin_token|password|totp)=)[^&]*/gi, '$1***');
-}
 
 const notFoundBody = (req: FastifyRequest) => ({ error: `no route ${req.method} ${req.url.split('?')[0]}` });
 
@@ -41,6 +37,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       },
       redact: { paths: ['req.headers.authorization', 'req.body', '*.admin_token', '*.password', '*.totp', '*.jwt'], censor: '***' },
     },
+    logController: new OneLinePerRequest(),
     // Only the routes with a `data` field (create_user, update_user, insert) take --body_limit.
     bodyLimit: Math.min(SMALL_BODY_LIMIT, config.body_limit),
     // Behind a reverse proxy, the client's address comes from X-Forwarded-For (per-IP limits).
@@ -58,6 +55,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     ...(options.https ? { https: { connectionsCheckingInterval: 1000, ...(options.https as object) } } : {}),
   } as FastifyServerOptions);
   app.server.headersTimeout = 10_000;
+  logRequests(app);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, text, done) => {
