@@ -11,6 +11,7 @@ import { realtimeRoutes } from './realtime/routes.js';
 import { logRequests, OneLinePerRequest, redactUrl } from './request-log.js';
 import { formatSchemaErrors } from './schema.js';
 import type { Services } from './services.js';
+import { proxyTrust } from './trust-proxy.js';
 
 const notFoundBody = (req: FastifyRequest) => ({ error: `no route ${req.method} ${req.url.split('?')[0]}` });
 
@@ -29,6 +30,7 @@ export interface AppOptions {
 
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
+  const trust = proxyTrust(config.trust_proxy);
   const app = Fastify({
     logger: options.logger ?? {
       level: config.log_level,
@@ -40,8 +42,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     logController: new OneLinePerRequest(),
     // Only the routes with a `data` field (create_user, update_user, insert) take --body_limit.
     bodyLimit: Math.min(SMALL_BODY_LIMIT, config.body_limit),
-    // Behind a reverse proxy, the client's address comes from X-Forwarded-For (per-IP limits).
-    trustProxy: config.trust_proxy,
+    // Behind reverse proxies, the client's address comes from X-Forwarded-For (per-IP limits).
+    trustProxy: trust.hop ?? false,
     // Slow clients (slowloris) cannot hold a request open: headers in 10 s, the whole request in 30 s.
     // An SSE response is not a request being received, so streams are unaffected.
     requestTimeout: 30_000,

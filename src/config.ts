@@ -1,5 +1,6 @@
 // The one place that knows flag names, their defaults, their environment variables and their rules.
 // cli.ts turns FLAGS into commander options; everything else receives a validated Config.
+import { isIP } from 'node:net';
 
 export type FlagType = 'int' | 'string' | 'bool';
 
@@ -14,7 +15,18 @@ export interface FlagSpec {
   max?: number;
   /** Shown in --help when there is no literal default. */
   defaultText?: string;
+  /** The flag's own rule, instead of its type's (it also receives the default). */
+  parse?: (name: string, value: unknown) => unknown;
+  /** The flag alone (`--trust_proxy`) is allowed and means true, as for a bool. */
+  valueOptional?: boolean;
 }
+
+/**
+ * Whom to believe about the client's address in X-Forwarded-For: a number of proxies in front (0 =
+ * nobody, the socket's address counts; 1 = the right-most entry, which the one proxy appended), or the
+ * proxies' own addresses/CIDRs (entries are believed from the right while they name a listed proxy).
+ */
+export type TrustProxy = number | string[];
 
 export interface Config {
   port: number;
@@ -46,7 +58,7 @@ export interface Config {
   map_size: number;
   login_rate_limit: number;
   admin_rate_limit: number;
-  trust_proxy: boolean;
+  trust_proxy: TrustProxy;
   log_level: string;
 }
 
@@ -87,7 +99,10 @@ export const FLAGS: FlagSpec[] = [
   { name: 'map_size', type: 'int', default: 8 * 1024 * MiB, min: MiB, description: 'largest size of the database in bytes (LMDB map size)' },
   { name: 'login_rate_limit', type: 'int', default: 600, min: 1, description: 'per-IP requests a minute to login, password_reset and create_totp' },
   { name: 'admin_rate_limit', type: 'int', default: 1200, min: 1, description: 'per-IP requests a minute to the admin routes' },
-  { name: 'trust_proxy', type: 'bool', default: false, description: 'behind a reverse proxy: take the client address from X-Forwarded-For' },
+  {
+    name: 'trust_proxy', type: 'string', default: false, parse: parseTrustProxy, valueOptional: true,
+    description: 'behind reverse proxies: true (= 1), the number of proxies in front, or their addresses/CIDRs (comma list); the client address is then taken from X-Forwarded-For',
+  },
   { name: 'log_level', type: 'string', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent' },
 ];
 
@@ -104,6 +119,35 @@ export function parseBool(name: string, value: unknown): boolean {
   if (['true', '1', 'yes', 'on', ''].includes(text)) return true;
   if (['false', '0', 'no', 'off'].includes(text)) return false;
   throw new ConfigError(`--${name} must be true or false, got "${String(value)}"`);
+}
+
+const MAX_PROXY_HOPS = 16;
+
+function isProxyAddress(entry: string): boolean {
+  const [address, prefix, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/** true/false (as for a bool), a number of proxies, or a comma list of proxy addresses/CIDRs. */
+export function parseTrustProxy(name: string, value: unknown): TrustProxy {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  const text = Array.isArray(value) ? value.join(',') : String(value).trim().replace(/^["']|["']$/g, '');
+  const word = text.toLowerCase();
+  if (['true', 'yes', 'on', ''].includes(word)) return 1;
+  if (['false', 'no', 'off'].includes(word)) return 0;
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    if (hops > MAX_PROXY_HOPS) throw new ConfigError(`--${name} must be at most ${MAX_PROXY_HOPS} proxies, got ${text}`);
+    return hops;
+  }
+  const entries = text.split(',').map((e) => e.trim());
+  const bad = entries.find((e) => !isProxyAddress(e));
+  if (bad !== undefined) {
+    throw new ConfigError(`--${name} must be true, false, a number of proxies or a comma list of proxy addresses/CIDRs, got "${bad}"`);
+  }
+  return entries;
 }
 
 function parseInt10(spec: FlagSpec, value: unknown): number {
@@ -124,6 +168,10 @@ export function resolveConfig(raw: Partial<Record<keyof Config, unknown>>): Conf
   const out: Record<string, unknown> = {};
   for (const spec of FLAGS) {
     const value = raw[spec.name];
+    if (spec.parse) {
+      out[spec.name] = spec.parse(spec.name, value ?? spec.default);
+      continue;
+    }
     if (value === undefined || value === null) {
       out[spec.name] = spec.default;
       continue;
