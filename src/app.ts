@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { adminRoutes } from './auth/admin-routes.js';
+import { capConnectionsPerAddress } from './connection-cap.js';
 import { identityRoutes } from './auth/routes.js';
 import { toHttpError } from './errors.js';
 import { parseJsonBody, SMALL_BODY_LIMIT } from './json-body.js';
@@ -48,6 +49,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     // An SSE response is not a request being received, so streams are unaffected.
     requestTimeout: 30_000,
     connectionTimeout: 0,
+    // Between requests an idle connection is closed after this (fastify's default is 72 s).
+    keepAliveTimeout: config.keep_alive_timeout * 1000,
     schemaErrorFormatter: formatSchemaErrors,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     // Node enforces headersTimeout/requestTimeout only when it sweeps connections (every 30 s by
@@ -58,6 +61,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   } as FastifyServerOptions);
   app.server.headersTimeout = 10_000;
   logRequests(app);
+  capConnectionsPerAddress(app.server, config.max_connections_per_ip, trust.peer);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, text, done) => {

@@ -60,6 +60,8 @@ export interface Config {
   admin_rate_limit: number;
   trust_proxy: TrustProxy;
   log_level: string;
+  keep_alive_timeout: number;
+  max_connections_per_ip: number;
 }
 
 export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -104,6 +106,8 @@ export const FLAGS: FlagSpec[] = [
     description: 'behind reverse proxies: true (= 1), the number of proxies in front, or their addresses/CIDRs (comma list); the client address is then taken from X-Forwarded-For',
   },
   { name: 'log_level', type: 'string', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent' },
+  { name: 'keep_alive_timeout', type: 'int', default: 10, min: 1, max: 3600, description: 'seconds an idle keep-alive connection is kept open between requests' },
+  { name: 'max_connections_per_ip', type: 'int', default: 256, min: 1, description: 'open connections per client address (not counting --trust_proxy proxies); more are closed at once' },
 ];
 
 export function envName(flag: string): string {
