@@ -103,7 +103,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'admin_rate_limit', type: 'int', default: 1200, min: 1, description: 'per-IP requests a minute to the admin routes' },
   {
     name: 'trust_proxy', type: 'string', default: false, parse: parseTrustProxy, valueOptional: true,
-    description: 'behind reverse proxies: true (= 1), the number of proxies in front, or their addresses/CIDRs (comma list); the client address is then taken from X-Forwarded-For',
+    description: 'believe X-Forwarded-For from reverse proxies: true (1 proxy), a proxy count, or their addresses/CIDRs',
   },
   { name: 'log_level', type: 'string', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent' },
   { name: 'keep_alive_timeout', type: 'int', default: 10, min: 1, max: 3600, description: 'seconds an idle keep-alive connection is kept open between requests' },
