@@ -85,10 +85,12 @@ describe('connections per address', () => {
     for (const c of held) c.socket.destroy();
   });
 
-  it('a trusted proxy is not capped (it carries every client\'s connections); other peers are', async () => {
+  it('a trusted proxy and 127.0.0.1 are not capped (they carry every client\'s connections); other peers are', async () => {
     broker = await startBroker({ max_connections_per_ip: 3, keep_alive_timeout: 60, trust_proxy: '127.0.0.23' });
     const viaProxy = await openAnswered(broker.url, 8, '127.0.0.23');
     expect(viaProxy.every(answered)).toBe(true);
+    // Nor is this host's own address (a local proxy --trust_proxy does not name, local tools).
+    await openAnswered(broker.url, 6, '127.0.0.1');
     await openAnswered(broker.url, 3, '127.0.0.24');
     const refused = connect(broker.url, '127.0.0.24');
     expect(await closedWithin(refused, 3000)).toBeLessThan(2000);
