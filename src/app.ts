@@ -3,18 +3,19 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import type { ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { adminRoutes } from './auth/admin-routes.js';
 import { identityRoutes } from './auth/routes.js';
+import { capConnectionsPerAddress } from './connection-cap.js';
 import { toHttpError } from './errors.js';
-import { parseJsonBody } from './json-body.js';
+import { parseJsonBody, SMALL_BODY_LIMIT } from './json-body.js';
 import { realtimeRoutes } from './realtime/routes.js';
+import { logRequests, OneLinePerRequest, redactUrl } from './request-log.js';
+import { formatSchemaErrors } from './schema.js';
 import type { Services } from './services.js';
+import { proxyTrust } from './trust-proxy.js';
 
-/** Query-string secrets (`/sse?token=`) never reach a log line. */
-export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:token|admin_token|password|totp)=)[^&]*/gi, '$1***');
-}
+const notFoundBody = (req: FastifyRequest) => ({ error: `no route ${req.method} ${req.url.split('?')[0]}` });
 
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
@@ -31,6 +32,7 @@ export interface AppOptions {
 
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
+  const trust = proxyTrust(config.trust_proxy);
   const app = Fastify({
     logger: options.logger ?? {
       level: config.log_level,
@@ -39,13 +41,18 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       },
       redact: { paths: ['req.headers.authorization', 'req.body', '*.admin_token', '*.password', '*.totp', '*.jwt'], censor: '***' },
     },
-    bodyLimit: config.body_limit,
-    // Behind a reverse proxy, the client's address comes from X-Forwarded-For (per-IP limits).
-    trustProxy: config.trust_proxy,
+    logController: new OneLinePerRequest(),
+    // Only the routes with a `data` field (create_user, update_user, insert) take --body_limit.
+    bodyLimit: Math.min(SMALL_BODY_LIMIT, config.body_limit),
+    // Behind reverse proxies, the client's address comes from X-Forwarded-For (per-IP limits).
+    trustProxy: trust.hop ?? false,
     // Slow clients (slowloris) cannot hold a request open: headers in 10 s, the whole request in 30 s.
     // An SSE response is not a request being received, so streams are unaffected.
     requestTimeout: 30_000,
     connectionTimeout: 0,
+    // Between requests an idle connection is closed after this (fastify's default is 72 s).
+    keepAliveTimeout: config.keep_alive_timeout * 1000,
+    schemaErrorFormatter: formatSchemaErrors,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     // Node enforces headersTimeout/requestTimeout only when it sweeps connections (every 30 s by
     // default), so a slowloris client could hold a socket for 40 s; sweep every second instead.
@@ -58,7 +65,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   } as FastifyServerOptions);
   app.server.headersTimeout = 10_000;
   // fastify sets these only on an HTTP/1.1 server; the HTTP/2 server's HTTP/1.1 fallback reads them too.
-  if (options.https) Object.assign(app.server, { requestTimeout: 30_000, connectionsCheckingInterval: 1000 });
+  if (options.https) Object.assign(app.server, { requestTimeout: 30_000, connectionsCheckingInterval: 1000, keepAliveTimeout: config.keep_alive_timeout * 1000 });
+  logRequests(app);
+  capConnectionsPerAddress(app.server, config.max_connections_per_ip, trust.peer);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, text, done) => {
@@ -75,7 +84,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     void reply.code(answer.statusCode).headers(answer.headers).send(answer.body);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: `no route ${req.method} ${redactUrl(req.url).split('?')[0]}` });
+    void reply.code(404).send(notFoundBody(req));
   });
 
   app.addHook('onRequest', async (_req, reply) => {
@@ -102,6 +111,14 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     methods: ['GET', 'HEAD', 'POST', 'OPTIONS'],
     allowedHeaders: ['authorization', 'content-type', 'last-event-id', 'cache-control'],
     maxAge: 600,
+  });
+  // An unknown route answers before its body is read or parsed (after CORS, so a browser can read the
+  // 404). An announced body is not waited for: the connection closes after the answer instead.
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.is404) return;
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+    if (hasBody && req.raw.httpVersionMajor === 1) void reply.header('connection', 'close');
+    return reply.code(404).send(notFoundBody(req));
   });
   await app.register(rateLimit, {
     global: false,

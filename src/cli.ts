@@ -48,7 +48,7 @@ export function buildProgram(run: (config: Config) => Promise<void>): Command {
     .configureHelp({ sortOptions: false });
 
   for (const spec of FLAGS) {
-    const flag = spec.type === 'bool' ? `--${spec.name} [bool]` : `--${spec.name} <${spec.type === 'int' ? 'number' : 'value'}>`;
+    const flag = spec.type === 'bool' ? `--${spec.name} [bool]` : spec.valueOptional ? `--${spec.name} [value]` : `--${spec.name} <${spec.type === 'int' ? 'number' : 'value'}>`;
     // commander prints no default for an undefined value, so a computed default goes in the text.
     const text = spec.default === undefined ? `${spec.description} (default: ${spec.defaultText ?? 'none'})` : spec.description;
     const option = new Option(flag, text).env(envName(spec.name));

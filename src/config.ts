@@ -1,6 +1,7 @@
 // The one place that knows flag names, their defaults, their environment variables and their rules.
 // cli.ts turns FLAGS into commander options; everything else receives a validated Config.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 
 export type FlagType = 'int' | 'string' | 'bool';
 
@@ -15,7 +16,18 @@ export interface FlagSpec {
   max?: number;
   /** Shown in --help when there is no literal default. */
   defaultText?: string;
+  /** The flag's own rule, instead of its type's (it also receives the default). */
+  parse?: (name: string, value: unknown) => unknown;
+  /** The flag alone (`--trust_proxy`) is allowed and means true, as for a bool. */
+  valueOptional?: boolean;
 }
+
+/**
+ * Whom to believe about the client's address in X-Forwarded-For: a number of proxies in front (0 =
+ * nobody, the socket's address counts; 1 = the right-most entry, which the one proxy appended), or the
+ * proxies' own addresses/CIDRs (entries are believed from the right while they name a listed proxy).
+ */
+export type TrustProxy = number | string[];
 
 export interface Config {
   port: number;
@@ -49,11 +61,13 @@ export interface Config {
   map_size: number;
   login_rate_limit: number;
   admin_rate_limit: number;
-  trust_proxy: boolean;
+  trust_proxy: TrustProxy;
   log_level: string;
   tenant_insert_rate: number;
   tenant_quota: number;
   tenant_max_event_names: number;
+  keep_alive_timeout: number;
+  max_connections_per_ip: number;
 }
 
 export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -98,11 +112,16 @@ export const FLAGS: FlagSpec[] = [
   { name: 'map_size', type: 'int', default: 8 * 1024 * MiB, min: MiB, description: 'largest size of the database in bytes (LMDB map size)' },
   { name: 'login_rate_limit', type: 'int', default: 600, min: 1, description: 'per-IP requests a minute to login, password_reset and create_totp' },
   { name: 'admin_rate_limit', type: 'int', default: 1200, min: 1, description: 'per-IP requests a minute to the admin routes' },
-  { name: 'trust_proxy', type: 'bool', default: false, description: 'behind a reverse proxy: take the client address from X-Forwarded-For' },
+  {
+    name: 'trust_proxy', type: 'string', default: false, parse: parseTrustProxy, valueOptional: true,
+    description: 'believe X-Forwarded-For from reverse proxies: true (1 proxy), a proxy count, or their addresses/CIDRs',
+  },
   { name: 'log_level', type: 'string', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent' },
   { name: 'tenant_insert_rate', type: 'int', default: 1000, min: 0, description: 'inserts a second per tenant (one second of burst); more answer 429 (0 = unlimited)' },
   { name: 'tenant_quota', type: 'int', default: 1024 * MiB, min: 0, description: 'bytes of events a tenant may hold; inserts beyond answer 403 (0 = unlimited)' },
   { name: 'tenant_max_event_names', type: 'int', default: 10_000, min: 0, description: 'distinct event names per tenant; a new name beyond answers 403 (0 = unlimited)' },
+  { name: 'keep_alive_timeout', type: 'int', default: 10, min: 1, max: 3600, description: 'seconds an idle keep-alive connection is kept open between requests' },
+  { name: 'max_connections_per_ip', type: 'int', default: 256, min: 1, description: 'open connections per client address (not counting --trust_proxy proxies); more are closed at once' },
 ];
 
 export function envName(flag: string): string {
@@ -118,6 +137,35 @@ export function parseBool(name: string, value: unknown): boolean {
   if (['true', '1', 'yes', 'on', ''].includes(text)) return true;
   if (['false', '0', 'no', 'off'].includes(text)) return false;
   throw new ConfigError(`--${name} must be true or false, got "${String(value)}"`);
+}
+
+const MAX_PROXY_HOPS = 16;
+
+function isProxyAddress(entry: string): boolean {
+  const [address, prefix, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/** true/false (as for a bool), a number of proxies, or a comma list of proxy addresses/CIDRs. */
+export function parseTrustProxy(name: string, value: unknown): TrustProxy {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  const text = Array.isArray(value) ? value.join(',') : String(value).trim().replace(/^["']|["']$/g, '');
+  const word = text.toLowerCase();
+  if (['true', 'yes', 'on', ''].includes(word)) return 1;
+  if (['false', 'no', 'off'].includes(word)) return 0;
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    if (hops > MAX_PROXY_HOPS) throw new ConfigError(`--${name} must be at most ${MAX_PROXY_HOPS} proxies, got ${text}`);
+    return hops;
+  }
+  const entries = text.split(',').map((e) => e.trim());
+  const bad = entries.find((e) => !isProxyAddress(e));
+  if (bad !== undefined) {
+    throw new ConfigError(`--${name} must be true, false, a number of proxies or a comma list of proxy addresses/CIDRs, got "${bad}"`);
+  }
+  return entries;
 }
 
 function parseInt10(spec: FlagSpec, value: unknown): number {
@@ -138,6 +186,10 @@ export function resolveConfig(raw: Partial<Record<keyof Config, unknown>>): Conf
   const out: Record<string, unknown> = {};
   for (const spec of FLAGS) {
     const value = raw[spec.name];
+    if (spec.parse) {
+      out[spec.name] = spec.parse(spec.name, value ?? spec.default);
+      continue;
+    }
     if (value === undefined || value === null) {
       out[spec.name] = spec.default;
       continue;

@@ -1,8 +1,12 @@
 // Request bodies are JSON whatever their Content-Type says (the original ignored it). Deeply nested
-// JSON is refused by a linear scan before parsing, so it costs no recursion and no stack.
+// JSON is refused by a linear scan before parsing, so it costs no recursion and no stack. Everything
+// here is linear in the body's size: a plain JSON.parse (a reviver calls back into JS for every
+// value, several times the parse's cost), then a walk only when the text could hold what it looks for.
 import { badRequest } from './errors.js';
 
 export const MAX_JSON_DEPTH = 64;
+/** The body limit of every route without a `data` field (login, reset, admin): credentials and names. */
+export const SMALL_BODY_LIMIT = 8 * 1024;
 
 export function jsonDepthExceeds(text: string, limit: number): boolean {
   let depth = 0;
@@ -20,16 +24,47 @@ export function jsonDepthExceeds(text: string, limit: number): boolean {
   return false;
 }
 
-/** Parses a body; `__proto__`/`constructor.prototype` keys are refused (prototype poisoning). */
+/**
+ * The body arrives as UTF-8 decoded with replacement, so the text itself is well-formed: a lone
+ * surrogate can only come from a `\uD800`-style escape, which JSON allows. Stored, it would read back
+ * as U+FFFD (a username nobody can log in with). Refused in keys and values alike.
+ */
+const ILL_FORMED = 'request body holds ill-formed Unicode (a lone surrogate such as "\\ud800")';
+const PROTO_KEY = '"__proto__" is not allowed as a key';
+/** In a `u` regex a surrogate pair is one code point, so only a lone surrogate is in category Cs. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Walks the parsed value (at most MAX_JSON_DEPTH deep, so recursion is bounded) for `__proto__` keys,
+ * which JSON.parse keeps as own properties but a later spread or merge would turn into a prototype,
+ * and, when `checkUnicode`, for strings that are not well-formed.
+ */
+function refuseHostile(value: unknown, checkUnicode: boolean): void {
+  if (typeof value === 'string') {
+    if (checkUnicode && LONE_SURROGATE.test(value)) throw badRequest(ILL_FORMED);
+  } else if (Array.isArray(value)) {
+    for (const item of value) refuseHostile(item, checkUnicode);
+  } else if (value !== null && typeof value === 'object') {
+    for (const key of Object.keys(value)) {
+      if (key === '__proto__') throw badRequest(PROTO_KEY);
+      if (checkUnicode && LONE_SURROGATE.test(key)) throw badRequest(ILL_FORMED);
+      refuseHostile((value as Record<string, unknown>)[key], checkUnicode);
+    }
+  }
+}
+
+/** Parses a body; `__proto__` keys (however escaped) and ill-formed Unicode are refused with a 400. */
 export function parseJsonBody(text: string): unknown {
   if (text.trim() === '') throw badRequest('request body must be JSON');
   if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) throw badRequest(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  let value: unknown;
   try {
-    return JSON.parse(text, (key, value) => {
-      if (key === '__proto__') throw new SyntaxError('"__proto__" is not allowed as a key');
-      return value;
-    });
+    value = JSON.parse(text);
   } catch (err) {
     throw badRequest(`malformed JSON: ${(err as Error).message}`);
   }
+  // Without a `\u` escape no string can hold a lone surrogate, nor spell `__proto__` other than plainly.
+  const escaped = text.includes('\\u');
+  if (escaped || text.includes('__proto__')) refuseHostile(value, escaped);
+  return value;
 }

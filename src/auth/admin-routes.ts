@@ -25,6 +25,7 @@ export function adminRoutes(app: FastifyInstance, services: Services): void {
         email: nullableStr, scopes: nullableScopes, data: anyJson, two_factor: nullableBool,
       }),
       ...admin,
+      bodyLimit: services.config.body_limit,
     },
     async (req) => {
       const { admin_token: _t, username, ...changes } = req.body;

@@ -17,6 +17,7 @@ export function identityRoutes(app: FastifyInstance, services: Services): void {
       }),
       preHandler: requireAdmin(services),
       config: { rateLimitGroup: 'admin' },
+      bodyLimit: services.config.body_limit,
     },
     async (req) => {
       const { admin_token: _token, ...input } = req.body;

@@ -106,7 +106,7 @@ export function realtimeRoutes(app: FastifyInstance, services: Services): void {
 
   app.post<{ Body: { event: string; data: unknown } }>(
     '/insert',
-    { preParsing: requireUser(identity), schema: body(['event', 'data'], { event: str, data: anyJson }), config: { rateLimitGroup: 'user' } },
+    { preParsing: requireUser(identity), schema: body(['event', 'data'], { event: str, data: anyJson }), config: { rateLimitGroup: 'user' }, bodyLimit: config.body_limit },
     async (req) => {
       const { user } = principalOf(req);
       const problem = invalidEventName(req.body.event);
