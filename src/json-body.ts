@@ -29,7 +29,7 @@ export function jsonDepthExceeds(text: string, limit: number): boolean {
  * surrogate can only come from a `\uD800`-style escape, which JSON allows. Stored, it would read back
  * as U+FFFD (a username nobody can log in with). Refused in keys and values alike.
  */
-const ILL_FORMED = 'request body holds ill-formed Unicode (a lone surrogate such as "\\ud800")';
+const illFormed = (what: string) => `${what} holds ill-formed Unicode (a lone surrogate such as "\\ud800")`;
 const PROTO_KEY = '"__proto__" is not allowed as a key';
 /** In a `u` regex a surrogate pair is one code point, so only a lone surrogate is in category Cs. */
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -37,18 +37,18 @@ const LONE_SURROGATE = /\p{Cs}/u;
 /**
  * Walks the parsed value (at most MAX_JSON_DEPTH deep, so recursion is bounded) for `__proto__` keys,
  * which JSON.parse keeps as own properties but a later spread or merge would turn into a prototype,
- * and, when `checkUnicode`, for strings that are not well-formed.
+ * and, when `checkUnicode`, for strings that are not well-formed. `path` names the field in the error.
  */
-function refuseHostile(value: unknown, checkUnicode: boolean): void {
+function refuseHostile(value: unknown, checkUnicode: boolean, path: string): void {
   if (typeof value === 'string') {
-    if (checkUnicode && LONE_SURROGATE.test(value)) throw badRequest(ILL_FORMED);
+    if (checkUnicode && LONE_SURROGATE.test(value)) throw badRequest(illFormed(path ? `field "${path}"` : 'the request body'));
   } else if (Array.isArray(value)) {
-    for (const item of value) refuseHostile(item, checkUnicode);
+    for (let i = 0; i < value.length; i++) refuseHostile(value[i], checkUnicode, `${path}[${i}]`);
   } else if (value !== null && typeof value === 'object') {
     for (const key of Object.keys(value)) {
       if (key === '__proto__') throw badRequest(PROTO_KEY);
-      if (checkUnicode && LONE_SURROGATE.test(key)) throw badRequest(ILL_FORMED);
-      refuseHostile((value as Record<string, unknown>)[key], checkUnicode);
+      if (checkUnicode && LONE_SURROGATE.test(key)) throw badRequest(illFormed(path ? `a key in field "${path}"` : 'a key'));
+      refuseHostile((value as Record<string, unknown>)[key], checkUnicode, path ? `${path}.${key}` : key);
     }
   }
 }
@@ -65,6 +65,6 @@ export function parseJsonBody(text: string): unknown {
   }
   // Without a `\u` escape no string can hold a lone surrogate, nor spell `__proto__` other than plainly.
   const escaped = text.includes('\\u');
-  if (escaped || text.includes('__proto__')) refuseHostile(value, escaped);
+  if (escaped || text.includes('__proto__')) refuseHostile(value, escaped, '');
   return value;
 }
