@@ -121,28 +121,10 @@ export class Hub {
   /**
    * Writes bytes unless the subscriber has fallen more than maxBuffer behind: then its stream is cut
    * (destroy, not end, because end would queue behind the backlog) and nobody else waits for it.
+   * undefined: nothing written (closed or cut). Otherwise whether the socket took the bytes in (false:
+   * they are queued, and a replay waits for 'drain' before its next page; live fan-out never waits).
    */
-  write(sub: Subscriber, bytes: Buffer | string): boolean {
-    const sink = sub.init.sink;
-    if (sub.closed) return false;
-    if (sink.writableLength > this.options.maxBuffer) {
-      this.remove(sub);
-      sink.destroy();
-      return false;
-    }
-    sink.write(bytes);
-    return true;
-  }
-
-  get maxBuffer(): number {
-    return this.options.maxBuffer;
-  }
-
-  /**
-   * A replay page: like write, but says whether the socket took it in (true) or wants a 'drain' before
-   * more (false); undefined when the stream is closed or was cut. Replay waits on it, live fan-out never does.
-   */
-  replayWrite(sub: Subscriber, bytes: Buffer | string): boolean | undefined {
+  write(sub: Subscriber, bytes: Buffer | string): boolean | undefined {
     const sink = sub.init.sink;
     if (sub.closed) return undefined;
     if (sink.writableLength > this.options.maxBuffer) {
@@ -151,6 +133,10 @@ export class Hub {
       return undefined;
     }
     return sink.write(bytes);
+  }
+
+  get maxBuffer(): number {
+    return this.options.maxBuffer;
   }
 
   /**
@@ -214,14 +200,14 @@ export class Hub {
     const { records, frames, all } = job;
     const lastId = records[records.length - 1].id;
     if (!sub.init.names && sub.lastId < records[0].id) {
-      if (this.write(sub, all)) this.deliveries += records.length;
+      if (this.write(sub, all) !== undefined) this.deliveries += records.length;
     } else {
       // A filter, or a replay that already sent part of this batch: pick this subscriber's frames.
       const mine: Buffer[] = [];
       for (let i = 0; i < records.length; i++) {
         if (records[i].id > sub.lastId && (!sub.init.names || sub.init.names.has(records[i].event))) mine.push(frames[i]);
       }
-      if (mine.length > 0 && this.write(sub, mine.length === 1 ? mine[0] : Buffer.concat(mine))) this.deliveries += mine.length;
+      if (mine.length > 0 && this.write(sub, mine.length === 1 ? mine[0] : Buffer.concat(mine)) !== undefined) this.deliveries += mine.length;
     }
     // Never backwards: a replay may have read past this batch and the next one still pending.
     if (lastId > sub.lastId) sub.lastId = lastId;

@@ -46,7 +46,7 @@ class Replay {
       await yieldToLoop();
       return !this.sub.closed;
     }
-    const accepted = this.hub.replayWrite(this.sub, text);
+    const accepted = this.hub.write(this.sub, text);
     if (accepted === undefined) return false;
     if (!accepted) {
       const sink = this.sub.init.sink;
