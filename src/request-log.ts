@@ -42,14 +42,19 @@ export class OneLinePerRequest extends LogController {
   override requestCompleted(): void {}
 }
 
+const QUIET_LEVELS = new Set(['silent', 'fatal', 'error', 'warn']);
+
 export function logRequests(app: FastifyInstance): void {
   // The response's 'close' comes once per request: after the answer is complete, or when the client
   // went away first (how a stream usually ends, so an SSE request is logged when it ends).
-  app.addHook('onRequest', async (req, reply) => {
+  app.addHook('onRequest', (req, reply, done) => {
+    // Nothing is built for a level that writes nothing (a silent or warn-level broker pays no redaction).
+    if (QUIET_LEVELS.has(req.log.level)) return done();
     reply.raw.once('close', () => {
       const fields = { method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime), ip: req.ip };
       if (reply.raw.writableFinished) req.log.info(fields, 'request');
       else req.log.info({ ...fields, aborted: true }, 'request ended by the client');
     });
+    done();
   });
 }

@@ -30,28 +30,26 @@ function pageBytes(hub: Hub): number {
 }
 
 class Replay {
-  private readonly closed: Promise<void>;
+  /** One close listener for the whole replay (a listener per page would pile up on a long history). */
+  private closed: Promise<void> | undefined;
 
   constructor(
     private readonly hub: Hub,
     private readonly sub: Subscriber,
-  ) {
-    // One close listener for the whole replay (a listener per page would pile up on a long history).
-    this.closed = new Promise<void>((resolve) => sub.init.sink.once('close', resolve));
-  }
+  ) {}
 
-  /** Writes a page; false when the stream is gone. Waits for the socket to drain when it asked to. */
-  async write(text: string): Promise<boolean> {
-    if (text === '') {
-      await yieldToLoop();
-      return !this.sub.closed;
-    }
-    const accepted = this.hub.write(this.sub, text);
+  /**
+   * Writes a page; false when the stream is gone. Waits for the socket to drain when it asked to, and
+   * otherwise yields a turn to other requests before the next page (`last`: there is none, go on now).
+   */
+  async write(text: string, last = false): Promise<boolean> {
+    const accepted = text === '' ? true : this.hub.write(this.sub, text);
     if (accepted === undefined) return false;
     if (!accepted) {
       const sink = this.sub.init.sink;
+      this.closed ??= new Promise<void>((resolve) => sink.once('close', resolve));
       await Promise.race([new Promise<void>((resolve) => sink.once('drain', resolve)), this.closed]);
-    } else {
+    } else if (!last) {
       await yieldToLoop();
     }
     return !this.sub.closed;
@@ -75,7 +73,8 @@ async function sendSnapshot(hub: Hub, log: EventLog, sub: Subscriber, prefix: st
       i += taken;
       text += encode(records);
     }
-    if (!(await replay.write(text))) return;
+    // The last page goes on to the catch-up read at once: most snapshots are one page.
+    if (!(await replay.write(text, i >= ids.length))) return;
     text = '';
   } while (i < ids.length);
   return replayAfter(hub, log, sub, through, replay);
