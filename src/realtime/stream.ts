@@ -63,8 +63,11 @@ class Replay {
  */
 async function sendSnapshot(hub: Hub, log: EventLog, sub: Subscriber, prefix: string): Promise<void> {
   const replay = new Replay(hub, sub);
-  const through = log.committedId(sub.tenant);
   const ids = log.latestIds(sub.tenant, sub.init.names);
+  // Every commit writes its events' names' latest ids, and retention never deletes a latest event: so
+  // without a filter the highest latest id is the highest committed one (the prune marker aside), read
+  // from the same snapshot as the ids, for free. A filter hides other names' ids: then ask the log.
+  const through = sub.init.names ? log.committedId(sub.tenant) : Math.max(ids.length > 0 ? ids[ids.length - 1] : 0, log.prunedThrough(sub.tenant));
   let text = prefix;
   let i = 0;
   do {
