@@ -17,6 +17,12 @@ import { proxyTrust } from './trust-proxy.js';
 
 const notFoundBody = (req: FastifyRequest) => ({ error: `no route ${req.method} ${req.url.split('?')[0]}` });
 
+/**
+ * Streams one HTTP/2 connection may have open at once (Node's default is 2^32-1): with the per-IP
+ * connection cap this bounds what one client holds; more than a browser's tabs will ever open.
+ */
+const H2_MAX_STREAMS = 128;
+
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
@@ -61,7 +67,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     // HTTPS speaks HTTP/2 (ALPN h2, HTTP/1.1 for clients without it): a browser holds at most six
     // HTTP/1.1 connections per host, and each open stream takes one, so a 7th tab could not connect.
     // An h2 session idle (no stream, so no heartbeat) past one heartbeat and a margin is closed.
-    ...(options.https ? { http2: true, http2SessionTimeout: config.heartbeat * 1000 + 5000, https: { allowHTTP1: true, ...(options.https as object) } } : {}),
+    ...(options.https ? { http2: true, http2SessionTimeout: config.heartbeat * 1000 + 5000, https: { allowHTTP1: true, settings: { maxConcurrentStreams: H2_MAX_STREAMS }, ...(options.https as object) } } : {}),
   } as FastifyServerOptions);
   app.server.headersTimeout = 10_000;
   // fastify sets these only on an HTTP/1.1 server; the HTTP/2 server's HTTP/1.1 fallback reads them too.

@@ -266,5 +266,6 @@ export function unsafeSettings(config: Config): string[] {
   if (config.admin_token !== undefined && PUBLIC_DEFAULT_SECRETS.includes(config.admin_token)) warnings.push('--admin_token is a public default: anyone can administer users');
   if (!config.secure) warnings.push('plain HTTP: tokens and passwords cross the network unencrypted (use --secure in production)');
   if (config.origin === '*') warnings.push('--origin is "*": any website may call this API from a browser');
+  if (typeof config.trust_proxy === 'number' && config.trust_proxy > 0) warnings.push('--trust_proxy is a count of proxies: any peer may be one, so --max_connections_per_ip is off and X-Forwarded-For is believed from anyone who reaches this port; list the proxies\' addresses instead');
   return warnings;
 }

@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { resolveConfig, unsafeSettings } from '../src/config.js';
 import { ADMIN, startBroker, testDir } from './helpers/broker.js';
 import { post } from './helpers/http.js';
 import { httpsRequest } from './tls/https-client.js';
@@ -72,5 +73,12 @@ describe('--secure defaults', () => {
     } finally {
       await broker.stop();
     }
+  });
+});
+
+describe('--trust_proxy as a count of proxies', () => {
+  it('is warned about at start: any peer may be the proxy, so the per-IP connection cap is off', () => {
+    expect(unsafeSettings(resolveConfig({ trust_proxy: '1' })).some((w) => /count of proxies.*max_connections_per_ip is off/.test(w))).toBe(true);
+    expect(unsafeSettings(resolveConfig({ trust_proxy: '127.0.0.1' })).some((w) => /count of proxies/.test(w))).toBe(false);
   });
 });

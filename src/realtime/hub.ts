@@ -28,6 +28,9 @@ export class Subscriber {
   }
 }
 
+/** How long a closed stream's unsent bytes may take to drain before its socket is cut. */
+const CLOSE_GRACE_MS = 5000;
+
 /** Subscribers written per macrotask during a fan-out. */
 const SLICE = 500;
 
@@ -115,7 +118,11 @@ export class Hub {
   close(sub: Subscriber): void {
     if (sub.closed) return;
     this.remove(sub);
-    sub.init.sink.end();
+    const sink = sub.init.sink;
+    sink.end();
+    // end() waits behind unsent bytes: a client that never reads would keep the socket and its buffer
+    // (no longer counted against --max_streams_per_user) for good. It gets a grace period to drain.
+    if (!sink.destroyed && sink.writableLength > 0) setTimeout(() => sink.destroy(), CLOSE_GRACE_MS).unref();
   }
 
   /**

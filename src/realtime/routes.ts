@@ -1,7 +1,7 @@
 // /insert, /sse and /events: the thin HTTP face of the event log and the hub.
 import type { FastifyInstance } from 'fastify';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { badRequest, tooMany } from '../errors.js';
+import { badRequest, tooMany, unauthorized } from '../errors.js';
 import { principalOf, requireUser } from '../auth/require-user.js';
 import { anyJson, body, str } from '../schema.js';
 import type { Services } from '../services.js';
@@ -84,7 +84,7 @@ async function history(log: EventLog, tenant: string, q: HistoryQuery): Promise<
     });
     for (const r of page.records) {
       records.push(r);
-      bytes += r.data.length;
+      bytes += Buffer.byteLength(r.data);
     }
     if (page.end) return { records, next: undefined };
     if (page.through === undefined) return { records, next: q.desc ? before : after };
@@ -109,6 +109,9 @@ export function realtimeRoutes(app: FastifyInstance, services: Services): void {
     { preParsing: requireUser(identity), schema: body(['event', 'data'], { event: str, data: anyJson }), config: { rateLimitGroup: 'user' }, bodyLimit: config.body_limit },
     async (req) => {
       const { user } = principalOf(req);
+      // Authenticated before the body arrived (up to --body_limit, possibly slowly): a revoke or tenant
+      // move meanwhile must not let this write land in the old tenant.
+      if (!identity.isCurrent(user)) throw unauthorized('invalid or expired token');
       const problem = invalidEventName(req.body.event);
       if (problem) throw badRequest(problem);
       const data = JSON.stringify(req.body.data);

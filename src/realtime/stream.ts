@@ -104,6 +104,10 @@ async function replayAfter(hub: Hub, log: EventLog, sub: Subscriber, from: numbe
       return;
     }
     if (!(await replay.write(encode(page.records)))) return;
+    // A slow reader's replay can span a retention run: events it had not reached may be gone, and
+    // skipping them silently would be a gap. Start over from the snapshot, as a resume from before
+    // the retained history does.
+    if (log.prunedThrough(sub.tenant) > sub.lastId) return sendSnapshot(hub, log, sub, RESET_FRAME);
   }
 }
 

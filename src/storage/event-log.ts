@@ -194,7 +194,7 @@ export class LmdbEventLog implements EventLog {
       const stored = this.db.events.get([tenant, id]) as StoredEvent | undefined;
       if (!stored) continue;
       records.push(this.read(tenant, id, stored));
-      bytes += stored.d.length;
+      bytes += Buffer.byteLength(stored.d);
     }
     return { records, taken };
   }
@@ -222,10 +222,12 @@ export class LmdbEventLog implements EventLog {
         through = key[1];
         continue;
       }
-      if (records.length > 0 && bytes + stored.d.length > q.maxBytes) return { records, through, end: false };
+      // UTF-8 bytes, what a page costs on the wire (non-ASCII data is up to 3 bytes a UTF-16 unit).
+      const size = Buffer.byteLength(stored.d);
+      if (records.length > 0 && bytes + size > q.maxBytes) return { records, through, end: false };
       through = key[1];
       records.push(this.read(tenant, key[1], stored));
-      bytes += stored.d.length;
+      bytes += size;
     }
     return { records, through, end: true };
   }

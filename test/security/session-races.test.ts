@@ -3,6 +3,7 @@
 // read before it. A login racing a password change must not issue a token valid under the new password.
 // Turning two-factor on ends the sessions opened with the password alone. Each race is run many times
 // in parallel (the hash queue holds several checks in flight at once), so a stale window is hit every run.
+import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, startBroker, type TestBroker } from '../helpers/broker.js';
 import { basic, bearer, get, makeUser, post } from '../helpers/http.js';
@@ -105,6 +106,45 @@ describe('turning two-factor on', () => {
     } finally {
       bearerStream.close();
       basicStream.close();
+    }
+  });
+});
+
+describe('an insert whose body arrives after a session end', () => {
+  /** Sends /insert's head now and returns a function that sends its body and reads the status. */
+  function insertInTwoParts(jwt: string, body: string): Promise<(rest: string) => Promise<number>> {
+    const u = new URL(broker.url);
+    return new Promise((resolve, reject) => {
+      const socket = netConnect(Number(u.port), u.hostname, () => {
+        socket.write(`POST /insert HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${jwt}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`);
+        resolve(async (rest) => {
+          let answer = '';
+          socket.setEncoding('utf8');
+          socket.on('data', (chunk: string) => (answer += chunk));
+          const ended = new Promise<void>((done) => socket.once('close', () => done()));
+          socket.write(rest);
+          await ended;
+          return Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
+        });
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  it('is refused once the user was revoked or moved while it was being sent', async () => {
+    for (const change of ['revoke', 'tenant'] as const) {
+      const user = await makeUser(broker.url, { tenant_name: `old-${change}` });
+      const body = JSON.stringify({ event: 'late', data: { change } });
+      const send = await insertInTwoParts(user.jwt, body);
+      // The head is authenticated as soon as it arrives, which nothing outside shows: a pause lets it
+      // be (were the change to land first instead, the answer would be 401 as well, so this cannot fail falsely).
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const changed = change === 'revoke'
+        ? await post(broker.url, '/revoke_user', { admin_token: ADMIN, username: user.username })
+        : await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, tenant_name: `new-${change}` });
+      expect(changed.status).toBe(200);
+      expect(await send(body)).toBe(401);
+      expect(broker.services.log.lastId(`old-${change}`)).toBe(0);
     }
   });
 });

@@ -139,6 +139,11 @@ describe('HTTP/2 over TLS', () => {
     await waitUntil(() => broker.services.hub.streamsOf('alice') === 0, 5000, 'closed streams leave the hub');
   });
 
+  it('bounds the streams one connection may open at once (Node would allow 2^32-1)', async () => {
+    await waitUntil(() => session.remoteSettings.maxConcurrentStreams !== undefined, 5000, 'the server settings');
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(128);
+  });
+
   it('still answers HTTP/1.1 clients, streams included', async () => {
     const body = await new Promise<{ alpn: string | false | null; version: string; text: string }>((resolve, reject) => {
       const req = httpsRequest(`${broker.url}/sse`, { ca: cert.certPem, headers: { authorization: `Bearer ${users.alice}` }, agent: false }, (res) => {
