@@ -5,6 +5,7 @@
 // tabs over a BroadcastChannel. When the leader tab closes, the browser grants the lock to the next tab
 // waiting for it, which resumes the stream from the last id it got (the broker replays the rest), so no
 // tab sees a gap; every tab drops ids it already delivered, so none sees a duplicate either.
+import { tokenSubject } from './jwt.js';
 import type { LatestView } from './latest.js';
 import type { SseMessage } from './sse-parser.js';
 
@@ -27,6 +28,11 @@ type Wire =
 /** What the sharing needs from a Subscription (its internals). */
 export interface SharedSubscriber {
   readonly closed: boolean;
+  role: 'direct' | 'shared';
+  /** The token the client holds now (an account switch changes it). */
+  readonly token: string | undefined;
+  /** Called before each connect; an error returned ends the subscription for good. */
+  beforeConnect: (() => Error | undefined) | undefined;
   readonly connected: boolean;
   position: number | undefined;
   relay: ((event: Relayed) => void) | undefined;
@@ -35,7 +41,8 @@ export interface SharedSubscriber {
   runDirect(): Promise<void>;
   handle(message: SseMessage): void;
   setConnected(connected: boolean, opened: boolean): void;
-  relayedError(error: Error, retrying: boolean, delayMs: number | undefined): void;
+  report(error: Error, info: { retrying: boolean; delayMs?: number }): void;
+  close(): void;
   readonly latest: LatestView;
 }
 
@@ -57,9 +64,17 @@ function lockManager(): LockManagerLike | undefined {
   return locks && typeof locks.request === 'function' ? locks : undefined;
 }
 
-/** Whether this runtime can share (browsers: Web Locks and BroadcastChannel; Node has no Web Locks). */
+/** Whether this runtime can share at all: Web Locks and BroadcastChannel. */
 export function canShareAcrossTabs(): boolean {
   return lockManager() !== undefined && typeof BroadcastChannel === 'function';
+}
+
+/**
+ * Whether subscriptions share unless told otherwise: only in a browser page. Newer Node has Web Locks and
+ * BroadcastChannel too, but its processes are not tabs, and its README promises a stream of its own.
+ */
+export function sharesByDefault(): boolean {
+  return typeof (globalThis as { document?: unknown }).document !== 'undefined' && canShareAcrossTabs();
 }
 
 /** The name of the lock and channel: tabs share only with the same broker, user and filter. */
@@ -67,12 +82,43 @@ export function sharingKey(url: string, username: string, events: string[] | und
   return `broker-client/v1 ${JSON.stringify([url, username, events?.length ? [...events].sort() : null])}`;
 }
 
-/** Runs a subscription as a leader or follower of the tabs sharing `key`; resolves once it stops. */
-export async function runShared(sub: SharedSubscriber, key: string): Promise<void> {
+/** Starts `sub` sharing when it should (SubscribeOptions.shareAcrossTabs); undefined: it runs alone. */
+export function shareIfAlike(
+  sub: SharedSubscriber,
+  url: string,
+  options: { shareAcrossTabs?: boolean; lastEventId?: number; events?: string[] },
+): Promise<void> | undefined {
+  const user = tokenSubject(sub.token);
+  if (!(options.shareAcrossTabs ?? sharesByDefault()) || options.lastEventId !== undefined || user === undefined || !canShareAcrossTabs()) return undefined;
+  sub.role = 'shared';
+  return runShared(sub, sharingKey(url, user, options.events), user);
+}
+
+/**
+ * Runs a subscription as a leader or follower of the tabs sharing `key` (as `user`); resolves once it
+ * stops. Where the lock cannot be had at all (a sandboxed iframe's opaque origin: SecurityError) the
+ * subscription runs a stream of its own instead.
+ */
+export async function runShared(sub: SharedSubscriber, key: string, user: string): Promise<void> {
+  if (sub.closed) return;
   const locks = lockManager()!;
   const channel = new BroadcastChannel(key);
   const waiting = new AbortController();
   let leading = false;
+  let led = false;
+  // The key names the user the subscription started as; after an account switch (login as someone else,
+  // or a relogin hook that does) this tab must neither relay the new user's stream to the old user's
+  // tabs nor show the old user's frames. Decoded only when the token changes: it runs per relayed frame.
+  let checked: string | undefined;
+  let sameUser = true;
+  const userChanged = (): Error | undefined => {
+    const token = sub.token;
+    if (token !== checked) {
+      checked = token;
+      sameUser = tokenSubject(token) === user;
+    }
+    return sameUser ? undefined : new Error(`subscribe: the client's user is no longer "${user}"; subscribe again`);
+  };
   // A follower ignores frames until it has the leader's state: applied first, frames relayed
   // meanwhile (all at or below the state's position) would hide older names' latest values.
   let synced = false;
@@ -89,6 +135,12 @@ export async function runShared(sub: SharedSubscriber, key: string): Promise<voi
     if (sub.closed || !wire || typeof wire !== 'object') return;
     if (leading) {
       if (wire.kind === 'hello') post({ kind: 'state', messages: latestFrames(sub.latest), position: sub.position, connected: sub.connected });
+      return;
+    }
+    const changed = userChanged();
+    if (changed) {
+      sub.report(changed, { retrying: false });
+      sub.close();
       return;
     }
     switch (wire.kind) {
@@ -112,17 +164,21 @@ export async function runShared(sub: SharedSubscriber, key: string): Promise<voi
         sub.setConnected(false, false);
         return;
       case 'error':
+        // The leader's final error (its token refused, its relogin failed) is its own: this tab waits on
+        // for the lock, which that leader is about to give up, and then tries with its own token.
         sub.setConnected(false, false);
-        sub.relayedError(new Error(wire.message), wire.retrying, wire.delayMs);
+        sub.report(new Error(wire.message), wire.retrying ? { retrying: true, delayMs: wire.delayMs } : { retrying: true });
         return;
     }
   };
   sub.onStop = () => waiting.abort();
+  sub.beforeConnect = userChanged;
   post({ kind: 'hello' });
+  let fallBack = false;
   try {
     await locks.request(key, { signal: waiting.signal }, async () => {
       if (sub.closed) return;
-      leading = true;
+      leading = led = true;
       sub.relay = (event) => post(event);
       post({ kind: 'leader' });
       try {
@@ -135,9 +191,16 @@ export async function runShared(sub: SharedSubscriber, key: string): Promise<voi
     });
   } catch (err) {
     // Closed while waiting for the lock: a follower's normal end.
-    if ((err as Error)?.name !== 'AbortError') throw err;
+    if ((err as Error)?.name !== 'AbortError') {
+      if (led) throw err;
+      fallBack = true;
+    }
   } finally {
     sub.onStop = undefined;
     channel.close();
+  }
+  if (fallBack && !sub.closed) {
+    sub.role = 'direct';
+    await sub.runDirect();
   }
 }

@@ -6,9 +6,8 @@
 import { backoffDelay, DEFAULT_INITIAL_DELAY_MS } from './backoff.js';
 import type { BrokerClient } from './client.js';
 import { BrokerError, errorFrom } from './errors.js';
-import { tokenSubject } from './jwt.js';
 import { LatestView } from './latest.js';
-import { canShareAcrossTabs, runShared, sharingKey, type Relayed, type SharedSubscriber } from './shared-stream.js';
+import { shareIfAlike, type Relayed, type SharedSubscriber } from './shared-stream.js';
 import { SseParser, type SseMessage } from './sse-parser.js';
 
 export interface BrokerEvent<T = unknown> {
@@ -45,7 +44,8 @@ export interface SubscribeOptions {
   /**
    * In a browser, tabs subscribing alike (same broker, user and `events`) share one stream: one tab
    * holds it and relays to the others, and another takes over when it closes (shared-stream.ts).
-   * Default true where Web Locks and BroadcastChannel exist (not in Node) and `lastEventId` is unset.
+   * Default true in a browser page (not in Node, even one with Web Locks); never with `lastEventId`.
+   * A tab whose client then switches user stops with a final error (subscribe again for the new user).
    */
   shareAcrossTabs?: boolean;
 }
@@ -75,7 +75,10 @@ export class Subscription implements SharedSubscriber {
   relay: ((event: Relayed) => void) | undefined;
   /** @internal */
   onStop: (() => void) | undefined;
-  private role: 'direct' | 'shared' = 'direct';
+  /** @internal */
+  beforeConnect: (() => Error | undefined) | undefined;
+  /** @internal */
+  role: 'direct' | 'shared' = 'direct';
   /** The highest id handed to onEvent since the last reset (duplicates are at or below it). */
   private delivered = 0;
   private serverRetryMs: number | undefined;
@@ -97,13 +100,7 @@ export class Subscription implements SharedSubscriber {
     client.retain();
     if (options.signal?.aborted) this.stopped = true;
     else options.signal?.addEventListener('abort', this.onAbort, { once: true });
-    const username = tokenSubject(client.token);
-    const share = options.shareAcrossTabs ?? (options.lastEventId === undefined && canShareAcrossTabs());
-    let running: Promise<void>;
-    if (share && options.lastEventId === undefined && username !== undefined && canShareAcrossTabs()) {
-      this.role = 'shared';
-      running = runShared(this, sharingKey(client.url, username, options.events));
-    } else running = this.runDirect();
+    const running = this.stopped ? Promise.resolve() : (shareIfAlike(this, client.url, options) ?? this.runDirect());
     this.done = running.finally(() => {
       this.stopped = true;
       this.isConnected = false;
@@ -123,6 +120,11 @@ export class Subscription implements SharedSubscriber {
 
   get closed(): boolean {
     return this.stopped;
+  }
+
+  /** @internal */
+  get token(): string | undefined {
+    return this.client.token;
   }
 
   /** 'shared': one stream shared with this browser's other tabs; 'direct': a stream of its own. */
@@ -152,6 +154,8 @@ export class Subscription implements SharedSubscriber {
       try {
         await this.renew(() => this.client.ensureFreshToken());
         if (this.stopped) return;
+        const refused = this.beforeConnect?.();
+        if (refused) throw new FinalError(refused.message, { cause: refused });
         const outcome = await this.connectOnce();
         if (this.stopped) return;
         if (outcome === 'unauthorized') {
@@ -318,7 +322,8 @@ export class Subscription implements SharedSubscriber {
     if (onEvent) this.safely(() => onEvent({ id, event: message.type, data }));
   }
 
-  private report(error: Error, info: ErrorInfo): void {
+  /** @internal */
+  report(error: Error, info: ErrorInfo): void {
     this.relay?.({ kind: 'error', message: error.message, retrying: info.retrying, delayMs: info.delayMs });
     const onError = this.options.onError;
     if (onError) this.safely(() => onError(error, info));
@@ -328,12 +333,6 @@ export class Subscription implements SharedSubscriber {
   setConnected(connected: boolean, opened: boolean): void {
     this.isConnected = connected;
     if (opened) this.safely(this.options.onOpen);
-  }
-
-  /** @internal The leading tab's error; a final one ends this follower too. */
-  relayedError(error: Error, retrying: boolean, delayMs: number | undefined): void {
-    this.report(error, retrying ? { retrying, delayMs } : { retrying });
-    if (!retrying) this.close();
   }
 
   /** Calls app code: an exception there is the app's bug, reported, and must not break the stream. */
