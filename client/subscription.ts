@@ -73,12 +73,9 @@ export class Subscription implements SharedSubscriber {
   position: number | undefined;
   /** @internal Set while this tab leads a shared stream: every frame and state change goes to the others. */
   relay: ((event: Relayed) => void) | undefined;
-  /** @internal */
-  onStop: (() => void) | undefined;
-  /** @internal */
-  beforeConnect: (() => Error | undefined) | undefined;
-  /** @internal */
-  role: 'direct' | 'shared' = 'direct';
+  /** @internal */ onStop: (() => void) | undefined;
+  /** @internal */ beforeConnect: (() => Error | undefined) | undefined;
+  /** @internal */ role: 'direct' | 'shared' = 'direct';
   /** The highest id handed to onEvent since the last reset (duplicates are at or below it). */
   private delivered = 0;
   private serverRetryMs: number | undefined;
@@ -100,7 +97,7 @@ export class Subscription implements SharedSubscriber {
     client.retain();
     if (options.signal?.aborted) this.stopped = true;
     else options.signal?.addEventListener('abort', this.onAbort, { once: true });
-    const running = this.stopped ? Promise.resolve() : (shareIfAlike(this, client.url, options) ?? this.runDirect());
+    const running = this.stopped ? Promise.resolve() : (shareIfAlike(this, client, options) ?? this.runDirect());
     this.done = running.finally(() => {
       this.stopped = true;
       this.isConnected = false;
@@ -122,11 +119,6 @@ export class Subscription implements SharedSubscriber {
     return this.stopped;
   }
 
-  /** @internal */
-  get token(): string | undefined {
-    return this.client.token;
-  }
-
   /** 'shared': one stream shared with this browser's other tabs; 'direct': a stream of its own. */
   get sharing(): 'direct' | 'shared' {
     return this.role;
@@ -141,23 +133,28 @@ export class Subscription implements SharedSubscriber {
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.interrupt();
+    this.onStop?.();
+  }
+
+  /** @internal Ends the open stream and any wait (a shared leader whose lock was taken stops so). */
+  interrupt(): void {
     this.current?.abort();
     this.wake?.();
-    this.onStop?.();
   }
 
   /** @internal The connect-and-reconnect loop (a shared subscription runs it while it leads). */
   async runDirect(): Promise<void> {
-    while (!this.stopped) {
+    while (!this.stopped && this.leading) {
       let delay: number;
       const tokenAtStart = this.client.token;
       try {
         await this.renew(() => this.client.ensureFreshToken());
-        if (this.stopped) return;
+        if (this.stopped || !this.leading) return;
         const refused = this.beforeConnect?.();
         if (refused) throw new FinalError(refused.message, { cause: refused });
         const outcome = await this.connectOnce();
-        if (this.stopped) return;
+        if (this.stopped || !this.leading) return;
         if (outcome === 'unauthorized') {
           // The first 401 renews the token and reconnects at once; a second in a row means the new token
           // was refused too, so wait as after any other failure instead of spinning.
@@ -168,7 +165,7 @@ export class Subscription implements SharedSubscriber {
         // was renewed meanwhile, the new one is ready and nothing is gained by waiting.
         delay = this.client.token !== tokenAtStart ? 0 : backoffDelay(0, this.baseDelay(), this.client.options.reconnect);
       } catch (err) {
-        if (this.stopped) return;
+        if (this.stopped || !this.leading) return;
         const error = err instanceof Error ? err : new Error(String(err));
         if (!this.retryable(error)) {
           this.report(error instanceof FinalError && error.cause instanceof Error ? error.cause : error, { retrying: false });

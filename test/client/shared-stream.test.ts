@@ -5,37 +5,53 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerClient, type BrokerEvent, type ErrorInfo, type Subscription } from '../../client/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { makeUser } from '../helpers/http.js';
+import { sharingKey } from '../../client/shared-stream.js';
 import { waitUntil } from '../helpers/wait.js';
 
 type Callback = () => Promise<void>;
 
-/** Exclusive locks with a browser-like hand-over: the next waiter is granted a moment after a release. */
+/**
+ * Exclusive locks as browsers grant them: the next waiter a moment after a release (the hand-over goes
+ * through another process), and `steal` takes a held lock at once, rejecting its holder's request.
+ */
 class TestLocks {
   failWith: Error | undefined;
-  private readonly held = new Set<string>();
-  private readonly queues = new Map<string, Array<() => Promise<void>>>();
+  private readonly holders = new Map<string, object>();
+  private readonly queues = new Map<string, Array<() => void>>();
   constructor(private readonly handoverMs = 30) {}
 
-  request(name: string, options: { signal?: AbortSignal }, callback: Callback): Promise<unknown> {
+  request(name: string, options: { signal?: AbortSignal; steal?: boolean }, callback: Callback): Promise<unknown> {
     if (this.failWith) return Promise.reject(this.failWith);
     return new Promise((resolve, reject) => {
       const signal = options.signal;
       if (signal?.aborted) return reject(new DOMException('aborted', 'AbortError'));
       const queue = this.queues.get(name) ?? [];
       this.queues.set(name, queue);
+      const entry = { reject };
       const onAbort = () => {
         const at = queue.indexOf(grant);
         if (at >= 0) queue.splice(at, 1);
         reject(new DOMException('aborted', 'AbortError'));
       };
-      const grant = async () => {
+      const grant = () => {
         signal?.removeEventListener('abort', onAbort);
-        try {
-          resolve(await callback());
-        } catch (err) {
-          reject(err);
-        }
+        this.holders.set(name, entry);
+        void callback()
+          .then(resolve, reject)
+          .finally(() => {
+            // A stolen lock is not ours to release any more.
+            if (this.holders.get(name) !== entry) return;
+            setTimeout(() => {
+              if (this.holders.get(name) !== entry) return;
+              this.holders.delete(name);
+              this.pump(name);
+            }, this.handoverMs);
+          });
       };
+      if (options.steal) {
+        (this.holders.get(name) as typeof entry | undefined)?.reject(new DOMException('stolen', 'AbortError'));
+        return grant();
+      }
       signal?.addEventListener('abort', onAbort, { once: true });
       queue.push(grant);
       this.pump(name);
@@ -44,14 +60,7 @@ class TestLocks {
 
   private pump(name: string): void {
     const queue = this.queues.get(name);
-    if (this.held.has(name) || !queue?.length) return;
-    this.held.add(name);
-    void queue.shift()!().finally(() =>
-      setTimeout(() => {
-        this.held.delete(name);
-        this.pump(name);
-      }, this.handoverMs),
-    );
+    if (!this.holders.has(name) && queue?.length) queue.shift()!();
   }
 }
 
@@ -171,5 +180,41 @@ describe('shared stream between tabs', () => {
     expect(follower.events.map((e) => e.data)).not.toContain('for bob only');
     expect(leader.sub.closed).toBe(true);
     void bobs;
+  });
+
+  it('a follower takes the lock from a leader that holds it but has gone silent', async () => {
+    const alice = await user('sh-silent');
+    const client = new BrokerClient({ url: broker.url, token: alice.jwt, idleTimeoutMs: 300 });
+    // A hung tab: it holds the lock and says nothing.
+    let hung!: () => void;
+    void locks.request(sharingKey(client.url, alice.username, undefined), {}, () => new Promise<void>((r) => (hung = r))).catch(() => {}); // taken from it
+    const follower = tab(client);
+    await waitUntil(() => follower.sub.connected, 5000, 'the follower streams itself');
+    expect(follower.sub.leading).toBe(true);
+    const { id } = await alice.client.insert('note', 'x');
+    await waitUntil(() => follower.events.some((e) => e.id === id));
+    hung();
+  });
+
+  it('a leader whose lock is stolen stops streaming and follows, and no event is lost or doubled', async () => {
+    const alice = await user('sh-stolen');
+    const first = tab(alice.client);
+    const second = tab(new BrokerClient({ url: broker.url, token: alice.jwt }));
+    await waitUntil(() => first.sub.connected && second.sub.connected);
+    expect(first.sub.leading).toBe(true);
+    const before = await alice.client.insert('n', 1);
+    await waitUntil(() => second.events.some((e) => e.id === before.id));
+    let release!: () => void;
+    void locks.request(sharingKey(alice.client.url, alice.username, undefined), { steal: true }, () => new Promise<void>((r) => (release = r))).catch(() => {});
+    await waitUntil(() => !first.sub.leading && !first.sub.connected, 2000, 'the old leader stops');
+    expect(first.sub.closed).toBe(false);
+    const during = await alice.client.insert('n', 2);
+    release();
+    await waitUntil(() => (first.sub.leading || second.sub.leading) && first.sub.connected && second.sub.connected, 5000, 'a new leader');
+    const after = await alice.client.insert('n', 3);
+    for (const t of [first, second]) {
+      await waitUntil(() => t.events.some((e) => e.id === after.id));
+      expect(t.events.map((e) => e.id).filter((id) => id >= before.id)).toEqual([before.id, during.id, after.id]);
+    }
   });
 });
