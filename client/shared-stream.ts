@@ -5,6 +5,8 @@
 // tabs over a BroadcastChannel. When the leader tab closes, the browser grants the lock to the next tab
 // waiting for it, which resumes the stream from the last id it got (the broker replays the rest), so no
 // tab sees a gap; every tab drops ids it already delivered, so none sees a duplicate either.
+import type { BrokerClient } from './client.js';
+import { tokenSubject } from './jwt.js';
 import type { LatestView } from './latest.js';
 import type { SseMessage } from './sse-parser.js';
 
@@ -22,20 +24,28 @@ type Wire =
   /** The leader's answer: the latest frame of each name, and the position they bring one to. */
   | { kind: 'state'; messages: SseMessage[]; position: number | undefined; connected: boolean }
   /** A new leader: whoever still waits for a state asks again. */
-  | { kind: 'leader' };
+  | { kind: 'leader' }
+  /** The leader is alive (sent every few seconds, however quiet the stream). */
+  | { kind: 'beat' };
 
 /** What the sharing needs from a Subscription (its internals). */
 export interface SharedSubscriber {
   readonly closed: boolean;
+  role: 'direct' | 'shared';
+  /** Called before each connect; an error returned ends the subscription for good. */
+  beforeConnect: (() => Error | undefined) | undefined;
   readonly connected: boolean;
   position: number | undefined;
   relay: ((event: Relayed) => void) | undefined;
   onStop: (() => void) | undefined;
-  /** The subscription's own connect-and-reconnect loop: the leader runs it. */
+  /** The subscription's own connect-and-reconnect loop: the leader runs it, while `leading`. */
   runDirect(): Promise<void>;
+  /** Ends the open stream and any wait of runDirect (which then returns once no longer leading). */
+  interrupt(): void;
   handle(message: SseMessage): void;
   setConnected(connected: boolean, opened: boolean): void;
-  relayedError(error: Error, retrying: boolean, delayMs: number | undefined): void;
+  report(error: Error, info: { retrying: boolean; delayMs?: number }): void;
+  close(): void;
   readonly latest: LatestView;
 }
 
@@ -49,7 +59,7 @@ function latestFrames(view: LatestView): SseMessage[] {
 }
 
 interface LockManagerLike {
-  request(name: string, options: { signal?: AbortSignal }, callback: () => Promise<void>): Promise<unknown>;
+  request(name: string, options: { signal?: AbortSignal; steal?: boolean }, callback: () => Promise<void>): Promise<unknown>;
 }
 
 function lockManager(): LockManagerLike | undefined {
@@ -57,9 +67,17 @@ function lockManager(): LockManagerLike | undefined {
   return locks && typeof locks.request === 'function' ? locks : undefined;
 }
 
-/** Whether this runtime can share (browsers: Web Locks and BroadcastChannel; Node has no Web Locks). */
+/** Whether this runtime can share at all: Web Locks and BroadcastChannel. */
 export function canShareAcrossTabs(): boolean {
   return lockManager() !== undefined && typeof BroadcastChannel === 'function';
+}
+
+/**
+ * Whether subscriptions share unless told otherwise: only in a browser page. Newer Node has Web Locks and
+ * BroadcastChannel too, but its processes are not tabs, and its README promises a stream of its own.
+ */
+export function sharesByDefault(): boolean {
+  return typeof (globalThis as { document?: unknown }).document !== 'undefined' && canShareAcrossTabs();
 }
 
 /** The name of the lock and channel: tabs share only with the same broker, user and filter. */
@@ -67,12 +85,46 @@ export function sharingKey(url: string, username: string, events: string[] | und
   return `broker-client/v1 ${JSON.stringify([url, username, events?.length ? [...events].sort() : null])}`;
 }
 
-/** Runs a subscription as a leader or follower of the tabs sharing `key`; resolves once it stops. */
-export async function runShared(sub: SharedSubscriber, key: string): Promise<void> {
+/** Starts `sub` sharing when it should (SubscribeOptions.shareAcrossTabs); undefined: it runs alone. */
+export function shareIfAlike(
+  sub: SharedSubscriber,
+  client: BrokerClient,
+  options: { shareAcrossTabs?: boolean; lastEventId?: number; events?: string[] },
+): Promise<void> | undefined {
+  const user = tokenSubject(client.token);
+  if (!(options.shareAcrossTabs ?? sharesByDefault()) || options.lastEventId !== undefined || user === undefined || !canShareAcrossTabs()) return undefined;
+  sub.role = 'shared';
+  return runShared(sub, client, sharingKey(client.url, user, options.events), user);
+}
+
+/**
+ * Runs a subscription of `client` as a leader or follower of the tabs sharing `key` (as `user`); resolves once it
+ * stops. Where the lock cannot be had at all (a sandboxed iframe's opaque origin: SecurityError) the
+ * subscription runs a stream of its own instead.
+ */
+export async function runShared(sub: SharedSubscriber, client: BrokerClient, key: string, user: string): Promise<void> {
+  if (sub.closed) return;
+  const idleTimeoutMs = client.options.idleTimeoutMs ?? 45_000;
   const locks = lockManager()!;
   const channel = new BroadcastChannel(key);
-  const waiting = new AbortController();
+  let waiting = new AbortController();
   let leading = false;
+  let led = false;
+  let steal = false;
+  let leaderRun: Promise<void> | undefined;
+  // The key names the user the subscription started as; after an account switch (login as someone else,
+  // or a relogin hook that does) this tab must neither relay the new user's stream to the old user's
+  // tabs nor show the old user's frames. Decoded only when the token changes: it runs per relayed frame.
+  let checked: string | undefined;
+  let sameUser = true;
+  const userChanged = (): Error | undefined => {
+    const token = client.token;
+    if (token !== checked) {
+      checked = token;
+      sameUser = tokenSubject(token) === user;
+    }
+    return sameUser ? undefined : new Error(`subscribe: the client's user is no longer "${user}"; subscribe again`);
+  };
   // A follower ignores frames until it has the leader's state: applied first, frames relayed
   // meanwhile (all at or below the state's position) would hide older names' latest values.
   let synced = false;
@@ -83,12 +135,29 @@ export async function runShared(sub: SharedSubscriber, key: string): Promise<voi
       // The channel closed under us (the tab is going away).
     }
   };
+  // A leader that holds the lock but has stopped working (a frozen or hung tab) would starve every
+  // follower: the leader beats, and a follower that hears nothing for idleTimeoutMs takes the lock from it.
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
+  const watch = () => {
+    if (watchdog !== undefined) clearTimeout(watchdog);
+    watchdog = leading || sub.closed ? undefined : setTimeout(() => {
+      steal = true;
+      waiting.abort();
+    }, idleTimeoutMs);
+  };
 
   channel.onmessage = (e: MessageEvent<Wire>) => {
     const wire = e.data;
     if (sub.closed || !wire || typeof wire !== 'object') return;
     if (leading) {
       if (wire.kind === 'hello') post({ kind: 'state', messages: latestFrames(sub.latest), position: sub.position, connected: sub.connected });
+      return;
+    }
+    watch();
+    const changed = userChanged();
+    if (changed) {
+      sub.report(changed, { retrying: false });
+      sub.close();
       return;
     }
     switch (wire.kind) {
@@ -112,32 +181,66 @@ export async function runShared(sub: SharedSubscriber, key: string): Promise<voi
         sub.setConnected(false, false);
         return;
       case 'error':
+        // The leader's final error (its token refused, its relogin failed) is its own: this tab waits on
+        // for the lock, which that leader is about to give up, and then tries with its own token.
         sub.setConnected(false, false);
-        sub.relayedError(new Error(wire.message), wire.retrying, wire.delayMs);
+        sub.report(new Error(wire.message), wire.retrying ? { retrying: true, delayMs: wire.delayMs } : { retrying: true });
         return;
     }
   };
+  const lead = async () => {
+    if (sub.closed) return;
+    leading = led = true;
+    watch();
+    sub.relay = (event) => post(event);
+    post({ kind: 'leader' });
+    const beat = setInterval(() => post({ kind: 'beat' }), Math.max(10, Math.min(5_000, idleTimeoutMs / 3)));
+    try {
+      // From our own position: everything relayed to us so far is delivered; the broker replays the rest.
+      await (leaderRun = sub.runDirect());
+    } finally {
+      clearInterval(beat);
+      // After a steal the new leader speaks for the stream: a 'down' from us would mislead its followers.
+      if (leading) post({ kind: 'down' });
+      leading = false;
+      sub.relay = undefined;
+    }
+  };
   sub.onStop = () => waiting.abort();
+  sub.beforeConnect = userChanged;
   post({ kind: 'hello' });
+  let fallBack = false;
   try {
-    await locks.request(key, { signal: waiting.signal }, async () => {
-      if (sub.closed) return;
-      leading = true;
-      sub.relay = (event) => post(event);
-      post({ kind: 'leader' });
+    while (!sub.closed) {
+      waiting = new AbortController();
+      const stealing = steal;
+      steal = false;
+      watch();
       try {
-        // From our own position: everything relayed to us so far is delivered; the broker replays the rest.
-        await sub.runDirect();
-      } finally {
-        post({ kind: 'down' });
-        sub.relay = undefined;
+        await locks.request(key, stealing ? { steal: true } : { signal: waiting.signal }, lead);
+        break;
+      } catch (err) {
+        if ((err as Error)?.name !== 'AbortError') {
+          if (led) throw err;
+          fallBack = true;
+          break;
+        }
+        if (leading) {
+          // Our lock was stolen (we looked dead to a follower): stop streaming, and follow from here on.
+          leading = false;
+          sub.relay = undefined;
+          sub.interrupt();
+          await leaderRun;
+        } else if (!steal) break; // Closed while waiting for the lock: a follower's normal end.
       }
-    });
-  } catch (err) {
-    // Closed while waiting for the lock: a follower's normal end.
-    if ((err as Error)?.name !== 'AbortError') throw err;
+    }
   } finally {
+    if (watchdog !== undefined) clearTimeout(watchdog);
     sub.onStop = undefined;
     channel.close();
+  }
+  if (fallBack && !sub.closed) {
+    sub.role = 'direct';
+    await sub.runDirect();
   }
 }

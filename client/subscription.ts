@@ -6,9 +6,8 @@
 import { backoffDelay, DEFAULT_INITIAL_DELAY_MS } from './backoff.js';
 import type { BrokerClient } from './client.js';
 import { BrokerError, errorFrom } from './errors.js';
-import { tokenSubject } from './jwt.js';
 import { LatestView } from './latest.js';
-import { canShareAcrossTabs, runShared, sharingKey, type Relayed, type SharedSubscriber } from './shared-stream.js';
+import { shareIfAlike, type Relayed, type SharedSubscriber } from './shared-stream.js';
 import { SseParser, type SseMessage } from './sse-parser.js';
 
 export interface BrokerEvent<T = unknown> {
@@ -45,7 +44,8 @@ export interface SubscribeOptions {
   /**
    * In a browser, tabs subscribing alike (same broker, user and `events`) share one stream: one tab
    * holds it and relays to the others, and another takes over when it closes (shared-stream.ts).
-   * Default true where Web Locks and BroadcastChannel exist (not in Node) and `lastEventId` is unset.
+   * Default true in a browser page (not in Node, even one with Web Locks); never with `lastEventId`.
+   * A tab whose client then switches user stops with a final error (subscribe again for the new user).
    */
   shareAcrossTabs?: boolean;
 }
@@ -73,9 +73,9 @@ export class Subscription implements SharedSubscriber {
   position: number | undefined;
   /** @internal Set while this tab leads a shared stream: every frame and state change goes to the others. */
   relay: ((event: Relayed) => void) | undefined;
-  /** @internal */
-  onStop: (() => void) | undefined;
-  private role: 'direct' | 'shared' = 'direct';
+  /** @internal */ onStop: (() => void) | undefined;
+  /** @internal */ beforeConnect: (() => Error | undefined) | undefined;
+  /** @internal */ role: 'direct' | 'shared' = 'direct';
   /** The highest id handed to onEvent since the last reset (duplicates are at or below it). */
   private delivered = 0;
   private serverRetryMs: number | undefined;
@@ -97,13 +97,7 @@ export class Subscription implements SharedSubscriber {
     client.retain();
     if (options.signal?.aborted) this.stopped = true;
     else options.signal?.addEventListener('abort', this.onAbort, { once: true });
-    const username = tokenSubject(client.token);
-    const share = options.shareAcrossTabs ?? (options.lastEventId === undefined && canShareAcrossTabs());
-    let running: Promise<void>;
-    if (share && options.lastEventId === undefined && username !== undefined && canShareAcrossTabs()) {
-      this.role = 'shared';
-      running = runShared(this, sharingKey(client.url, username, options.events));
-    } else running = this.runDirect();
+    const running = this.stopped ? Promise.resolve() : (shareIfAlike(this, client, options) ?? this.runDirect());
     this.done = running.finally(() => {
       this.stopped = true;
       this.isConnected = false;
@@ -139,21 +133,28 @@ export class Subscription implements SharedSubscriber {
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.interrupt();
+    this.onStop?.();
+  }
+
+  /** @internal Ends the open stream and any wait (a shared leader whose lock was taken stops so). */
+  interrupt(): void {
     this.current?.abort();
     this.wake?.();
-    this.onStop?.();
   }
 
   /** @internal The connect-and-reconnect loop (a shared subscription runs it while it leads). */
   async runDirect(): Promise<void> {
-    while (!this.stopped) {
+    while (!this.stopped && this.leading) {
       let delay: number;
       const tokenAtStart = this.client.token;
       try {
         await this.renew(() => this.client.ensureFreshToken());
-        if (this.stopped) return;
+        if (this.stopped || !this.leading) return;
+        const refused = this.beforeConnect?.();
+        if (refused) throw new FinalError(refused.message, { cause: refused });
         const outcome = await this.connectOnce();
-        if (this.stopped) return;
+        if (this.stopped || !this.leading) return;
         if (outcome === 'unauthorized') {
           // The first 401 renews the token and reconnects at once; a second in a row means the new token
           // was refused too, so wait as after any other failure instead of spinning.
@@ -164,7 +165,7 @@ export class Subscription implements SharedSubscriber {
         // was renewed meanwhile, the new one is ready and nothing is gained by waiting.
         delay = this.client.token !== tokenAtStart ? 0 : backoffDelay(0, this.baseDelay(), this.client.options.reconnect);
       } catch (err) {
-        if (this.stopped) return;
+        if (this.stopped || !this.leading) return;
         const error = err instanceof Error ? err : new Error(String(err));
         if (!this.retryable(error)) {
           this.report(error instanceof FinalError && error.cause instanceof Error ? error.cause : error, { retrying: false });
@@ -318,7 +319,8 @@ export class Subscription implements SharedSubscriber {
     if (onEvent) this.safely(() => onEvent({ id, event: message.type, data }));
   }
 
-  private report(error: Error, info: ErrorInfo): void {
+  /** @internal */
+  report(error: Error, info: ErrorInfo): void {
     this.relay?.({ kind: 'error', message: error.message, retrying: info.retrying, delayMs: info.delayMs });
     const onError = this.options.onError;
     if (onError) this.safely(() => onError(error, info));
@@ -328,12 +330,6 @@ export class Subscription implements SharedSubscriber {
   setConnected(connected: boolean, opened: boolean): void {
     this.isConnected = connected;
     if (opened) this.safely(this.options.onOpen);
-  }
-
-  /** @internal The leading tab's error; a final one ends this follower too. */
-  relayedError(error: Error, retrying: boolean, delayMs: number | undefined): void {
-    this.report(error, retrying ? { retrying, delayMs } : { retrying });
-    if (!retrying) this.close();
   }
 
   /** Calls app code: an exception there is the app's bug, reported, and must not break the stream. */

@@ -43,6 +43,8 @@ describe('the client package (client/, @broker/client)', () => {
     expect(manifest.name).toBe('@broker/client');
     expect(manifest.type).toBe('module');
     expect(manifest.exports['.']).toEqual({ types: './dist/index.d.ts', import: './dist/index.js' });
+    // For resolvers that ignore `exports` (older bundlers and tools): the same ESM entry.
+    expect(manifest.main).toBe('./dist/index.js');
     for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies', 'bundleDependencies']) expect(manifest[field], field).toBeUndefined();
     const root = JSON.parse(readFileSync(resolve(CLIENT, '../package.json'), 'utf8')) as { workspaces?: string[] };
     expect(root.workspaces).toContain('client');
