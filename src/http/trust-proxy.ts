@@ -4,7 +4,7 @@
 // fastify 5 takes a numeric `trustProxy` to mean "trust no hop" (it cannot check the peer), which would
 // silently key every client behind the proxy on the proxy's address; a function says what we mean.
 import { BlockList, isIP } from 'node:net';
-import type { TrustProxy } from './config.js';
+import type { TrustProxy } from '../config.js';
 
 /** proxy-addr's trust function: is the address at this hop (0 = the socket's peer) a proxy of ours? */
 export type TrustFunction = (address: string, hop: number) => boolean;
