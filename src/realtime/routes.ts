@@ -1,23 +1,15 @@
 // /insert, /sse and /events: the thin HTTP face of the event log and the hub.
 import type { FastifyInstance } from 'fastify';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { badRequest, tooMany, unauthorized } from '../errors.js';
 import { principalOf, requireUser } from '../auth/require-user.js';
 import { anyJson, body, str } from '../schema.js';
 import type { Services } from '../services.js';
-import type { EventLog, EventRecord } from '../storage/event-log.js';
+import type { EventRecord } from '../storage/event-log.js';
+import { EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT, history } from './history.js';
 import { Subscriber } from './hub.js';
 import { invalidEventName, openEventStream } from './sse.js';
-import { EXAMINE_BYTES_PER_TURN, EXAMINE_PER_TURN, startStream } from './stream.js';
+import { startStream } from './stream.js';
 import { TenantLimits } from './tenant-limits.js';
-
-/** GET /events: `limit` defaults to 100, at most 1,000; an answer holds about 4 MiB of data at most (always one event). */
-export const EVENTS_DEFAULT_LIMIT = 100;
-export const EVENTS_MAX_LIMIT = 1000;
-export const EVENTS_MAX_BYTES = 4 * 1024 * 1024;
-/** Records one /events request looks at (a filter that matches little): past it, the answer says where to go on. */
-export const EVENTS_SCAN_BUDGET = 100_000;
-const EVENTS_SCAN_BYTES = 256 * 1024 * 1024;
 
 function parseId(value: unknown, what: string): number | undefined {
   if (value === undefined || value === '') return undefined;
@@ -49,55 +41,6 @@ function eventsJson(records: EventRecord[], next: number | undefined): string {
     out += `${i ? ',' : ''}{"id":${r.id},"event":${JSON.stringify(r.event)},"data":${r.data},"timestamp":${r.timestamp}}`;
   }
   return `${out}]${next === undefined ? '' : `,"next":${next}`}}`;
-}
-
-interface HistoryQuery {
-  after: number;
-  before: number | undefined;
-  desc: boolean;
-  limit: number;
-  names: Set<string> | undefined;
-}
-
-/**
- * Reads one /events answer in chunks of EXAMINE_PER_TURN records, yielding between them, within the
- * answer's limits and the request's scan budget. `next` is set when the answer was cut short: the
- * client continues with after=next (oldest first) or before=next (newest first).
- */
-async function history(log: EventLog, tenant: string, q: HistoryQuery): Promise<{ records: EventRecord[]; next: number | undefined }> {
-  const records: EventRecord[] = [];
-  let bytes = 0;
-  let examined = 0;
-  let examinedBytes = 0;
-  let after = q.after;
-  let before = q.before;
-  for (;;) {
-    const page = log.scan(tenant, {
-      after,
-      before,
-      desc: q.desc,
-      limit: q.limit - records.length,
-      maxBytes: EVENTS_MAX_BYTES - bytes,
-      maxExamined: Math.min(EXAMINE_PER_TURN, EVENTS_SCAN_BUDGET - examined),
-      maxExaminedBytes: EXAMINE_BYTES_PER_TURN,
-      names: q.names,
-    });
-    for (const r of page.records) {
-      records.push(r);
-      bytes += Buffer.byteLength(r.data);
-    }
-    if (page.end) return { records, next: undefined };
-    if (page.through === undefined) return { records, next: q.desc ? before : after };
-    if (q.desc) before = page.through;
-    else after = page.through;
-    // The examined count is only known per chunk: a chunk is at most EXAMINE_PER_TURN records.
-    examined += EXAMINE_PER_TURN;
-    examinedBytes += EXAMINE_BYTES_PER_TURN;
-    if (records.length >= q.limit || bytes >= EVENTS_MAX_BYTES || examined >= EVENTS_SCAN_BUDGET || examinedBytes >= EVENTS_SCAN_BYTES) {
-      return { records, next: page.through };
-    }
-    await yieldToLoop();
-  }
 }
 
 export function realtimeRoutes(app: FastifyInstance, services: Services): void {
