@@ -77,41 +77,44 @@ describe.skipIf(process.getuid?.() !== 0)('a database the user may not write', (
     });
   }
 
+  /** A database made by a root broker in a dir others may enter: what a later `nobody` start meets. */
+  async function databaseMadeByRoot(): Promise<{ parent: string; dir: string }> {
+    const parent = testDir();
+    chmodSync(parent, 0o755);
+    const dir = join(parent, 'db');
+    const broker = await startBroker({ db: dir }, { dir: parent });
+    await broker.stop();
+    return { parent, dir };
+  }
+  const startAsNobody = (dir: string, parent: string) => asNobody(['--port', '0', '--db', dir, '--admin_token', 'x'.repeat(32)], parent);
+
   it('a directory owned by another user is a permission problem, not corruption', async () => {
     const parent = testDir();
     chmodSync(parent, 0o755);
     const dir = join(parent, 'db');
     mkdirSync(dir, { mode: 0o700 });
-    const result = await asNobody(['--port', '0', '--db', dir, '--admin_token', 'x'.repeat(32)], parent);
+    const result = await startAsNobody(dir, parent);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/no permission to write the database/);
     expect(result.stderr).not.toMatch(/corrupt|restore a backup/i);
   });
 
   it('a data.mdb the user may not write is a permission problem, not corruption', async () => {
-    const parent = testDir();
-    chmodSync(parent, 0o755);
-    const dir = join(parent, 'db');
-    const broker = await startBroker({ db: dir }, { dir: parent });
-    await broker.stop();
+    const { parent, dir } = await databaseMadeByRoot();
     chownSync(dir, NOBODY, NOBODY);
     // data.mdb stays root's (0600): nobody can neither read nor write it.
-    const result = await asNobody(['--port', '0', '--db', dir, '--admin_token', 'x'.repeat(32)], parent);
+    const result = await startAsNobody(dir, parent);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/no permission/);
     expect(result.stderr).not.toMatch(/corrupt|restore a backup/i);
   });
 
   it('a lock.mdb the user may not open is a clear refusal, not a crash of LMDB (SIGSEGV)', async () => {
-    const parent = testDir();
-    chmodSync(parent, 0o755);
-    const dir = join(parent, 'db');
-    const broker = await startBroker({ db: dir }, { dir: parent });
-    await broker.stop();
+    const { parent, dir } = await databaseMadeByRoot();
     chownSync(dir, NOBODY, NOBODY);
     chownSync(join(dir, 'data.mdb'), NOBODY, NOBODY);
     // lock.mdb stays root's, 0600: the checker's read-only open gets by, LMDB's own open does not.
-    const result = await asNobody(['--port', '0', '--db', dir, '--admin_token', 'x'.repeat(32)], parent);
+    const result = await startAsNobody(dir, parent);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/no permission to write the database .*lock\.mdb/);
   });
