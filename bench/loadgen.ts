@@ -138,7 +138,9 @@ interface ConnectArgs {
 async function connectAll(a: ConnectArgs) {
   const target = parseUrl(a.url);
   const conns = groupOf(a.group);
-  const head = `GET ${a.path} HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\nAccept: text/event-stream\r\n${Object.entries(a.headers)
+  const head = `GET ${a.path} HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\nAccept: text/event-stream\r\n${Object.entries(
+    a.headers,
+  )
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('')}\r\n`;
   const t0 = performance.now();
@@ -256,10 +258,23 @@ export interface RunResult {
   loadgenEldP99: number;
 }
 
-function postOnce(agent: Agent, target: Target, path: string, headers: Record<string, string>, body: string): Promise<number> {
+function postOnce(
+  agent: Agent,
+  target: Target,
+  path: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<number> {
   return new Promise((resolve) => {
     const req = request(
-      { host: target.host, port: target.port, method: 'POST', path, agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } },
+      {
+        host: target.host,
+        port: target.port,
+        method: 'POST',
+        path,
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -455,7 +470,14 @@ async function loop(a: LoopArgs) {
   probing = false;
   await probeLoop;
   agent.destroy();
-  return { done, elapsedMs: elapsed, perSec: (done * 1000) / elapsed, statuses, latency: hist.summary(), probe: probe.summary() };
+  return {
+    done,
+    elapsedMs: elapsed,
+    perSec: (done * 1000) / elapsed,
+    statuses,
+    latency: hist.summary(),
+    probe: probe.summary(),
+  };
 }
 
 serve({

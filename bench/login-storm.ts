@@ -62,7 +62,16 @@ export async function loginStorm(opts: LoginOptions, loadgen: Peer, spec = 'brok
     );
     // Idle: event-loop delay with nothing to do but a GET / every 20 ms.
     await target.stats(true);
-    const idle = await loadgen.call<LoopResult>('loop', { url: target.url, path: '/', headers: {}, bodies: ['{}'], concurrency: 1, durationMs: 1000, maxRequests: 0, probeMs: 20 });
+    const idle = await loadgen.call<LoopResult>('loop', {
+      url: target.url,
+      path: '/',
+      headers: {},
+      bodies: ['{}'],
+      concurrency: 1,
+      durationMs: 1000,
+      maxRequests: 0,
+      probeMs: 20,
+    });
     const idleStats = await target.stats(true);
     // Ceiling: raw argon2.verify, HASH_CONCURRENCY at a time (the server's semaphore), no HTTP.
     const ceilingMs = Math.min(3000, opts.durationMs);
@@ -73,7 +82,17 @@ export async function loginStorm(opts: LoginOptions, loadgen: Peer, spec = 'brok
     const w0 = performance.now();
     const storm = await loadgen.call<LoopResult>(
       'loop',
-      { url: target.url, path: '/login', headers: {}, bodies: users, bodyPerWorker: true, concurrency: opts.concurrency, durationMs: opts.durationMs, maxRequests: 1_000_000, probeMs: 20 },
+      {
+        url: target.url,
+        path: '/login',
+        headers: {},
+        bodies: users,
+        bodyPerWorker: true,
+        concurrency: opts.concurrency,
+        durationMs: opts.durationMs,
+        maxRequests: 1_000_000,
+        probeMs: 20,
+      },
       opts.durationMs + 60_000,
     );
     const s1 = await target.stats();
@@ -82,7 +101,22 @@ export async function loginStorm(opts: LoginOptions, loadgen: Peer, spec = 'brok
     const raw = rawAfter.perSec > rawBefore.perSec ? rawAfter : rawBefore;
     const loginsPerSec = ((storm.statuses['200'] ?? 0) * 1000) / storm.elapsedMs;
     opts.log(`  · ${spec} login storm: ${fmtInt(loginsPerSec)} logins/s ${JSON.stringify(storm.statuses)}`);
-    return { target: spec, argon2: pw.argon2, hashConcurrency, idle, idleStats, rawBefore, rawAfter, raw, ceilingMs, storm, stormStats: s1, stormCpuUs: s1.cpuUs - s0.cpuUs, wallMs, loginsPerSec };
+    return {
+      target: spec,
+      argon2: pw.argon2,
+      hashConcurrency,
+      idle,
+      idleStats,
+      rawBefore,
+      rawAfter,
+      raw,
+      ceilingMs,
+      storm,
+      stormStats: s1,
+      stormCpuUs: s1.cpuUs - s0.cpuUs,
+      wallMs,
+      loginsPerSec,
+    };
   } finally {
     await target.stop();
   }
@@ -92,15 +126,53 @@ export function loginTable(results: LoginResult[], opts: LoginOptions): string {
   const lines: string[] = [];
   for (const r of results) {
     const { type: _t, ...params } = r.argon2;
-    lines.push(`${r.target}: argon2id parameters (ARGON2_OPTIONS): ${JSON.stringify(params)}; hashing bounded to ${r.hashConcurrency} at a time`);
+    lines.push(
+      `${r.target}: argon2id parameters (ARGON2_OPTIONS): ${JSON.stringify(params)}; hashing bounded to ${r.hashConcurrency} at a time`,
+    );
   }
   const prefix = (r: LoginResult) => (results.length > 1 ? `${r.target}: ` : '');
   lines.push(
     table(
-      ['measure', 'logins/s', 'login p50 ms', 'login p99 ms', 'GET / p50 ms', 'GET / p99 ms', 'eld p50 ms', 'eld p99 ms', 'eld max ms', 'srv CPU%', 'statuses'],
+      [
+        'measure',
+        'logins/s',
+        'login p50 ms',
+        'login p99 ms',
+        'GET / p50 ms',
+        'GET / p99 ms',
+        'eld p50 ms',
+        'eld p99 ms',
+        'eld max ms',
+        'srv CPU%',
+        'statuses',
+      ],
       results.flatMap((r) => [
-        [`${prefix(r)}idle server`, '-', '-', '-', ms(r.idle.probe.p50), ms(r.idle.probe.p99), fmtNum(r.idleStats.eld!.p50, 2), fmtNum(r.idleStats.eld!.p99, 2), fmtNum(r.idleStats.eld!.max, 1), '-', '-'],
-        [`${prefix(r)}argon2.verify ×${r.hashConcurrency}, no HTTP (ceiling; before/after: ${fmtInt(r.rawBefore.perSec)}/${fmtInt(r.rawAfter.perSec)})`, fmtInt(r.raw.perSec), '-', '-', '-', '-', '-', fmtNum(r.raw.eldP99, 2), '-', fmtInt((r.raw.cpuUs / 1000 / r.ceilingMs) * 100), '-'],
+        [
+          `${prefix(r)}idle server`,
+          '-',
+          '-',
+          '-',
+          ms(r.idle.probe.p50),
+          ms(r.idle.probe.p99),
+          fmtNum(r.idleStats.eld!.p50, 2),
+          fmtNum(r.idleStats.eld!.p99, 2),
+          fmtNum(r.idleStats.eld!.max, 1),
+          '-',
+          '-',
+        ],
+        [
+          `${prefix(r)}argon2.verify ×${r.hashConcurrency}, no HTTP (ceiling; before/after: ${fmtInt(r.rawBefore.perSec)}/${fmtInt(r.rawAfter.perSec)})`,
+          fmtInt(r.raw.perSec),
+          '-',
+          '-',
+          '-',
+          '-',
+          '-',
+          fmtNum(r.raw.eldP99, 2),
+          '-',
+          fmtInt((r.raw.cpuUs / 1000 / r.ceilingMs) * 100),
+          '-',
+        ],
         [
           `${prefix(r)}storm: ${opts.concurrency} concurrent, ${fmtNum(r.storm.elapsedMs / 1000, 1)} s`,
           fmtInt(r.loginsPerSec),
@@ -117,6 +189,9 @@ export function loginTable(results: LoginResult[], opts: LoginOptions): string {
       ]),
     ),
   );
-  for (const r of results) lines.push(`${prefix(r)}logins/s vs ceiling: ${fmtNum(r.loginsPerSec / r.raw.perSec, 2)}× (logins/s counts 200 answers only; the storm's own length includes its last in-flight logins)`);
+  for (const r of results)
+    lines.push(
+      `${prefix(r)}logins/s vs ceiling: ${fmtNum(r.loginsPerSec / r.raw.perSec, 2)}× (logins/s counts 200 answers only; the storm's own length includes its last in-flight logins)`,
+    );
   return lines.join('\n');
 }

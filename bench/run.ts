@@ -21,7 +21,11 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 async function main() {
   const started = Date.now();
   console.log(`# Broker bench${quick ? ' (--quick)' : ''} — ${new Date().toISOString()}`);
-  console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   console.log(`source: ${gitState()}`);
   // Built before anything is measured, so that compiling does not load the machine during a row.
   const old = oldBuildFromArgs(log);
@@ -38,7 +42,8 @@ async function main() {
       console.log('## Login storm (issue 2)');
       const lopts: LoginOptions = { concurrency: 200, durationMs: quick ? 2000 : 5000, users: 200, log };
       const results = [];
-      for (const spec of old ? ['broker', 'broker@old'] : ['broker']) results.push(await loginStorm(lopts, loadgen, spec));
+      for (const spec of old ? ['broker', 'broker@old'] : ['broker'])
+        results.push(await loginStorm(lopts, loadgen, spec));
       console.log(loginTable(results, lopts));
       const cmp = compareLogin(results);
       if (cmp.text) console.log(`\n${RATIO_NOTE}\n${cmp.text}`);
@@ -49,9 +54,13 @@ async function main() {
       const why = has('no-nchan') ? 'disabled by --no-nchan' : nchanAvailable();
       const opts: FanoutOptions = {
         subs: (list(flag('subs')) ?? (quick ? ['1000'] : ['1000', '5000'])).map(Number),
-        rates: (list(flag('rates')) ?? (quick ? ['100', 'max'] : ['100', '1000', 'max'])).filter((r) => r !== 'none').map((r) => (r === 'max' ? 0 : Number(r))),
+        rates: (list(flag('rates')) ?? (quick ? ['100', 'max'] : ['100', '1000', 'max']))
+          .filter((r) => r !== 'none')
+          .map((r) => (r === 'max' ? 0 : Number(r))),
         durationMs: Number(flag('duration') ?? (quick ? 1500 : 4000)),
-        targets: ((t) => (old ? withOldTwins(t) : t))(list(flag('targets')) ?? ['baseline', 'broker', ...(why ? [] : ['nchan'])]),
+        targets: ((t) => (old ? withOldTwins(t) : t))(
+          list(flag('targets')) ?? ['baseline', 'broker', ...(why ? [] : ['nchan'])],
+        ),
         concurrency: Number(flag('concurrency') ?? 32),
         window: Number(flag('window') ?? 64),
         padBytes: 40,
@@ -94,7 +103,9 @@ function settings(pairs: string[]): Record<string, string> {
 function gitState(): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).split('\n').filter((l) => l.trim());
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.trim());
     return `${head}${dirty.length ? ` + uncommitted changes in ${dirty.map((l) => l.slice(3)).join(', ')}` : ''}`;
   } catch {
     return 'unknown (no git)';
@@ -110,17 +121,33 @@ function verdict(res: Awaited<ReturnType<typeof fanout>>): string {
   const brokers = [...new Set(res.rows.map((r) => r.target).filter((t) => t.startsWith('broker')))];
   const mark = (ok: boolean) => (ok ? 'MET   ' : 'MISSED');
   for (const b of brokers) {
-    const ratios = res.rows.filter((r) => r.target === b).map((r) => ({ r, ratio: perCore(b, r.subs, r.rate) / perCore('baseline', r.subs, r.rate) }));
+    const ratios = res.rows
+      .filter((r) => r.target === b)
+      .map((r) => ({ r, ratio: perCore(b, r.subs, r.rate) / perCore('baseline', r.subs, r.rate) }));
     const worst = ratios.filter((x) => Number.isFinite(x.ratio)).sort((a, c) => a.ratio - c.ratio)[0];
-    if (worst) lines.push(`${mark(worst.ratio >= 0.75)} ${b}: deliveries per server-core-second ≥ 0.75× baseline — worst ${fmtNum(worst.ratio, 2)}× (${worst.r.subs} subs, ${worst.r.rate || 'max'}${worst.r.rate ? '/s' : ''})`);
+    if (worst)
+      lines.push(
+        `${mark(worst.ratio >= 0.75)} ${b}: deliveries per server-core-second ≥ 0.75× baseline — worst ${fmtNum(worst.ratio, 2)}× (${worst.r.subs} subs, ${worst.r.rate || 'max'}${worst.r.rate ? '/s' : ''})`,
+      );
     const p = res.rows.find((r) => r.target === b && r.subs === 1000 && r.rate === 100);
-    if (p) lines.push(`${mark(p.r.latency.p99 <= 35_000)} ${b}: p99 ≤ 35 ms at 1,000 subscribers × 100 events/s — ${fmtNum(p.r.latency.p99 / 1000, 1)} ms`);
+    if (p)
+      lines.push(
+        `${mark(p.r.latency.p99 <= 35_000)} ${b}: p99 ≤ 35 ms at 1,000 subscribers × 100 events/s — ${fmtNum(p.r.latency.p99 / 1000, 1)} ms`,
+      );
     const lossy = res.rows.filter((r) => r.target === b && (r.r.lost > 0 || r.r.dup > 0));
-    lines.push(`${mark(lossy.length === 0)} ${b}: 0 lost, 0 duplicated frames${lossy.length ? ` — ${lossy.map((r) => `${r.subs}/${r.rate || 'max'}: lost ${r.r.lost} dup ${r.r.dup}`).join(', ')}` : ''}`);
+    lines.push(
+      `${mark(lossy.length === 0)} ${b}: 0 lost, 0 duplicated frames${lossy.length ? ` — ${lossy.map((r) => `${r.subs}/${r.rate || 'max'}: lost ${r.r.lost} dup ${r.r.dup}`).join(', ')}` : ''}`,
+    );
     for (const c of res.connects.filter((c) => c.target === b)) {
       if (c.failed > 0) lines.push(`MISSED ${b}: ${c.failed} of ${c.subs} streams failed to connect`);
-      if (c.ok > 0) lines.push(`${mark(c.rssPerStream <= 20 * 1024)} ${b}: ≤ 20 KiB RSS per idle stream — ${kib(c.rssPerStream)} KiB at ${c.ok}`);
-      if (c.subs >= 5000) lines.push(`${mark(c.ms < 1500 && c.failed === 0)} ${b}: 5,000 streams connected in < 1.5 s — ${c.ok} in ${fmtNum(c.ms / 1000, 2)} s`);
+      if (c.ok > 0)
+        lines.push(
+          `${mark(c.rssPerStream <= 20 * 1024)} ${b}: ≤ 20 KiB RSS per idle stream — ${kib(c.rssPerStream)} KiB at ${c.ok}`,
+        );
+      if (c.subs >= 5000)
+        lines.push(
+          `${mark(c.ms < 1500 && c.failed === 0)} ${b}: 5,000 streams connected in < 1.5 s — ${c.ok} in ${fmtNum(c.ms / 1000, 2)} s`,
+        );
     }
   }
   return lines.join('\n');

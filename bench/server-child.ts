@@ -52,21 +52,25 @@ if (kind === 'baseline') {
   passwords = { ...currentPasswords, ...(await load<PasswordsModule>('auth/passwords.js').catch(() => ({}))) };
   // broker@shm: the database on tmpfs (/dev/shm), so fsync costs nothing: separates the hub from the disk.
   dir = mkdtempSync(join(tags.has('shm') ? '/dev/shm' : tmpdir(), 'broker-bench-'));
-  fitted = fitConfig(FLAGS as readonly KnownFlag[] | undefined, {
-    port: 0,
-    host: '127.0.0.1',
-    db: join(dir, 'db'),
-    admin_token: BENCH_ADMIN,
-    jwt_secret: 'bench-jwt-secret-0123456789abcdef',
-    log_level: 'silent',
-    // One bench user holds every stream; per-IP limits would throttle a load generator on one host.
-    max_streams_per_user: 100_000,
-    login_rate_limit: 1_000_000_000,
-    admin_rate_limit: 1_000_000_000,
-    // One bench tenant inserts at full speed; the per-tenant limits are for many tenants sharing a broker.
-    tenant_insert_rate: 0,
-    tenant_quota: 0,
-  }, overrides);
+  fitted = fitConfig(
+    FLAGS as readonly KnownFlag[] | undefined,
+    {
+      port: 0,
+      host: '127.0.0.1',
+      db: join(dir, 'db'),
+      admin_token: BENCH_ADMIN,
+      jwt_secret: 'bench-jwt-secret-0123456789abcdef',
+      log_level: 'silent',
+      // One bench user holds every stream; per-IP limits would throttle a load generator on one host.
+      max_streams_per_user: 100_000,
+      login_rate_limit: 1_000_000_000,
+      admin_rate_limit: 1_000_000_000,
+      // One bench tenant inserts at full speed; the per-tenant limits are for many tenants sharing a broker.
+      tenant_insert_rate: 0,
+      tenant_quota: 0,
+    },
+    overrides,
+  );
   broker = (await start(resolveConfig(fitted.raw as Parameters<typeof resolveConfig>[0]))) as unknown as AnyBroker;
   url = broker.url;
 }
@@ -124,7 +128,12 @@ serve({
     );
     const elapsed = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
-    return { verifies: done, perSec: (done * 1000) / elapsed, cpuUs: cpu.user + cpu.system, eldP99: eld.percentile(99) / 1e6 };
+    return {
+      verifies: done,
+      perSec: (done * 1000) / elapsed,
+      cpuUs: cpu.user + cpu.system,
+      eldP99: eld.percentile(99) / 1e6,
+    };
   },
   stop: async () => {
     setTimeout(() => process.exit(0), 100);
@@ -134,4 +143,12 @@ serve({
   },
 });
 
-process.send?.({ ready: true, url, pid: process.pid, kind, dist, raised: fitted?.raised ?? [], dropped: fitted?.dropped ?? [] });
+process.send?.({
+  ready: true,
+  url,
+  pid: process.pid,
+  kind,
+  dist,
+  raised: fitted?.raised ?? [],
+  dropped: fitted?.dropped ?? [],
+});

@@ -32,7 +32,9 @@ function slope(points: Array<[number, number]>): number {
 }
 
 async function main() {
-  console.log(`# Soak: ${subs} SSE streams × ${rate} inserts/s for ${minutes} min against ${spec}; RSS every ${intervalS} s; warm-up ${fmtNum(warmupMin, 1)} min`);
+  console.log(
+    `# Soak: ${subs} SSE streams × ${rate} inserts/s for ${minutes} min against ${spec}; RSS every ${intervalS} s; warm-up ${fmtNum(warmupMin, 1)} min`,
+  );
   console.log(`started ${new Date().toISOString()}`);
   setOldBuild(oldBuildFromArgs((line) => console.log(line)));
   const loadgen = await startLoadgen();
@@ -41,10 +43,21 @@ async function main() {
     const rss0 = await target.gc();
     const c = await loadgen.call<{ ms: number; ok: number; failed: number }>(
       'connect',
-      { group: 'soak', url: target.url, path: '/sse', headers: target.headers, n: subs, localAddresses: LOCAL_ADDRESSES, concurrency: 256, timeoutMs: 60_000 },
+      {
+        group: 'soak',
+        url: target.url,
+        path: '/sse',
+        headers: target.headers,
+        n: subs,
+        localAddresses: LOCAL_ADDRESSES,
+        concurrency: 256,
+        timeoutMs: 60_000,
+      },
       120_000,
     );
-    console.log(`connected ${c.ok}/${subs} streams in ${fmtNum(c.ms / 1000, 2)} s (${c.failed} failed); RSS ${mib(rss0)} → ${mib(await target.gc())} MiB`);
+    console.log(
+      `connected ${c.ok}/${subs} streams in ${fmtNum(c.ms / 1000, 2)} s (${c.failed} failed); RSS ${mib(rss0)} → ${mib(await target.gc())} MiB`,
+    );
     let progress = { received: 0, acked: 0 };
     loadgen.on((m) => {
       if (m.progress) progress = m as unknown as typeof progress;
@@ -82,7 +95,17 @@ async function main() {
     let last = await target.stats(true);
     let lastT = performance.now();
     let afterWarmupGc: { rss: number; heapUsed: number } | undefined;
-    const header = ['min', 'RSS MiB', 'heap MiB', 'external MiB', 'streams', 'acked', 'frames received', 'srv CPU%', 'eld p99 ms'];
+    const header = [
+      'min',
+      'RSS MiB',
+      'heap MiB',
+      'external MiB',
+      'streams',
+      'acked',
+      'frames received',
+      'srv CPU%',
+      'eld p99 ms',
+    ];
     console.log(header.join('  '));
     for (let i = 1; !done && i <= Math.ceil((durationMs + 60_000) / (intervalS * 1000)); i++) {
       const wakeAt = t0 + i * intervalS * 1000;
@@ -108,7 +131,9 @@ async function main() {
       if (minute >= warmupMin) samples.push([minute, s.rss / 1048576]);
       if (!afterWarmupGc && minute >= warmupMin) {
         afterWarmupGc = await target.peer!.call<{ rss: number; heapUsed: number }>('heapAfterGc');
-        console.log(`  (warm-up over: after a full GC, RSS ${mib(afterWarmupGc.rss)} MiB, heap ${mib(afterWarmupGc.heapUsed)} MiB)`);
+        console.log(
+          `  (warm-up over: after a full GC, RSS ${mib(afterWarmupGc.rss)} MiB, heap ${mib(afterWarmupGc.heapUsed)} MiB)`,
+        );
       }
       last = s;
       lastT = now;

@@ -19,7 +19,12 @@ export const DEFAULT_FACTOR = 2;
  * The delay before reconnection attempt number `attempt` (0 = first after a drop), in
  * [cap/2, cap] where cap = min(max, initial * factor^attempt).
  */
-export function backoffDelay(attempt: number, initialDelayMs: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  initialDelayMs: number,
+  options: BackoffOptions = {},
+  random: () => number = Math.random,
+): number {
   const max = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
   const factor = options.factor ?? DEFAULT_FACTOR;
   const cap = Math.min(max, initialDelayMs * factor ** Math.min(attempt, 64));

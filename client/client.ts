@@ -87,7 +87,16 @@ export class BrokerClient {
   async login(username: string, password: string, totp?: string): Promise<{ jwt: string }> {
     const body: Record<string, string> = { username, password };
     if (totp !== undefined) body.totp = totp;
-    const res = await this.send('/login', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: this.deadline() }, 'login');
+    const res = await this.send(
+      '/login',
+      {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+        signal: this.deadline(),
+      },
+      'login',
+    );
     if (!res.ok) throw await errorFrom(res, 'login');
     const { jwt } = JSON.parse(await this.readBody(res, 'login')) as { jwt: string };
     this.setToken(jwt);
@@ -96,7 +105,11 @@ export class BrokerClient {
 
   /** Appends an event to the tenant's log; resolves once it is durable, with its id. */
   async insert<T = unknown>(event: string, data: T): Promise<{ id: number }> {
-    return (await this.authed('/insert', { method: 'POST', body: JSON.stringify({ event, data }), headers: { 'content-type': 'application/json' } }, 'insert')) as { id: number };
+    return (await this.authed(
+      '/insert',
+      { method: 'POST', body: JSON.stringify({ event, data }), headers: { 'content-type': 'application/json' } },
+      'insert',
+    )) as { id: number };
   }
 
   /** The token's username, scopes and expiry, with the biscuit for offline checks. */
@@ -105,13 +118,17 @@ export class BrokerClient {
   }
 
   /** A page of the tenant's log: events with id > after (default 0), at most limit (server default 100). */
-  async history<T = unknown>(options: { after?: number; limit?: number; event?: string } = {}): Promise<HistoryEvent<T>[]> {
+  async history<T = unknown>(
+    options: { after?: number; limit?: number; event?: string } = {},
+  ): Promise<HistoryEvent<T>[]> {
     const query = new URLSearchParams();
     if (options.after !== undefined) query.set('after', String(options.after));
     if (options.limit !== undefined) query.set('limit', String(options.limit));
     if (options.event !== undefined) query.set('event', options.event);
     const qs = query.toString();
-    const answer = (await this.authed(`/events${qs ? `?${qs}` : ''}`, { method: 'GET' }, 'history')) as { events: HistoryEvent<T>[] };
+    const answer = (await this.authed(`/events${qs ? `?${qs}` : ''}`, { method: 'GET' }, 'history')) as {
+      events: HistoryEvent<T>[];
+    };
     return answer.events;
   }
 
@@ -131,7 +148,9 @@ export class BrokerClient {
       return await this.fetchImpl(this.url + path, { ...init, cache: 'no-store' });
     } catch (err) {
       if ((err as Error)?.name === 'AbortError') throw err;
-      throw Object.assign(new BrokerError(0, `${what}: network error: ${(err as Error)?.message ?? String(err)}`), { cause: err });
+      throw Object.assign(new BrokerError(0, `${what}: network error: ${(err as Error)?.message ?? String(err)}`), {
+        cause: err,
+      });
     }
   }
 
@@ -144,7 +163,10 @@ export class BrokerClient {
       return await res.text();
     } catch (err) {
       if ((err as Error)?.name === 'AbortError') throw err;
-      throw Object.assign(new BrokerError(0, `${what}: the answer was cut off: ${(err as Error)?.message ?? String(err)}`), { cause: err });
+      throw Object.assign(
+        new BrokerError(0, `${what}: the answer was cut off: ${(err as Error)?.message ?? String(err)}`),
+        { cause: err },
+      );
     }
   }
 
@@ -215,13 +237,17 @@ export class BrokerClient {
     const ms = this.msUntilRefresh();
     if (!Number.isFinite(ms)) return;
     const token = this.currentToken;
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = undefined;
-      this.relogin(token).catch(() => {
-        // The streams meet the same failure as a 401 and report it through onError; try again later.
-        if (this.refreshTimer === undefined && this.currentToken === token) this.refreshTimer = setTimeout(() => this.scheduleRefresh(), 5000);
-      });
-    }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    this.refreshTimer = setTimeout(
+      () => {
+        this.refreshTimer = undefined;
+        this.relogin(token).catch(() => {
+          // The streams meet the same failure as a 401 and report it through onError; try again later.
+          if (this.refreshTimer === undefined && this.currentToken === token)
+            this.refreshTimer = setTimeout(() => this.scheduleRefresh(), 5000);
+        });
+      },
+      Math.max(0, Math.min(ms, 2 ** 31 - 1)),
+    );
     // In Node, a pending renewal alone must not keep the process alive.
     (this.refreshTimer as { unref?: () => void }).unref?.();
   }
@@ -235,7 +261,15 @@ export class BrokerClient {
     await this.ensureFreshToken();
     for (let attempt = 0; ; attempt++) {
       const token = this.currentToken;
-      const res = await this.send(path, { ...init, headers: { ...(init.headers as Record<string, string>), ...this.authHeaders() }, signal: this.deadline() }, what);
+      const res = await this.send(
+        path,
+        {
+          ...init,
+          headers: { ...(init.headers as Record<string, string>), ...this.authHeaders() },
+          signal: this.deadline(),
+        },
+        what,
+      );
       if (res.status === 401 && attempt === 0 && this.canRelogin) {
         // A request refused with 401 was not applied, so sending it again cannot duplicate it.
         await res.body?.cancel();

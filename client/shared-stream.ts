@@ -59,7 +59,11 @@ function latestFrames(view: LatestView): SseMessage[] {
 }
 
 interface LockManagerLike {
-  request(name: string, options: { signal?: AbortSignal; steal?: boolean }, callback: () => Promise<void>): Promise<unknown>;
+  request(
+    name: string,
+    options: { signal?: AbortSignal; steal?: boolean },
+    callback: () => Promise<void>,
+  ): Promise<unknown>;
 }
 
 function lockManager(): LockManagerLike | undefined {
@@ -92,7 +96,13 @@ export function shareIfAlike(
   options: { shareAcrossTabs?: boolean; lastEventId?: number; events?: string[] },
 ): Promise<void> | undefined {
   const user = tokenSubject(client.token);
-  if (!(options.shareAcrossTabs ?? sharesByDefault()) || options.lastEventId !== undefined || user === undefined || !canShareAcrossTabs()) return undefined;
+  if (
+    !(options.shareAcrossTabs ?? sharesByDefault()) ||
+    options.lastEventId !== undefined ||
+    user === undefined ||
+    !canShareAcrossTabs()
+  )
+    return undefined;
   sub.role = 'shared';
   return runShared(sub, client, sharingKey(client.url, user, options.events), user);
 }
@@ -140,17 +150,21 @@ export async function runShared(sub: SharedSubscriber, client: BrokerClient, key
   let watchdog: ReturnType<typeof setTimeout> | undefined;
   const watch = () => {
     if (watchdog !== undefined) clearTimeout(watchdog);
-    watchdog = leading || sub.closed ? undefined : setTimeout(() => {
-      steal = true;
-      waiting.abort();
-    }, idleTimeoutMs);
+    watchdog =
+      leading || sub.closed
+        ? undefined
+        : setTimeout(() => {
+            steal = true;
+            waiting.abort();
+          }, idleTimeoutMs);
   };
 
   channel.onmessage = (e: MessageEvent<Wire>) => {
     const wire = e.data;
     if (sub.closed || !wire || typeof wire !== 'object') return;
     if (leading) {
-      if (wire.kind === 'hello') post({ kind: 'state', messages: latestFrames(sub.latest), position: sub.position, connected: sub.connected });
+      if (wire.kind === 'hello')
+        post({ kind: 'state', messages: latestFrames(sub.latest), position: sub.position, connected: sub.connected });
       return;
     }
     watch();
@@ -165,7 +179,8 @@ export async function runShared(sub: SharedSubscriber, client: BrokerClient, key
         if (synced) return;
         synced = true;
         for (const message of wire.messages) sub.handle(message);
-        if (wire.position !== undefined && (sub.position === undefined || wire.position > sub.position)) sub.position = wire.position;
+        if (wire.position !== undefined && (sub.position === undefined || wire.position > sub.position))
+          sub.position = wire.position;
         sub.setConnected(wire.connected, wire.connected);
         return;
       case 'leader':
@@ -184,7 +199,10 @@ export async function runShared(sub: SharedSubscriber, client: BrokerClient, key
         // The leader's final error (its token refused, its relogin failed) is its own: this tab waits on
         // for the lock, which that leader is about to give up, and then tries with its own token.
         sub.setConnected(false, false);
-        sub.report(new Error(wire.message), wire.retrying ? { retrying: true, delayMs: wire.delayMs } : { retrying: true });
+        sub.report(
+          new Error(wire.message),
+          wire.retrying ? { retrying: true, delayMs: wire.delayMs } : { retrying: true },
+        );
         return;
     }
   };

@@ -109,7 +109,10 @@ export class SseParser {
   }
 
   private line(line: string): void {
-    if (line.length === 0) return this.dispatch();
+    if (line.length === 0) {
+      this.dispatch();
+      return;
+    }
     const colon = line.indexOf(':');
     if (colon === 0) {
       this.handlers.onComment?.(line.slice(1));
@@ -150,7 +153,11 @@ export class SseParser {
       this.eventType = '';
       return;
     }
-    const message: SseMessage = { type: this.eventType || 'message', data: this.data.join('\n'), lastEventId: this.lastEventId };
+    const message: SseMessage = {
+      type: this.eventType || 'message',
+      data: this.data.join('\n'),
+      lastEventId: this.lastEventId,
+    };
     this.data = [];
     this.eventType = '';
     this.handlers.onMessage(message);

@@ -163,12 +163,15 @@ export class Subscription implements SharedSubscriber {
         }
         // A clean end. Usually the broker restarting or ending the stream at token expiry: when the token
         // was renewed meanwhile, the new one is ready and nothing is gained by waiting.
-        delay = this.client.token !== tokenAtStart ? 0 : backoffDelay(0, this.baseDelay(), this.client.options.reconnect);
+        delay =
+          this.client.token !== tokenAtStart ? 0 : backoffDelay(0, this.baseDelay(), this.client.options.reconnect);
       } catch (err) {
         if (this.stopped || !this.leading) return;
         const error = err instanceof Error ? err : new Error(String(err));
         if (!this.retryable(error)) {
-          this.report(error instanceof FinalError && error.cause instanceof Error ? error.cause : error, { retrying: false });
+          this.report(error instanceof FinalError && error.cause instanceof Error ? error.cause : error, {
+            retrying: false,
+          });
           return;
         }
         delay = backoffDelay(this.failures++, this.baseDelay(), this.client.options.reconnect);
@@ -185,7 +188,9 @@ export class Subscription implements SharedSubscriber {
     const own = this.client.options.reconnect?.initialDelayMs;
     if (own !== undefined) return own;
     // A server's `retry:0` must not turn a server that closes every stream at once into a busy loop.
-    return this.serverRetryMs !== undefined ? Math.max(this.serverRetryMs, MIN_SERVER_RETRY_MS) : DEFAULT_INITIAL_DELAY_MS;
+    return this.serverRetryMs !== undefined
+      ? Math.max(this.serverRetryMs, MIN_SERVER_RETRY_MS)
+      : DEFAULT_INITIAL_DELAY_MS;
   }
 
   /**
@@ -214,7 +219,9 @@ export class Subscription implements SharedSubscriber {
     this.current = controller;
     const headers: Record<string, string> = { accept: 'text/event-stream', ...this.client.authHeaders() };
     if (this.position !== undefined) headers['last-event-id'] = String(this.position);
-    const filter = this.options.events?.length ? `?events=${this.options.events.map(encodeURIComponent).join(',')}` : '';
+    const filter = this.options.events?.length
+      ? `?events=${this.options.events.map(encodeURIComponent).join(',')}`
+      : '';
     const token = this.client.token;
     // The watchdog covers the wait for the response headers too: a server (or a proxy) that accepts the
     // connection and then says nothing is as dead as a stream that goes quiet.

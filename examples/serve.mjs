@@ -38,12 +38,16 @@ function demoEnv() {
 /** Starts the broker, allowing the page's origin, and resolves with its URL once it listens. */
 function startBroker(pageUrl) {
   const origin = [pageUrl, pageUrl.replace(HOST, 'localhost')].join(',');
-  const child = spawn(process.execPath, [CLI, '--host', HOST, '--port', String(brokerPort), '--db', db, '--origin', origin, '--log_level', 'info'], {
-    // The admin token travels in the environment, not argv, so `ps` does not show it.
-    env: demoEnv(),
-    cwd: here,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, '--host', HOST, '--port', String(brokerPort), '--db', db, '--origin', origin, '--log_level', 'info'],
+    {
+      // The admin token travels in the environment, not argv, so `ps` does not show it.
+      env: demoEnv(),
+      cwd: here,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const url = new Promise((ok, fail) => {
     let buffered = '';
     child.stdout.on('data', (chunk) => {
@@ -60,7 +64,9 @@ function startBroker(pageUrl) {
         }
       }
     });
-    child.once('exit', (code) => fail(new Error(`the broker exited (${code}) before listening; is port ${brokerPort} free? (BROKER_PORT=...)`)));
+    child.once('exit', (code) =>
+      fail(new Error(`the broker exited (${code}) before listening; is port ${brokerPort} free? (BROKER_PORT=...)`)),
+    );
   });
   return { child, url };
 }

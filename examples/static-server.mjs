@@ -10,7 +10,12 @@ const here = dirname(fileURLToPath(import.meta.url));
 const PAGE_DIR = join(here, 'form');
 const CLIENT_DIR = resolve(here, '../dist/client');
 
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.map': 'application/json' };
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+};
 
 /** Maps a URL path to a file, or undefined: only known names, so no path can climb out. */
 function fileFor(path) {

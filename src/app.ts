@@ -45,7 +45,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       serializers: {
         req: (req) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }),
       },
-      redact: { paths: ['req.headers.authorization', 'req.body', '*.admin_token', '*.password', '*.totp', '*.jwt'], censor: '***' },
+      redact: {
+        paths: ['req.headers.authorization', 'req.body', '*.admin_token', '*.password', '*.totp', '*.jwt'],
+        censor: '***',
+      },
     },
     logController: new OneLinePerRequest(),
     // Only the routes with a `data` field (create_user, update_user, insert) take --body_limit.
@@ -67,11 +70,22 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     // HTTPS speaks HTTP/2 (ALPN h2, HTTP/1.1 for clients without it): a browser holds at most six
     // HTTP/1.1 connections per host, and each open stream takes one, so a 7th tab could not connect.
     // An h2 session idle (no stream, so no heartbeat) past one heartbeat and a margin is closed.
-    ...(options.https ? { http2: true, http2SessionTimeout: config.heartbeat * 1000 + 5000, https: { allowHTTP1: true, settings: { maxConcurrentStreams: H2_MAX_STREAMS }, ...(options.https as object) } } : {}),
+    ...(options.https
+      ? {
+          http2: true,
+          http2SessionTimeout: config.heartbeat * 1000 + 5000,
+          https: { allowHTTP1: true, settings: { maxConcurrentStreams: H2_MAX_STREAMS }, ...(options.https as object) },
+        }
+      : {}),
   } as FastifyServerOptions);
   app.server.headersTimeout = 10_000;
   // fastify sets these only on an HTTP/1.1 server; the HTTP/2 server's HTTP/1.1 fallback reads them too.
-  if (options.https) Object.assign(app.server, { requestTimeout: 30_000, connectionsCheckingInterval: 1000, keepAliveTimeout: config.keep_alive_timeout * 1000 });
+  if (options.https)
+    Object.assign(app.server, {
+      requestTimeout: 30_000,
+      connectionsCheckingInterval: 1000,
+      keepAliveTimeout: config.keep_alive_timeout * 1000,
+    });
   logRequests(app);
   capConnectionsPerAddress(app.server, config.max_connections_per_ip, trust.peer);
 
@@ -105,7 +119,11 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const limits = {
     login: { max: config.login_rate_limit, timeWindow: 60_000 },
     admin: { max: config.admin_rate_limit, timeWindow: 60_000 },
-    user: { max: config.login_rate_limit, timeWindow: 60_000, allowList: (req: { headers: { authorization?: string } }) => !isBasic(req) },
+    user: {
+      max: config.login_rate_limit,
+      timeWindow: 60_000,
+      allowList: (req: { headers: { authorization?: string } }) => !isBasic(req),
+    },
   };
   app.addHook('onRoute', (route) => {
     const group = (route.config as { rateLimitGroup?: keyof typeof limits } | undefined)?.rateLimitGroup;
@@ -155,13 +173,18 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, reason, message] =
-    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'request headers are too large']
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request took too long to arrive']
-    : err.code === 'HPE_URI_TOO_LONG' ? [414, 'URI Too Long', 'request URL is too long']
-    : [400, 'Bad Request', 'malformed HTTP request'];
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'request took too long to arrive']
+        : err.code === 'HPE_URI_TOO_LONG'
+          ? [414, 'URI Too Long', 'request URL is too long']
+          : [400, 'Bad Request', 'malformed HTTP request'];
   const body = JSON.stringify({ error: message });
   if (socket.writable) {
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroySoon?.();
 }

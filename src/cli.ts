@@ -48,9 +48,15 @@ export function buildProgram(run: (config: Config) => Promise<void>): Command {
     .configureHelp({ sortOptions: false });
 
   for (const spec of FLAGS) {
-    const flag = spec.type === 'bool' ? `--${spec.name} [bool]` : spec.valueOptional ? `--${spec.name} [value]` : `--${spec.name} <${spec.type === 'int' ? 'number' : 'value'}>`;
+    const flag =
+      spec.type === 'bool'
+        ? `--${spec.name} [bool]`
+        : spec.valueOptional
+          ? `--${spec.name} [value]`
+          : `--${spec.name} <${spec.type === 'int' ? 'number' : 'value'}>`;
     // commander prints no default for an undefined value, so a computed default goes in the text.
-    const text = spec.default === undefined ? `${spec.description} (default: ${spec.defaultText ?? 'none'})` : spec.description;
+    const text =
+      spec.default === undefined ? `${spec.description} (default: ${spec.defaultText ?? 'none'})` : spec.description;
     const option = new Option(flag, text).env(envName(spec.name));
     if (spec.default !== undefined) option.default(spec.default);
     program.addOption(option);
@@ -95,7 +101,9 @@ export function buildProgram(run: (config: Config) => Promise<void>): Command {
     .action(async (opts: { in: string; db: string }) => {
       try {
         const { dir, previous } = await restoreDatabase(opts.in, opts.db);
-        process.stdout.write(`restored ${opts.in} into ${dir}${previous ? ` (the previous data.mdb is kept as ${previous})` : ''}\n`);
+        process.stdout.write(
+          `restored ${opts.in} into ${dir}${previous ? ` (the previous data.mdb is kept as ${previous})` : ''}\n`,
+        );
       } catch (err) {
         if (err instanceof BackupError) fail(err.message);
         if (err instanceof DatabaseInUseError) fail(`refusing to restore: ${err.message}`);
@@ -119,25 +127,34 @@ async function runServer(config: Config): Promise<void> {
     exitOnSignals(server);
     reloadOnHangup(server);
   } catch (err) {
-    if (err instanceof DatabaseInUseError || err instanceof DatabaseOpenError || err instanceof ConfigError || err instanceof CertificateError) fail(err.message);
+    if (
+      err instanceof DatabaseInUseError ||
+      err instanceof DatabaseOpenError ||
+      err instanceof ConfigError ||
+      err instanceof CertificateError
+    )
+      fail(err.message);
     const e = err as NodeJS.ErrnoException & { port?: number };
     // With --secure the failing port is --https_port or --http_port, which the error carries.
     const port = e.port ?? config.port;
     if (e.code === 'EADDRINUSE') fail(`port ${port} is already in use`);
-    if (e.code === 'EACCES') fail(`no permission to listen on port ${port} (ports under 1024 need root or CAP_NET_BIND_SERVICE)`);
+    if (e.code === 'EACCES')
+      fail(`no permission to listen on port ${port} (ports under 1024 need root or CAP_NET_BIND_SERVICE)`);
     throw err;
   }
 }
 
 export async function main(argv = process.argv): Promise<void> {
   const fromDotEnv = loadDotEnv();
-  for (const warning of unknownEnvWarnings(process.env, fromDotEnv)) process.stderr.write(`broker: warning: ${warning}\n`);
+  for (const warning of unknownEnvWarnings(process.env, fromDotEnv))
+    process.stderr.write(`broker: warning: ${warning}\n`);
   const program = buildProgram(runServer);
   try {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) process.exit(0);
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)
+        process.exit(0);
       process.exit(2);
     }
     process.stderr.write(`broker: ${(err as Error).stack ?? String(err)}\n`);

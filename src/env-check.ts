@@ -37,7 +37,9 @@ export function unknownEnvWarnings(env: NodeJS.ProcessEnv, fromDotEnv: ReadonlyS
     if (!name.startsWith('BROKER_') || known.has(name) || NOT_SETTINGS.has(name)) continue;
     const where = fromDotEnv.has(name) ? 'in .env' : 'in the environment';
     const guess = closest(name);
-    const hint = guess ? `: did you mean ${guess} (--${guess.slice('BROKER_'.length).toLowerCase()})?` : ': no broker setting has this name, it is ignored';
+    const hint = guess
+      ? `: did you mean ${guess} (--${guess.slice('BROKER_'.length).toLowerCase()})?`
+      : ': no broker setting has this name, it is ignored';
     warnings.push(`unknown variable ${name} ${where}${hint}`);
   }
   return warnings;

@@ -20,12 +20,25 @@ export const unauthorized = (message = 'unauthorized') => new BrokerError(401, '
 export const notFound = (message: string) => new BrokerError(404, 'NOT_FOUND', message);
 export const conflict = (message: string) => new BrokerError(400, 'CONFLICT', message);
 export const tooMany = (message: string, retryAfterSeconds?: number) =>
-  new BrokerError(429, 'TOO_MANY', message, retryAfterSeconds === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
+  new BrokerError(
+    429,
+    'TOO_MANY',
+    message,
+    retryAfterSeconds === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+  );
 export const busy = (message: string) => new BrokerError(503, 'BUSY', message, { 'retry-after': '1' });
 export const storageFull = () =>
-  new BrokerError(507, 'STORAGE_FULL', 'the database is full (--map_size reached): nothing was written; reads still work. Raise --map_size or let retention free space, then retry');
+  new BrokerError(
+    507,
+    'STORAGE_FULL',
+    'the database is full (--map_size reached): nothing was written; reads still work. Raise --map_size or let retention free space, then retry',
+  );
 export const diskFull = () =>
-  new BrokerError(507, 'STORAGE_FULL', 'the database could not write to its disk (full, over quota or failing): nothing was written; reads still work. Free disk space, then retry');
+  new BrokerError(
+    507,
+    'STORAGE_FULL',
+    'the database could not write to its disk (full, over quota or failing): nothing was written; reads still work. Free disk space, then retry',
+  );
 
 /**
  * A full map: LMDB's MDB_MAP_FULL (code -30792), or storage/database.ts's DatabaseFullError, which
@@ -33,7 +46,12 @@ export const diskFull = () =>
  */
 export function isMapFull(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
-  return !!e && (e.code === -30792 || e.code === 'MDB_MAP_FULL' || (typeof e.message === 'string' && e.message.includes('MDB_MAP_FULL')));
+  return (
+    !!e &&
+    (e.code === -30792 ||
+      e.code === 'MDB_MAP_FULL' ||
+      (typeof e.message === 'string' && e.message.includes('MDB_MAP_FULL')))
+  );
 }
 
 /**
@@ -62,11 +80,12 @@ export interface HttpError {
 
 /** The one mapping from anything thrown to an HTTP answer. */
 export function toHttpError(err: unknown): HttpError {
-  if (err instanceof BrokerError) return { statusCode: err.statusCode, headers: err.headers, body: { error: err.message } };
+  if (err instanceof BrokerError)
+    return { statusCode: err.statusCode, headers: err.headers, body: { error: err.message } };
   if (isMapFull(err)) return toHttpError(storageFull());
   if (isDiskFull(err) || isCommitFailure(err)) return toHttpError(diskFull());
   const e = err as { statusCode?: number; validation?: unknown; message?: string; code?: string };
-  if (e && e.validation) return { statusCode: 400, headers: {}, body: { error: e.message ?? 'invalid request' } };
+  if (e?.validation) return { statusCode: 400, headers: {}, body: { error: e.message ?? 'invalid request' } };
   if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     let message = e.message ?? 'bad request';
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = 'request body is too large';

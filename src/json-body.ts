@@ -41,13 +41,15 @@ const LONE_SURROGATE = /\p{Cs}/u;
  */
 function refuseHostile(value: unknown, checkUnicode: boolean, path: string): void {
   if (typeof value === 'string') {
-    if (checkUnicode && LONE_SURROGATE.test(value)) throw badRequest(illFormed(path ? `field "${path}"` : 'the request body'));
+    if (checkUnicode && LONE_SURROGATE.test(value))
+      throw badRequest(illFormed(path ? `field "${path}"` : 'the request body'));
   } else if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) refuseHostile(value[i], checkUnicode, `${path}[${i}]`);
   } else if (value !== null && typeof value === 'object') {
     for (const key of Object.keys(value)) {
       if (key === '__proto__') throw badRequest(PROTO_KEY);
-      if (checkUnicode && LONE_SURROGATE.test(key)) throw badRequest(illFormed(path ? `a key in field "${path}"` : 'a key'));
+      if (checkUnicode && LONE_SURROGATE.test(key))
+        throw badRequest(illFormed(path ? `a key in field "${path}"` : 'a key'));
       refuseHostile((value as Record<string, unknown>)[key], checkUnicode, path ? `${path}.${key}` : key);
     }
   }

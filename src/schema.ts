@@ -16,8 +16,13 @@ export function body(required: string[], properties: Record<string, object>) {
 /** fastify's schemaErrorFormatter: its own wording, except that an unknown field is named. */
 export function formatSchemaErrors(errors: FastifySchemaValidationError[], dataVar: string): Error {
   const text = errors.map((e) => {
-    const unknown = e.keyword === 'additionalProperties' ? (e.params as { additionalProperty?: unknown }).additionalProperty : undefined;
-    return typeof unknown === 'string' ? `unknown field ${JSON.stringify(unknown)}` : `${dataVar}${e.instancePath ?? ''} ${e.message}`;
+    const unknown =
+      e.keyword === 'additionalProperties'
+        ? (e.params as { additionalProperty?: unknown }).additionalProperty
+        : undefined;
+    return typeof unknown === 'string'
+      ? `unknown field ${JSON.stringify(unknown)}`
+      : `${dataVar}${e.instancePath ?? ''} ${e.message}`;
   });
   return new Error(text.join(', '));
 }

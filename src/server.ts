@@ -44,7 +44,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = urlFor('http', config.host, port);
-  app.log.info({ url, listen: `${config.host}:${port}`, db: services.db.path }, `broker listening on http://${config.host}:${port}, data in ${services.db.path}`);
+  app.log.info(
+    { url, listen: `${config.host}:${port}`, db: services.db.path },
+    `broker listening on http://${config.host}:${port}, data in ${services.db.path}`,
+  );
   logWarnings(app, config, services);
 
   let closing: Promise<void> | undefined;
@@ -126,7 +129,8 @@ async function startSecure(config: Config, options: StartOptions): Promise<Runni
     app = await buildApp(services, { logger: options.logger, https: https as never });
     const server = app.server as unknown as TlsServer;
     const log = app.log.child({ component: 'tls' });
-    const serve = (certificate: Certificate) => server.setSecureContext({ key: certificate.key, cert: certificate.cert });
+    const serve = (certificate: Certificate) =>
+      server.setSecureContext({ key: certificate.key, cert: certificate.cert });
     const httpPort = await listenPlain(redirect, config.http_port, config.host);
     // After listen, a server error (EMFILE on accept...) is logged; without a listener it would crash us.
     redirect.on('error', (err) => log.error({ err }, `plain HTTP server on port ${httpPort}: ${err.message}`));
@@ -138,16 +142,24 @@ async function startSecure(config: Config, options: StartOptions): Promise<Runni
     if (own) {
       // Served anyway (the operator may be mid-rotation), but said loudly: clients will refuse it.
       const warnAbout = (certificate: Certificate) => {
-        if (certificate.info.notAfter.getTime() < Date.now()) log.warn(`the certificate in ${config.cert_path} expired on ${certificate.info.notAfter.toISOString()}`);
-        if (config.domain && !coversDomain(certificate.cert, config.domain)) log.warn(`the certificate in ${config.cert_path} is not valid for --domain ${config.domain}`);
+        if (certificate.info.notAfter.getTime() < Date.now())
+          log.warn(`the certificate in ${config.cert_path} expired on ${certificate.info.notAfter.toISOString()}`);
+        if (config.domain && !coversDomain(certificate.cert, config.domain))
+          log.warn(`the certificate in ${config.cert_path} is not valid for --domain ${config.domain}`);
       };
-      log.info({ certificate: describeCertificate(own.info) }, `serving the certificate from ${config.cert_path}, valid until ${own.info.notAfter.toISOString()}`);
+      log.info(
+        { certificate: describeCertificate(own.info) },
+        `serving the certificate from ${config.cert_path}, valid until ${own.info.notAfter.toISOString()}`,
+      );
       warnAbout(own);
       reload = async () => {
         try {
           const next = loadOwnCertificate(config.cert_path, config.key_path);
           serve(next);
-          log.info({ certificate: describeCertificate(next.info) }, `reloaded the certificate from ${config.cert_path}, valid until ${next.info.notAfter.toISOString()}`);
+          log.info(
+            { certificate: describeCertificate(next.info) },
+            `reloaded the certificate from ${config.cert_path}, valid until ${next.info.notAfter.toISOString()}`,
+          );
           warnAbout(next);
         } catch (err) {
           log.error(`certificate reload failed, still serving the previous certificate: ${(err as Error).message}`);

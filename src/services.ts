@@ -44,7 +44,12 @@ export async function createServices(config: Config, options: ServiceOptions = {
       now,
     });
     const log = new LmdbEventLog(db, now);
-    const hub = new Hub({ maxBuffer: config.max_buffer, maxStreamsPerUser: config.max_streams_per_user, heartbeatMs: config.heartbeat * 1000, now });
+    const hub = new Hub({
+      maxBuffer: config.max_buffer,
+      maxStreamsPerUser: config.max_streams_per_user,
+      heartbeatMs: config.heartbeat * 1000,
+      now,
+    });
     log.onCommit((batch) => hub.publish(batch));
     identity.onSessionEnd((username) => hub.closeUser(username));
 

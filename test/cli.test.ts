@@ -17,7 +17,10 @@ describe('--help', () => {
       const line = stdout.split('\n').findIndex((l) => l.includes(`--${flag.name} `));
       expect(line, flag.name).toBeGreaterThanOrEqual(0);
       // commander may wrap a long description onto the next lines
-      const block = stdout.split('\n').slice(line, line + 4).join(' ');
+      const block = stdout
+        .split('\n')
+        .slice(line, line + 4)
+        .join(' ');
       expect(block, flag.name).toContain(envName(flag.name));
       expect(block, flag.name).toMatch(/default:/);
     }
@@ -36,12 +39,24 @@ describe('unknown BROKER_* variables', () => {
   it('are warned about at start, from the environment and from .env, with the setting meant', async () => {
     const dir = testDir();
     writeFileSync(join(dir, '.env'), 'BROKER_ADMN_TOKEN=typo-in-dotenv\nBROKER_ORIGIN=https://fine.example\n');
-    const broker = killAfterTest(await spawnBroker(['--db', join(dir, 'db')], { BROKER_JWT_SECRT: 'typo-in-env', BROKER_NOTHING_LIKE_IT_AT_ALL: '1' }, dir));
+    const broker = killAfterTest(
+      await spawnBroker(
+        ['--db', join(dir, 'db')],
+        { BROKER_JWT_SECRT: 'typo-in-env', BROKER_NOTHING_LIKE_IT_AT_ALL: '1' },
+        dir,
+      ),
+    );
     await broker.kill();
     const stderr = broker.stderr.join('');
-    expect(stderr).toMatch(/unknown variable BROKER_JWT_SECRT in the environment: did you mean BROKER_JWT_SECRET \(--jwt_secret\)\?/);
-    expect(stderr).toMatch(/unknown variable BROKER_ADMN_TOKEN in \.env: did you mean BROKER_ADMIN_TOKEN \(--admin_token\)\?/);
-    expect(stderr).toMatch(/unknown variable BROKER_NOTHING_LIKE_IT_AT_ALL in the environment: no broker setting has this name/);
+    expect(stderr).toMatch(
+      /unknown variable BROKER_JWT_SECRT in the environment: did you mean BROKER_JWT_SECRET \(--jwt_secret\)\?/,
+    );
+    expect(stderr).toMatch(
+      /unknown variable BROKER_ADMN_TOKEN in \.env: did you mean BROKER_ADMIN_TOKEN \(--admin_token\)\?/,
+    );
+    expect(stderr).toMatch(
+      /unknown variable BROKER_NOTHING_LIKE_IT_AT_ALL in the environment: no broker setting has this name/,
+    );
     expect(stderr).not.toMatch(/BROKER_ORIGIN/);
   });
 });
@@ -54,17 +69,49 @@ describe('bad values', () => {
     ['unknown flag', ['--bogus']],
     ['bad boolean', ['--secure=maybe']],
     ['empty --db', ['--db=', '--port', '0']],
-    ['secure with public jwt_secret', ['--secure', '--domain', 'x.example.com', '--jwt_secret', 'secret', '--admin_token', 'a-strong-admin-token']],
-    ['secure with public admin_token', ['--secure', '--domain', 'x.example.com', '--jwt_secret', 'a-long-random-secret-value-of-32-bytes', '--admin_token', 'letmein']],
-    ['secure with a 1-byte jwt_secret', ['--secure', '--domain', 'x.example.com', '--jwt_secret', 'a', '--admin_token', 'an-admin-token-of-at-least-32-bytes!']],
+    [
+      'secure with public jwt_secret',
+      ['--secure', '--domain', 'x.example.com', '--jwt_secret', 'secret', '--admin_token', 'a-strong-admin-token'],
+    ],
+    [
+      'secure with public admin_token',
+      [
+        '--secure',
+        '--domain',
+        'x.example.com',
+        '--jwt_secret',
+        'a-long-random-secret-value-of-32-bytes',
+        '--admin_token',
+        'letmein',
+      ],
+    ],
+    [
+      'secure with a 1-byte jwt_secret',
+      [
+        '--secure',
+        '--domain',
+        'x.example.com',
+        '--jwt_secret',
+        'a',
+        '--admin_token',
+        'an-admin-token-of-at-least-32-bytes!',
+      ],
+    ],
     ['secure with a 31-byte admin_token', ['--secure', '--domain', 'x.example.com', '--admin_token', 'x'.repeat(31)]],
-    ['--admin_token and --admin_token_file together', ['--admin_token', 'x'.repeat(32), '--admin_token_file', '/etc/hostname', '--port', '0']],
+    [
+      '--admin_token and --admin_token_file together',
+      ['--admin_token', 'x'.repeat(32), '--admin_token_file', '/etc/hostname', '--port', '0'],
+    ],
     ['--jwt_secret_file that does not exist', ['--jwt_secret_file', '/nonexistent/jwt_secret', '--port', '0']],
   ];
   for (const [name, args] of cases) {
     it(`${name} → one clear line and exit 2, nothing listening`, async () => {
       const dir = testDir();
-      const { code, stderr, stdout } = await runCli(args.some((a) => a.startsWith('--db')) ? args : [...args, '--db', join(dir, 'db')], {}, dir);
+      const { code, stderr, stdout } = await runCli(
+        args.some((a) => a.startsWith('--db')) ? args : [...args, '--db', join(dir, 'db')],
+        {},
+        dir,
+      );
       expect(code).toBe(2);
       expect(stderr.trim().split('\n')).toHaveLength(1);
       expect(stdout).not.toContain('listening');
@@ -72,7 +119,15 @@ describe('bad values', () => {
   }
 
   it('a short secret under --secure is named with its length and the minimum', async () => {
-    const { code, stderr } = await runCli(['--secure', '--domain', 'x.example.com', '--jwt_secret', 'a', '--db', join(testDir(), 'db')]);
+    const { code, stderr } = await runCli([
+      '--secure',
+      '--domain',
+      'x.example.com',
+      '--jwt_secret',
+      'a',
+      '--db',
+      join(testDir(), 'db'),
+    ]);
     expect(code).toBe(2);
     expect(stderr).toMatch(/--jwt_secret is 1 bytes, it needs at least 32/);
   });
@@ -87,11 +142,29 @@ describe('bad values', () => {
 describe('flags, environment and .env', () => {
   it('accepts --flag value, --flag=value and quoted booleans; flag beats env beats .env', async () => {
     const dir = testDir();
-    writeFileSync(join(dir, '.env'), 'BROKER_ADMIN_TOKEN=from-dotenv\nBROKER_JWT_EXPIRY=111\nBROKER_ORIGIN=https://dotenv.example\n');
-    const broker = killAfterTest(await spawnBroker(['--db', join(dir, 'db'), '--jwt_expiry=222', '--password_checker="false"', '--secure=false'], { BROKER_JWT_EXPIRY: '333', BROKER_ORIGIN: 'https://env.example' }, dir));
+    writeFileSync(
+      join(dir, '.env'),
+      'BROKER_ADMIN_TOKEN=from-dotenv\nBROKER_JWT_EXPIRY=111\nBROKER_ORIGIN=https://dotenv.example\n',
+    );
+    const broker = killAfterTest(
+      await spawnBroker(
+        ['--db', join(dir, 'db'), '--jwt_expiry=222', '--password_checker="false"', '--secure=false'],
+        { BROKER_JWT_EXPIRY: '333', BROKER_ORIGIN: 'https://env.example' },
+        dir,
+      ),
+    );
     try {
       // admin token from .env
-      expect((await post(broker.url, '/create_user', { admin_token: 'from-dotenv', username: 'u', password: 'weak pass', tenant_name: 't' })).status).toBe(200);
+      expect(
+        (
+          await post(broker.url, '/create_user', {
+            admin_token: 'from-dotenv',
+            username: 'u',
+            password: 'weak pass',
+            tenant_name: 't',
+          })
+        ).status,
+      ).toBe(200);
       // expiry from the flag (222), not env (333) or .env (111)
       const { jwt } = (await post(broker.url, '/login', { username: 'u', password: 'weak pass' })).body;
       const payload = JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
@@ -117,7 +190,17 @@ describe('secrets and persistence', () => {
     const admin = readFileSync(tokenFile, 'utf8').trim();
     expect(Buffer.byteLength(admin)).toBeGreaterThanOrEqual(32);
     expect(first.stderr.join('') + first.stdout.join('')).not.toContain(admin);
-    expect((await post(first.url, '/create_user', { admin_token: admin, username: 'keep', password: 'password-keep', tenant_name: 't', data: { a: 1 } })).status).toBe(200);
+    expect(
+      (
+        await post(first.url, '/create_user', {
+          admin_token: admin,
+          username: 'keep',
+          password: 'password-keep',
+          tenant_name: 't',
+          data: { a: 1 },
+        })
+      ).status,
+    ).toBe(200);
     const { jwt } = (await post(first.url, '/login', { username: 'keep', password: 'password-keep' })).body;
     expect((await post(first.url, '/insert', { event: 'e', data: { n: 1 } }, bearer(jwt))).status).toBe(200);
     const key = (await get(first.url, '/verify', bearer(jwt))).body.key;
@@ -130,7 +213,9 @@ describe('secrets and persistence', () => {
       const verify = await get(second.url, '/verify', bearer(jwt));
       expect(verify.status).toBe(200);
       expect(verify.body.key).toEqual(key);
-      expect((await post(second.url, '/get_user', { admin_token: admin, username: 'keep' })).body.data).toEqual({ a: 1 });
+      expect((await post(second.url, '/get_user', { admin_token: admin, username: 'keep' })).body.data).toEqual({
+        a: 1,
+      });
       const history = await get(second.url, '/events?after=0', bearer(jwt));
       expect(history.body.events.map((e: { data: unknown }) => e.data)).toEqual([{ n: 1 }]);
     } finally {
@@ -143,14 +228,39 @@ describe('secrets and persistence', () => {
     const admin = 'admin-token-from-a-file-0123456789abcdef';
     writeFileSync(join(dir, 'admin_token'), `${admin}\n`, { mode: 0o600 });
     writeFileSync(join(dir, 'jwt_secret'), 'jwt-secret-from-a-file-0123456789abcdef\n', { mode: 0o600 });
-    const broker = killAfterTest(await spawnBroker(['--db', join(dir, 'db')], { BROKER_ADMIN_TOKEN_FILE: join(dir, 'admin_token'), BROKER_JWT_SECRET_FILE: join(dir, 'jwt_secret') }));
+    const broker = killAfterTest(
+      await spawnBroker(['--db', join(dir, 'db')], {
+        BROKER_ADMIN_TOKEN_FILE: join(dir, 'admin_token'),
+        BROKER_JWT_SECRET_FILE: join(dir, 'jwt_secret'),
+      }),
+    );
     try {
-      expect((await post(broker.url, '/create_user', { admin_token: admin, username: 'f', password: 'pw-file-1', tenant_name: 't' })).status).toBe(200);
-      expect((await post(broker.url, '/create_user', { admin_token: `${admin}\n`, username: 'g', password: 'pw-file-1', tenant_name: 't' })).status).toBe(401);
+      expect(
+        (
+          await post(broker.url, '/create_user', {
+            admin_token: admin,
+            username: 'f',
+            password: 'pw-file-1',
+            tenant_name: 't',
+          })
+        ).status,
+      ).toBe(200);
+      expect(
+        (
+          await post(broker.url, '/create_user', {
+            admin_token: `${admin}\n`,
+            username: 'g',
+            password: 'pw-file-1',
+            tenant_name: 't',
+          })
+        ).status,
+      ).toBe(401);
       const { jwt } = (await post(broker.url, '/login', { username: 'f', password: 'pw-file-1' })).body;
       // Signed with the file's secret (without its newline): verify it here with jose.
       const { jwtVerify } = await import('jose');
-      await expect(jwtVerify(jwt, new TextEncoder().encode('jwt-secret-from-a-file-0123456789abcdef'))).resolves.toBeTruthy();
+      await expect(
+        jwtVerify(jwt, new TextEncoder().encode('jwt-secret-from-a-file-0123456789abcdef')),
+      ).resolves.toBeTruthy();
       expect(broker.stderr.join('')).not.toMatch(/Generated an admin token/);
     } finally {
       await broker.kill();
@@ -183,8 +293,23 @@ describe('secrets and persistence', () => {
 describe('logs', () => {
   it('say where it listens and where the data is, warn of unsafe settings, and never contain a secret', async () => {
     const dir = testDir();
-    const secrets = { admin: 'admin-token-SENTINEL-1', jwtSecret: 'jwt-secret-SENTINEL-2', password: 'password-SENTINEL-3' };
-    const broker = killAfterTest(await spawnBroker(['--db', join(dir, 'db'), '--admin_token', secrets.admin, '--jwt_secret', secrets.jwtSecret, '--log_level', 'trace']));
+    const secrets = {
+      admin: 'admin-token-SENTINEL-1',
+      jwtSecret: 'jwt-secret-SENTINEL-2',
+      password: 'password-SENTINEL-3',
+    };
+    const broker = killAfterTest(
+      await spawnBroker([
+        '--db',
+        join(dir, 'db'),
+        '--admin_token',
+        secrets.admin,
+        '--jwt_secret',
+        secrets.jwtSecret,
+        '--log_level',
+        'trace',
+      ]),
+    );
     let jwt = '';
     let resetCode = '';
     try {
@@ -196,12 +321,25 @@ describe('logs', () => {
       // Written right after the listening line, which is what spawnBroker waited for.
       await waitUntil(() => /unsafe setting/.test(broker.stdout.join('\n')), 5000, 'an unsafe-setting warning');
 
-      await post(broker.url, '/create_user', { admin_token: secrets.admin, username: 'logged', password: secrets.password, tenant_name: 't', two_factor: false });
+      await post(broker.url, '/create_user', {
+        admin_token: secrets.admin,
+        username: 'logged',
+        password: secrets.password,
+        tenant_name: 't',
+        two_factor: false,
+      });
       jwt = (await post(broker.url, '/login', { username: 'logged', password: secrets.password })).body.jwt;
       await get(broker.url, '/verify', bearer(jwt));
-      await get(broker.url, '/verify', { authorization: `Basic ${Buffer.from(`logged:${secrets.password}`).toString('base64')}` });
-      resetCode = (await post(broker.url, '/create_totp', { admin_token: secrets.admin, username: 'logged' })).body.totp;
-      await post(broker.url, '/password_reset', { username: 'logged', totp: resetCode, password: `${secrets.password}-new` });
+      await get(broker.url, '/verify', {
+        authorization: `Basic ${Buffer.from(`logged:${secrets.password}`).toString('base64')}`,
+      });
+      resetCode = (await post(broker.url, '/create_totp', { admin_token: secrets.admin, username: 'logged' })).body
+        .totp;
+      await post(broker.url, '/password_reset', {
+        username: 'logged',
+        totp: resetCode,
+        password: `${secrets.password}-new`,
+      });
       await post(broker.url, '/login', { username: 'logged', password: 'wrong-password-SENTINEL-4' });
       const sse = new AbortController();
       const res = await fetch(`${broker.url}/sse?token=${jwt}`, { signal: sse.signal }).catch(() => undefined);

@@ -19,7 +19,16 @@ describe('plain HTTP defaults', () => {
       expect(broker.config.host).toBe('127.0.0.1');
       const address = broker.app.server.address();
       expect(typeof address === 'object' && address?.address).toBe('127.0.0.1');
-      expect((await post(broker.url, '/create_user', { admin_token: ADMIN, username: 'weak', password: 'aaaaaaaa', tenant_name: 't' })).status).toBe(200);
+      expect(
+        (
+          await post(broker.url, '/create_user', {
+            admin_token: ADMIN,
+            username: 'weak',
+            password: 'aaaaaaaa',
+            tenant_name: 't',
+          })
+        ).status,
+      ).toBe(200);
     } finally {
       await broker.stop();
     }
@@ -43,7 +52,17 @@ describe('--secure defaults', () => {
     const leaf = issue({ cn: NAME, names: [NAME], issuer: ca });
     writeFileSync(join(dir, 'tls', 'chain.pem'), leaf.certPem + ca.certPem);
     writeFileSync(join(dir, 'tls', 'key.pem'), leaf.keyPem, { mode: 0o600 });
-    return { secure: true, auto_cert: false, cert_path: join(dir, 'tls', 'chain.pem'), key_path: join(dir, 'tls', 'key.pem'), domain: NAME, https_port: 0, http_port: 0, host: undefined, ca: ca.certPem };
+    return {
+      secure: true,
+      auto_cert: false,
+      cert_path: join(dir, 'tls', 'chain.pem'),
+      key_path: join(dir, 'tls', 'key.pem'),
+      domain: NAME,
+      https_port: 0,
+      http_port: 0,
+      host: undefined,
+      ca: ca.certPem,
+    };
   }
 
   it('listens on every interface and refuses weak passwords', async () => {
@@ -54,7 +73,10 @@ describe('--secure defaults', () => {
       expect(broker.config.host).toBe('0.0.0.0');
       expect(broker.config.password_checker).toBe(true);
       const port = (broker.app.server.address() as { port: number }).port;
-      const weak = await httpsRequest(`https://${NAME}:${port}/create_user`, { ca: ca as string, body: { admin_token: ADMIN, username: 'weak', password: 'password1', tenant_name: 't' } });
+      const weak = await httpsRequest(`https://${NAME}:${port}/create_user`, {
+        ca: ca as string,
+        body: { admin_token: ADMIN, username: 'weak', password: 'password1', tenant_name: 't' },
+      });
       expect(weak.status).toBe(400);
       expect(weak.body.error).toMatch(/weak/);
     } finally {
@@ -68,7 +90,10 @@ describe('--secure defaults', () => {
     const broker = await startBroker({ ...options, password_checker: 'false' }, { dir });
     try {
       const port = (broker.app.server.address() as { port: number }).port;
-      const weak = await httpsRequest(`https://${NAME}:${port}/create_user`, { ca: ca as string, body: { admin_token: ADMIN, username: 'weak', password: 'password1', tenant_name: 't' } });
+      const weak = await httpsRequest(`https://${NAME}:${port}/create_user`, {
+        ca: ca as string,
+        body: { admin_token: ADMIN, username: 'weak', password: 'password1', tenant_name: 't' },
+      });
       expect(weak.status).toBe(200);
     } finally {
       await broker.stop();
@@ -78,7 +103,13 @@ describe('--secure defaults', () => {
 
 describe('--trust_proxy as a count of proxies', () => {
   it('is warned about at start: any peer may be the proxy, so the per-IP connection cap is off', () => {
-    expect(unsafeSettings(resolveConfig({ trust_proxy: '1' })).some((w) => /count of proxies.*max_connections_per_ip is off/.test(w))).toBe(true);
-    expect(unsafeSettings(resolveConfig({ trust_proxy: '127.0.0.1' })).some((w) => /count of proxies/.test(w))).toBe(false);
+    expect(
+      unsafeSettings(resolveConfig({ trust_proxy: '1' })).some((w) =>
+        /count of proxies.*max_connections_per_ip is off/.test(w),
+      ),
+    ).toBe(true);
+    expect(unsafeSettings(resolveConfig({ trust_proxy: '127.0.0.1' })).some((w) => /count of proxies/.test(w))).toBe(
+      false,
+    );
   });
 });

@@ -11,7 +11,11 @@ describe('installing on Node 20', () => {
   it('npm ci (dry run, from the lockfile) warns about no engine', async () => {
     expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(20);
     // A dry run resolves and checks every locked package without touching node_modules.
-    const { stdout, stderr } = await promisify(execFile)('npm', ['ci', '--dry-run', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], { cwd: ROOT, timeout: 60_000 });
+    const { stdout, stderr } = await promisify(execFile)(
+      'npm',
+      ['ci', '--dry-run', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'],
+      { cwd: ROOT, timeout: 60_000 },
+    );
     expect(`${stdout}${stderr}`).not.toMatch(/EBADENGINE/);
   }, 90_000);
 });

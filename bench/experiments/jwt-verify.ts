@@ -8,7 +8,13 @@ import { SignJWT, jwtVerify } from 'jose';
 
 const secret = new TextEncoder().encode('bench-jwt-secret-0123456789abcdef');
 const now = Math.floor(Date.now() / 1000);
-const jwt = await new SignJWT({ tv: 0 }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject('bench').setIssuer('Broker').setIssuedAt(now).setExpirationTime(now + 3600).sign(secret);
+const jwt = await new SignJWT({ tv: 0 })
+  .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+  .setSubject('bench')
+  .setIssuer('Broker')
+  .setIssuedAt(now)
+  .setExpirationTime(now + 3600)
+  .sign(secret);
 const cryptoKey = await webcrypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
 
 function verifySync(token: string): { sub: string; exp: number } | undefined {
@@ -20,8 +26,19 @@ function verifySync(token: string): { sub: string; exp: number } | undefined {
   const expected = createHmac('sha256', secret).update(token.slice(0, dot2)).digest();
   const given = Buffer.from(token.slice(dot2 + 1), 'base64url');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
-  const claims = JSON.parse(Buffer.from(token.slice(dot1 + 1, dot2), 'base64url').toString('utf8')) as { sub?: unknown; exp?: unknown; iss?: unknown; iat?: unknown };
-  if (claims.iss !== 'Broker' || typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || typeof claims.iat !== 'number') return undefined;
+  const claims = JSON.parse(Buffer.from(token.slice(dot1 + 1, dot2), 'base64url').toString('utf8')) as {
+    sub?: unknown;
+    exp?: unknown;
+    iss?: unknown;
+    iat?: unknown;
+  };
+  if (
+    claims.iss !== 'Broker' ||
+    typeof claims.sub !== 'string' ||
+    typeof claims.exp !== 'number' ||
+    typeof claims.iat !== 'number'
+  )
+    return undefined;
   if (claims.exp <= Math.floor(Date.now() / 1000)) return undefined;
   return { sub: claims.sub, exp: claims.exp };
 }
@@ -41,7 +58,9 @@ async function measure(name: string, n: number, concurrency: number, fn: () => P
   );
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  console.log(`${name.padEnd(48)} ${((wall * 1000) / n).toFixed(1).padStart(7)} µs wall  ${((cpu.user + cpu.system) / n).toFixed(1).padStart(7)} µs CPU per verify (all threads)`);
+  console.log(
+    `${name.padEnd(48)} ${((wall * 1000) / n).toFixed(1).padStart(7)} µs wall  ${((cpu.user + cpu.system) / n).toFixed(1).padStart(7)} µs CPU per verify (all threads)`,
+  );
 }
 
 const opts = { algorithms: ['HS256'], issuer: 'Broker', requiredClaims: ['sub', 'exp', 'iat'] };

@@ -12,7 +12,13 @@ export function flag(name: string, argv: readonly string[] = process.argv): stri
 export const has = (name: string, argv: readonly string[] = process.argv): boolean => argv.includes(`--${name}`);
 
 /** A comma-separated value split into its non-empty items; undefined when there is none. */
-export const list = (v: string | undefined): string[] | undefined => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+export const list = (v: string | undefined): string[] | undefined =>
+  v
+    ? v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : undefined;
 
 /** `--name <number>`, or `fallback` when absent or not a finite number. */
 export function numFlag(name: string, fallback: number, argv: readonly string[] = process.argv): number {

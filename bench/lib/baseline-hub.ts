@@ -17,7 +17,12 @@ export async function startBaseline(host = '127.0.0.1', port = 0): Promise<Basel
   let lastId = 0;
   const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url?.startsWith('/sse')) {
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', connection: 'keep-alive' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        'x-accel-buffering': 'no',
+        connection: 'keep-alive',
+      });
       res.write('retry:2000\n\n');
       subscribers.add(res);
       res.once('close', () => subscribers.delete(res));

@@ -21,7 +21,14 @@ const HIGH = 1_000_000_000;
  * bench; what the bench measures (body size, buffers, map size, history) is never touched.
  */
 const LOAD_LIMIT = /((^|_)rate(_|$)|rate_limit|quota|per_ip|tenant|per_user|connection|max_streams|inserts?_per)/;
-const MEASURED = new Set(['body_limit', 'max_buffer', 'map_size', 'history_max_age', 'history_max_events', 'heartbeat']);
+const MEASURED = new Set([
+  'body_limit',
+  'max_buffer',
+  'map_size',
+  'history_max_age',
+  'history_max_events',
+  'heartbeat',
+]);
 /** Durations are not limits on load: raising a connection timeout would change what is measured. */
 const DURATION = /(timeout|idle|expiry|duration|_age|interval)/;
 
@@ -38,11 +45,23 @@ export interface FittedConfig {
  * `base` is what the bench needs (port, db, secrets, log level); `overrides` come from the caller. Without
  * a FLAGS table (a build older than it) everything is passed and resolveConfig decides.
  */
-export function fitConfig(flags: readonly KnownFlag[] | undefined, base: Record<string, unknown>, overrides: Record<string, unknown> = {}): FittedConfig {
+export function fitConfig(
+  flags: readonly KnownFlag[] | undefined,
+  base: Record<string, unknown>,
+  overrides: Record<string, unknown> = {},
+): FittedConfig {
   const raised: string[] = [];
   const limits: Record<string, unknown> = {};
   for (const f of flags ?? []) {
-    if (f.name in base || f.name in overrides || f.type !== 'int' || MEASURED.has(f.name) || DURATION.test(f.name) || !LOAD_LIMIT.test(f.name)) continue;
+    if (
+      f.name in base ||
+      f.name in overrides ||
+      f.type !== 'int' ||
+      MEASURED.has(f.name) ||
+      DURATION.test(f.name) ||
+      !LOAD_LIMIT.test(f.name)
+    )
+      continue;
     const value = Math.min(HIGH, f.max ?? HIGH);
     limits[f.name] = value;
     raised.push(`${f.name}=${value}`);

@@ -16,19 +16,37 @@ export interface Reply {
 
 /** Spawns `node <script> ...args` through sh so that `ulimit -n` is raised first (we may be root). */
 export function spawnChild(script: string, args: string[] = [], nodeFlags: string[] = []): ChildProcess {
-  const child = spawn('/bin/sh', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n 20000 2>/dev/null; exec "$@"', 'sh', process.execPath, ...nodeFlags, script, ...args], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const child = spawn(
+    '/bin/sh',
+    [
+      '-c',
+      'ulimit -n 65536 2>/dev/null || ulimit -n 20000 2>/dev/null; exec "$@"',
+      'sh',
+      process.execPath,
+      ...nodeFlags,
+      script,
+      ...args,
+    ],
+    {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
   return child;
 }
 
 export class Peer {
   private next = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
   private readonly listeners: Array<(msg: Record<string, unknown>) => void> = [];
   readonly exited: Promise<number | null>;
 
-  constructor(readonly child: ChildProcess, readonly name: string) {
+  constructor(
+    readonly child: ChildProcess,
+    readonly name: string,
+  ) {
     child.on('message', (msg: Reply & Record<string, unknown>) => {
       if (typeof msg.id === 'number' && this.pending.has(msg.id)) {
         const p = this.pending.get(msg.id)!;
@@ -106,7 +124,7 @@ export function serve(handlers: Record<string, (args: any) => unknown | Promise<
       .then(() => handler(msg.args))
       .then(
         (result) => reply({ ok: true, result }),
-        (err: unknown) => reply({ ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) }),
+        (err: unknown) => reply({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
       );
   });
   // The parent died: do not linger.

@@ -101,9 +101,13 @@ http {
 }
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
-  const proc: ChildProcess = spawn('/bin/sh', ['-c', 'ulimit -n 65536 2>/dev/null; exec "$@"', 'sh', NGINX, '-p', dir, '-c', join(dir, 'nginx.conf')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const proc: ChildProcess = spawn(
+    '/bin/sh',
+    ['-c', 'ulimit -n 65536 2>/dev/null; exec "$@"', 'sh', NGINX, '-p', dir, '-c', join(dir, 'nginx.conf')],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let stderr = '';
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
@@ -111,7 +115,10 @@ http {
   let workerPid = 0;
   for (let i = 0; i < 100 && !workerPid; i++) {
     await sleep(50);
-    if (proc.exitCode !== null) throw new Error(`nginx exited: ${stderr}${existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : ''}`);
+    if (proc.exitCode !== null)
+      throw new Error(
+        `nginx exited: ${stderr}${existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : ''}`,
+      );
     try {
       const res = await fetch(`${url}/`);
       await res.text();

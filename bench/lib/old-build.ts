@@ -21,13 +21,15 @@ export interface Build {
   label: string;
 }
 
-const git = (args: string[], cwd = REPO_ROOT) => execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const git = (args: string[], cwd = REPO_ROOT) =>
+  execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 /** A build given as a directory: the checkout (with dist/) or the dist/ itself. Never builds there. */
 export function buildFromDir(dir: string): Build {
   const abs = resolve(dir);
   for (const dist of [join(abs, 'dist'), abs]) {
-    if (existsSync(join(dist, 'src', 'server.js')) && existsSync(join(dist, 'src', 'config.js'))) return { dist, label: abs };
+    if (existsSync(join(dist, 'src', 'server.js')) && existsSync(join(dist, 'src', 'config.js')))
+      return { dist, label: abs };
   }
   throw new Error(`--old ${dir}: no dist/src/server.js there; build it first (cd ${dir} && npx tsc -p tsconfig.json)`);
 }
@@ -65,20 +67,34 @@ export function buildFromRef(ref: string, log: (line: string) => void): Build {
   // Only src/ is needed (the harness is the current bench's), which also spares compiling old tests.
   writeFileSync(join(dir, 'tsconfig.bench-old.json'), JSON.stringify({ extends: './tsconfig.json', include: ['src'] }));
   log(`  · old build ${label}: compiling in ${dir}`);
-  const tsc = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.bench-old.json'], { cwd: dir, encoding: 'utf8' });
+  const tsc = spawnSync(
+    process.execPath,
+    [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.bench-old.json'],
+    { cwd: dir, encoding: 'utf8' },
+  );
   const built = existsSync(join(dist, 'src', 'server.js')) && existsSync(join(dist, 'src', 'config.js'));
-  if (!built) throw new Error(`old build ${label}: tsc failed (exit ${tsc.status}):\n${`${tsc.stdout}${tsc.stderr}`.slice(0, 2000)}`);
+  if (!built)
+    throw new Error(
+      `old build ${label}: tsc failed (exit ${tsc.status}):\n${`${tsc.stdout}${tsc.stderr}`.slice(0, 2000)}`,
+    );
   // Type errors still emit JavaScript (e.g. an old source against today's type definitions): run it, say so.
-  if (tsc.status !== 0) log(`  · old build ${label}: tsc reported errors but emitted; first lines:\n${tsc.stdout.split('\n').slice(0, 5).join('\n')}`);
+  if (tsc.status !== 0)
+    log(
+      `  · old build ${label}: tsc reported errors but emitted; first lines:\n${tsc.stdout.split('\n').slice(0, 5).join('\n')}`,
+    );
   writeFileSync(marker, `${sha}\n`);
   return { dist, label };
 }
 
 /** The old build named on the command line (`--old <dir>`, `--old-ref <ref>` or `--compare <ref>`), if any. */
-export function oldBuildFromArgs(log: (line: string) => void, argv: readonly string[] = process.argv): Build | undefined {
+export function oldBuildFromArgs(
+  log: (line: string) => void,
+  argv: readonly string[] = process.argv,
+): Build | undefined {
   const dir = flag('old', argv);
   const ref = flag('old-ref', argv) ?? flag('compare', argv);
-  if (dir !== undefined && ref !== undefined) throw new Error('give either --old <dir> or --old-ref/--compare <ref>, not both');
+  if (dir !== undefined && ref !== undefined)
+    throw new Error('give either --old <dir> or --old-ref/--compare <ref>, not both');
   if (dir !== undefined) {
     if (!dir) throw new Error('--old needs a directory');
     return buildFromDir(dir);

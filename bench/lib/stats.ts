@@ -40,7 +40,13 @@ export class Histogram {
   }
 
   summary(): LatencySummary {
-    return { count: this.count, p50: this.percentile(0.5), p99: this.percentile(0.99), max: this.max, mean: this.count ? this.sum / this.count : NaN };
+    return {
+      count: this.count,
+      p50: this.percentile(0.5),
+      p99: this.percentile(0.99),
+      max: this.max,
+      mean: this.count ? this.sum / this.count : NaN,
+    };
   }
 }
 
@@ -69,7 +75,10 @@ export function table(headers: string[], rows: Array<Array<string | number>>, al
   const cells = rows.map((r) => r.map((c) => String(c)));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
   const fmt = (r: string[]) =>
-    r.map((c, i) => ((align?.[i] ?? (i === 0 ? 'l' : 'r')) === 'l' ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+    r
+      .map((c, i) => ((align?.[i] ?? (i === 0 ? 'l' : 'r')) === 'l' ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [fmt(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(fmt)].join('\n');
 }
 

@@ -42,18 +42,31 @@ export function setOldBuild(build: Build | undefined): void {
   oldBuild = build;
 }
 
-export async function startNodeTarget(spec: string, name = spec, overrides: Record<string, unknown> = {}): Promise<Target> {
-  if (isOld(spec) && !oldBuild) throw new Error(`${spec}: no old build; give --compare <ref>, --old-ref <ref> or --old <dir>`);
+export async function startNodeTarget(
+  spec: string,
+  name = spec,
+  overrides: Record<string, unknown> = {},
+): Promise<Target> {
+  if (isOld(spec) && !oldBuild)
+    throw new Error(`${spec}: no old build; give --compare <ref>, --old-ref <ref> or --old <dir>`);
   // BENCH_SERVER_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server under test.
   const extra = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
   const dist = isOld(spec) ? oldBuild!.dist : '';
-  const child = spawnChild(SERVER_CHILD, [spec, JSON.stringify({ ...brokerSettings, ...overrides }), dist], ['--expose-gc', ...extra]);
+  const child = spawnChild(
+    SERVER_CHILD,
+    [spec, JSON.stringify({ ...brokerSettings, ...overrides }), dist],
+    ['--expose-gc', ...extra],
+  );
   const peer = new Peer(child, name);
   const ready = await peer.waitFor((m) => m.ready === true, 30_000);
   const url = String(ready.url);
   const fitted = [
-    ...((ready.raised as string[] | undefined)?.length ? [`limits raised for the bench's load: ${(ready.raised as string[]).join(', ')}`] : []),
-    ...((ready.dropped as string[] | undefined)?.length ? [`settings this build does not know, left out: ${(ready.dropped as string[]).join(', ')}`] : []),
+    ...((ready.raised as string[] | undefined)?.length
+      ? [`limits raised for the bench's load: ${(ready.raised as string[]).join(', ')}`]
+      : []),
+    ...((ready.dropped as string[] | undefined)?.length
+      ? [`settings this build does not know, left out: ${(ready.dropped as string[]).join(', ')}`]
+      : []),
   ];
   if (fitted.length) process.stderr.write(`  · ${name}: ${fitted.join('; ')}\n`);
   const headers: Record<string, string> = {};

@@ -13,7 +13,9 @@ export function adminRoutes(app: FastifyInstance, services: Services): void {
   const admin = { preHandler: requireAdmin(services), config: { rateLimitGroup: 'admin' as const } };
   const named = { schema: body(['admin_token', 'username'], { admin_token: str, username: str }), ...admin };
 
-  app.post('/list_users', { schema: body(['admin_token'], { admin_token: str }), ...admin }, async () => identity.listUsers().map(toPublicUser));
+  app.post('/list_users', { schema: body(['admin_token'], { admin_token: str }), ...admin }, async () =>
+    identity.listUsers().map(toPublicUser),
+  );
 
   app.post<{ Body: Named }>('/get_user', named, async (req) => toPublicUser(identity.getUser(req.body.username)));
 
@@ -21,8 +23,14 @@ export function adminRoutes(app: FastifyInstance, services: Services): void {
     '/update_user',
     {
       schema: body(['admin_token', 'username'], {
-        admin_token: str, username: str, tenant_name: str, password: str,
-        email: nullableStr, scopes: nullableScopes, data: anyJson, two_factor: nullableBool,
+        admin_token: str,
+        username: str,
+        tenant_name: str,
+        password: str,
+        email: nullableStr,
+        scopes: nullableScopes,
+        data: anyJson,
+        two_factor: nullableBool,
       }),
       ...admin,
       bodyLimit: services.config.body_limit,
@@ -52,7 +60,13 @@ export function adminRoutes(app: FastifyInstance, services: Services): void {
   );
 
   // A reset code is a credential: create_totp shares the login routes' per-IP limit.
-  app.post<{ Body: Named }>('/create_totp', { ...named, config: { rateLimitGroup: 'login' as const } }, async (req) => ({ totp: await identity.createResetCode(req.body.username) }));
+  app.post<{ Body: Named }>(
+    '/create_totp',
+    { ...named, config: { rateLimitGroup: 'login' as const } },
+    async (req) => ({ totp: await identity.createResetCode(req.body.username) }),
+  );
 
-  app.post<{ Body: Named }>('/create_recovery_codes', named, async (req) => ({ codes: await identity.createRecoveryCodes(req.body.username) }));
+  app.post<{ Body: Named }>('/create_recovery_codes', named, async (req) => ({
+    codes: await identity.createRecoveryCodes(req.body.username),
+  }));
 }

@@ -15,6 +15,7 @@ export function requireAdmin(services: Services) {
   const expected = services.adminToken;
   return async (req: FastifyRequest) => {
     // The body schema of every admin route requires admin_token as a string.
-    if (!tokenMatches((req.body as { admin_token: string }).admin_token, expected)) throw unauthorized('invalid admin_token');
+    if (!tokenMatches((req.body as { admin_token: string }).admin_token, expected))
+      throw unauthorized('invalid admin_token');
   };
 }

@@ -55,7 +55,8 @@ export class Authenticator {
       // Read again after the hash's await: a revoke, password change or tenant move meanwhile must not
       // let this request act on the record it read before (a stream opened from it would outlive them).
       const user = this.users.get(username);
-      const current = !!user && !!checked && user.password === checked.password && user.token_version === checked.token_version;
+      const current =
+        !!user && !!checked && user.password === checked.password && user.token_version === checked.token_version;
       // Basic cannot carry a second factor: a two-factor user must log in for a token. Every refusal
       // counts toward the lock, or a right password refused for 2FA would be told apart from a wrong one.
       if (!user || !ok || !current || user.revoked || user.two_factor) {

@@ -12,7 +12,15 @@ import { qrPngBase64 } from './qr.js';
 import type { Tokens } from './tokens.js';
 import { RECOVERY_CODE_COUNT, hashRecoveryCode, newRecoveryCode } from './recovery-codes.js';
 import { matchTotp, newTotpSecret, otpauthUri, sameHash } from './totp.js';
-import { MAX_ISSUER_CHARS, MAX_TENANT_BYTES, MAX_USERNAME_BYTES, normalizeName, validateEmail, validatePassword, validateScopes } from './user-fields.js';
+import {
+  MAX_ISSUER_CHARS,
+  MAX_TENANT_BYTES,
+  MAX_USERNAME_BYTES,
+  normalizeName,
+  validateEmail,
+  validatePassword,
+  validateScopes,
+} from './user-fields.js';
 
 export interface IdentityOptions {
   passwordChecker: boolean;
@@ -136,7 +144,10 @@ export class Identity {
 
   async updateUser(name: string, changes: UserChanges): Promise<UserRecord> {
     const { username } = this.require(name);
-    const tenant = changes.tenant_name === undefined ? undefined : normalizeName('tenant_name', changes.tenant_name, MAX_TENANT_BYTES);
+    const tenant =
+      changes.tenant_name === undefined
+        ? undefined
+        : normalizeName('tenant_name', changes.tenant_name, MAX_TENANT_BYTES);
     if (changes.password !== undefined) validatePassword(changes.password);
     validateEmail(changes.email);
     validateScopes(changes.scopes);
@@ -240,7 +251,10 @@ export class Identity {
       // still that one (no password change, revoke or two-factor switch meanwhile). The token carries
       // the version checked, so a change after this check ends it too.
       const unchanged = (u: UserRecord) =>
-        !u.revoked && u.password === user.password && u.token_version === user.token_version && u.two_factor === user.two_factor;
+        !u.revoked &&
+        u.password === user.password &&
+        u.token_version === user.token_version &&
+        u.two_factor === user.two_factor;
       const consumes = factor.step !== undefined || factor.recovery !== undefined;
       const fresh = this.users.get(username);
       let accepted: boolean;
@@ -286,9 +300,21 @@ export class Identity {
   }
 
   /** /verify: the token's expiry and scopes, and a biscuit carrying one right per scope. */
-  verification(principal: Principal): { key: number[]; token: number[]; expiry: number; username: string; scopes: string[] } {
+  verification(principal: Principal): {
+    key: number[];
+    token: number[];
+    expiry: number;
+    username: string;
+    scopes: string[];
+  } {
     const scopes = principal.user.scopes ?? [];
     const expiry = principal.exp ?? Math.floor(this.options.now() / 1000) + this.options.jwtExpiry;
-    return { key: this.biscuit.publicKey, token: this.biscuit.mint(scopes), expiry, username: principal.user.username, scopes };
+    return {
+      key: this.biscuit.publicKey,
+      token: this.biscuit.mint(scopes),
+      expiry,
+      username: principal.user.username,
+      scopes,
+    };
   }
 }

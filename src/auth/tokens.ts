@@ -52,11 +52,13 @@ export class Tokens {
     const given = Buffer.from(signature, 'base64url');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
     const head = parseJsonObject(header);
-    if (!head || head.alg !== 'HS256' || head.crit !== undefined || (head.typ !== undefined && head.typ !== 'JWT')) return undefined;
+    if (head?.alg !== 'HS256' || head.crit !== undefined || (head.typ !== undefined && head.typ !== 'JWT'))
+      return undefined;
     const claims = parseJsonObject(payload);
     if (!claims) return undefined;
     const { sub, iat, exp, nbf, iss, tv } = claims;
-    if (typeof sub !== 'string' || typeof iat !== 'number' || typeof exp !== 'number' || iss !== ISSUER) return undefined;
+    if (typeof sub !== 'string' || typeof iat !== 'number' || typeof exp !== 'number' || iss !== ISSUER)
+      return undefined;
     const now = Math.floor(this.now() / 1000);
     if (exp <= now) return undefined;
     if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now)) return undefined;
@@ -69,7 +71,9 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
 function parseJsonObject(part: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }

@@ -57,12 +57,14 @@ export function validatePassword(password: string): void {
 
 export function validateEmail(email: string | null | undefined): void {
   if (email === null || email === undefined) return;
-  if (email.length > 254 || !EMAIL.test(email)) throw badRequest(`"${email.slice(0, 100)}" is not a valid email address`);
+  if (email.length > 254 || !EMAIL.test(email))
+    throw badRequest(`"${email.slice(0, 100)}" is not a valid email address`);
 }
 
 export function validateScopes(scopes: string[] | null | undefined): void {
   if (!scopes) return;
   for (const scope of scopes) {
-    if (!SCOPE.test(scope)) throw badRequest(`scope "${scope.slice(0, 100)}" must look like resource:operation, with exactly one colon`);
+    if (!SCOPE.test(scope))
+      throw badRequest(`scope "${scope.slice(0, 100)}" must look like resource:operation, with exactly one colon`);
   }
 }

@@ -51,7 +51,13 @@ export function logRequests(app: FastifyInstance): void {
     // Nothing is built for a level that writes nothing (a silent or warn-level broker pays no redaction).
     if (QUIET_LEVELS.has(req.log.level)) return done();
     reply.raw.once('close', () => {
-      const fields = { method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime), ip: req.ip };
+      const fields = {
+        method: req.method,
+        url: redactUrl(req.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+        ip: req.ip,
+      };
       if (reply.raw.writableFinished) req.log.info(fields, 'request');
       else req.log.info({ ...fields, aborted: true }, 'request ended by the client');
     });

@@ -25,7 +25,11 @@ export interface HistoryQuery {
  * answer's limits and the request's scan budget. `next` is set when the answer was cut short: the
  * client continues with after=next (oldest first) or before=next (newest first).
  */
-export async function history(log: EventLog, tenant: string, q: HistoryQuery): Promise<{ records: EventRecord[]; next: number | undefined }> {
+export async function history(
+  log: EventLog,
+  tenant: string,
+  q: HistoryQuery,
+): Promise<{ records: EventRecord[]; next: number | undefined }> {
   const records: EventRecord[] = [];
   let bytes = 0;
   let examined = 0;
@@ -54,7 +58,12 @@ export async function history(log: EventLog, tenant: string, q: HistoryQuery): P
     // The examined count is only known per chunk: a chunk is at most EXAMINE_PER_TURN records.
     examined += EXAMINE_PER_TURN;
     examinedBytes += EXAMINE_BYTES_PER_TURN;
-    if (records.length >= q.limit || bytes >= EVENTS_MAX_BYTES || examined >= EVENTS_SCAN_BUDGET || examinedBytes >= EVENTS_SCAN_BYTES) {
+    if (
+      records.length >= q.limit ||
+      bytes >= EVENTS_MAX_BYTES ||
+      examined >= EVENTS_SCAN_BUDGET ||
+      examinedBytes >= EVENTS_SCAN_BYTES
+    ) {
       return { records, next: page.through };
     }
     await yieldToLoop();

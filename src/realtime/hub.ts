@@ -182,7 +182,13 @@ export class Hub {
       if (!subs || subs.size === 0) continue;
       // Framed once: every subscriber without a filter gets this very Buffer.
       const frames = records.map((r) => Buffer.from(frame(r)));
-      this.jobs.push({ records, frames, all: frames.length === 1 ? frames[0] : Buffer.concat(frames), subs: [...subs], next: 0 });
+      this.jobs.push({
+        records,
+        frames,
+        all: frames.length === 1 ? frames[0] : Buffer.concat(frames),
+        subs: [...subs],
+        next: 0,
+      });
     }
   }
 
@@ -212,9 +218,11 @@ export class Hub {
       // A filter, or a replay that already sent part of this batch: pick this subscriber's frames.
       const mine: Buffer[] = [];
       for (let i = 0; i < records.length; i++) {
-        if (records[i].id > sub.lastId && (!sub.init.names || sub.init.names.has(records[i].event))) mine.push(frames[i]);
+        if (records[i].id > sub.lastId && (!sub.init.names || sub.init.names.has(records[i].event)))
+          mine.push(frames[i]);
       }
-      if (mine.length > 0 && this.write(sub, mine.length === 1 ? mine[0] : Buffer.concat(mine)) !== undefined) this.deliveries += mine.length;
+      if (mine.length > 0 && this.write(sub, mine.length === 1 ? mine[0] : Buffer.concat(mine)) !== undefined)
+        this.deliveries += mine.length;
     }
     // Never backwards: a replay may have read past this batch and the next one still pending.
     if (lastId > sub.lastId) sub.lastId = lastId;

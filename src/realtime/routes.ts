@@ -45,11 +45,19 @@ function eventsJson(records: EventRecord[], next: number | undefined): string {
 
 export function realtimeRoutes(app: FastifyInstance, services: Services): void {
   const { identity, log, hub, config } = services;
-  const limits = new TenantLimits({ insertRate: config.tenant_insert_rate, quota: config.tenant_quota, maxEventNames: config.tenant_max_event_names }, log);
+  const limits = new TenantLimits(
+    { insertRate: config.tenant_insert_rate, quota: config.tenant_quota, maxEventNames: config.tenant_max_event_names },
+    log,
+  );
 
   app.post<{ Body: { event: string; data: unknown } }>(
     '/insert',
-    { preParsing: requireUser(identity), schema: body(['event', 'data'], { event: str, data: anyJson }), config: { rateLimitGroup: 'user' }, bodyLimit: config.body_limit },
+    {
+      preParsing: requireUser(identity),
+      schema: body(['event', 'data'], { event: str, data: anyJson }),
+      config: { rateLimitGroup: 'user' },
+      bodyLimit: config.body_limit,
+    },
     async (req) => {
       const { user } = principalOf(req);
       // Authenticated before the body arrived (up to --body_limit, possibly slowly): a revoke or tenant
@@ -65,33 +73,59 @@ export function realtimeRoutes(app: FastifyInstance, services: Services): void {
     },
   );
 
-  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/events', { preParsing: requireUser(identity), config: { rateLimitGroup: 'user' } }, async (req, reply) => {
-    const { user } = principalOf(req);
-    const after = parseId(single(req.query.after), 'after') ?? 0;
-    const before = parseId(single(req.query.before), 'before');
-    const limit = Math.max(1, Math.min(parseId(single(req.query.limit), 'limit') ?? EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT));
-    const order = single(req.query.order);
-    if (order !== undefined && order !== 'asc' && order !== 'desc') throw badRequest('order must be asc or desc');
-    // `before` alone reads back from it ("the 50 before this one"); otherwise oldest first unless asked.
-    const desc = order === 'desc' || (order === undefined && before !== undefined && req.query.after === undefined);
-    const { records, next } = await history(log, user.tenant_name, { after, before, desc, limit, names: parseNames(req.query) });
-    return reply.type('application/json; charset=utf-8').send(eventsJson(records, next));
-  });
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>(
+    '/events',
+    { preParsing: requireUser(identity), config: { rateLimitGroup: 'user' } },
+    async (req, reply) => {
+      const { user } = principalOf(req);
+      const after = parseId(single(req.query.after), 'after') ?? 0;
+      const before = parseId(single(req.query.before), 'before');
+      const limit = Math.max(
+        1,
+        Math.min(parseId(single(req.query.limit), 'limit') ?? EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT),
+      );
+      const order = single(req.query.order);
+      if (order !== undefined && order !== 'asc' && order !== 'desc') throw badRequest('order must be asc or desc');
+      // `before` alone reads back from it ("the 50 before this one"); otherwise oldest first unless asked.
+      const desc = order === 'desc' || (order === undefined && before !== undefined && req.query.after === undefined);
+      const { records, next } = await history(log, user.tenant_name, {
+        after,
+        before,
+        desc,
+        limit,
+        names: parseNames(req.query),
+      });
+      return reply.type('application/json; charset=utf-8').send(eventsJson(records, next));
+    },
+  );
 
-  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/sse', { preParsing: requireUser(identity, { queryToken: true }), config: { rateLimitGroup: 'user' } }, async (req, reply) => {
-    const { user, exp } = principalOf(req);
-    const header = req.headers['last-event-id'];
-    const lastEventId = parseId(Array.isArray(header) ? header[0] : header, 'Last-Event-ID') ?? parseId(single(req.query.last_event_id), 'last_event_id');
-    const names = parseNames(req.query);
-    if (!hub.canSubscribe(user.username)) throw tooMany(`at most ${config.max_streams_per_user} open streams per user`, 5);
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>(
+    '/sse',
+    { preParsing: requireUser(identity, { queryToken: true }), config: { rateLimitGroup: 'user' } },
+    async (req, reply) => {
+      const { user, exp } = principalOf(req);
+      const header = req.headers['last-event-id'];
+      const lastEventId =
+        parseId(Array.isArray(header) ? header[0] : header, 'Last-Event-ID') ??
+        parseId(single(req.query.last_event_id), 'last_event_id');
+      const names = parseNames(req.query);
+      if (!hub.canSubscribe(user.username))
+        throw tooMany(`at most ${config.max_streams_per_user} open streams per user`, 5);
 
-    const sink = openEventStream(reply);
-    if (!sink) return;
-    const sub = new Subscriber({ tenant: user.tenant_name, username: user.username, sink, names, expiresAt: exp === undefined ? undefined : exp * 1000 });
-    hub.add(sub);
-    // Registered: a revoke, password change or tenant move from now on closes it. One that happened
-    // while this request was authenticated and parsed did not see it, so the record is read again.
-    if (!identity.isCurrent(user)) return hub.close(sub);
-    await startStream(hub, log, sub, lastEventId);
-  });
+      const sink = openEventStream(reply);
+      if (!sink) return;
+      const sub = new Subscriber({
+        tenant: user.tenant_name,
+        username: user.username,
+        sink,
+        names,
+        expiresAt: exp === undefined ? undefined : exp * 1000,
+      });
+      hub.add(sub);
+      // Registered: a revoke, password change or tenant move from now on closes it. One that happened
+      // while this request was authenticated and parsed did not see it, so the record is read again.
+      if (!identity.isCurrent(user)) return hub.close(sub);
+      await startStream(hub, log, sub, lastEventId);
+    },
+  );
 }

@@ -68,7 +68,8 @@ function openHttp2Stream(reply: FastifyReply, stream: ServerHttp2Stream): EventS
   if (stream.destroyed || stream.closed || stream.headersSent) return undefined;
   const headers: OutgoingHttpHeaders = { ':status': 200 };
   for (const [name, value] of Object.entries({ ...reply.getHeaders(), ...SSE_HEADERS })) {
-    if (value !== undefined && !NOT_IN_H2.has(name.toLowerCase())) headers[name.toLowerCase()] = value as OutgoingHttpHeaders[string];
+    if (value !== undefined && !NOT_IN_H2.has(name.toLowerCase()))
+      headers[name.toLowerCase()] = value as OutgoingHttpHeaders[string];
   }
   stream.respond(headers);
   stream.write(`retry:${RETRY_MS}\n\n`);

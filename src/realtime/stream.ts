@@ -67,7 +67,9 @@ async function sendSnapshot(hub: Hub, log: EventLog, sub: Subscriber, prefix: st
   // Every commit writes its events' names' latest ids, and retention never deletes a latest event: so
   // without a filter the highest latest id is the highest committed one (the prune marker aside), read
   // from the same snapshot as the ids, for free. A filter hides other names' ids: then ask the log.
-  const through = sub.init.names ? log.committedId(sub.tenant) : Math.max(ids.length > 0 ? ids[ids.length - 1] : 0, log.prunedThrough(sub.tenant));
+  const through = sub.init.names
+    ? log.committedId(sub.tenant)
+    : Math.max(ids.length > 0 ? ids[ids.length - 1] : 0, log.prunedThrough(sub.tenant));
   let text = prefix;
   let i = 0;
   do {
@@ -116,7 +118,12 @@ async function replayAfter(hub: Hub, log: EventLog, sub: Subscriber, from: numbe
  * lastEventId n: every event after n (0 = the whole history), then live; if retention has deleted
  * events after n, or n is beyond the log's last id, `event:reset` and the latest-per-name snapshot.
  */
-export async function startStream(hub: Hub, log: EventLog, sub: Subscriber, lastEventId: number | undefined): Promise<void> {
+export async function startStream(
+  hub: Hub,
+  log: EventLog,
+  sub: Subscriber,
+  lastEventId: number | undefined,
+): Promise<void> {
   if (lastEventId === undefined) return sendSnapshot(hub, log, sub, '');
   if (lastEventId < log.prunedThrough(sub.tenant)) return sendSnapshot(hub, log, sub, RESET_FRAME);
   // An id this log never issued (a restored older backup, a wiped database): the client's state is

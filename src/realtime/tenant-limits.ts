@@ -34,10 +34,14 @@ export class TenantLimits {
     if (quota > 0 || maxEventNames > 0) {
       const usage = this.log.usage(tenant);
       if (quota > 0 && usage.bytes + recordBytes(event, data) > quota) {
-        throw tenantLimit(`the tenant's events would exceed --tenant_quota (${quota} bytes; ${usage.bytes} used): nothing was written. Raise --tenant_quota or let retention (--history_max_events, --history_max_age) free space`);
+        throw tenantLimit(
+          `the tenant's events would exceed --tenant_quota (${quota} bytes; ${usage.bytes} used): nothing was written. Raise --tenant_quota or let retention (--history_max_events, --history_max_age) free space`,
+        );
       }
       if (maxEventNames > 0 && usage.names >= maxEventNames && this.log.isNewName(tenant, event)) {
-        throw tenantLimit(`the tenant has ${usage.names} event names, --tenant_max_event_names is ${maxEventNames}: a new name is refused (existing names still insert)`);
+        throw tenantLimit(
+          `the tenant has ${usage.names} event names, --tenant_max_event_names is ${maxEventNames}: a new name is refused (existing names still insert)`,
+        );
       }
     }
     if (insertRate > 0) this.take(tenant, insertRate);
@@ -50,7 +54,10 @@ export class TenantLimits {
     bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.at) * rate) / 1000);
     bucket.at = now;
     if (bucket.tokens < 1) {
-      throw tooMany(`the tenant inserts more than --tenant_insert_rate (${rate} per second): retry later`, (1 - bucket.tokens) / rate);
+      throw tooMany(
+        `the tenant inserts more than --tenant_insert_rate (${rate} per second): retry later`,
+        (1 - bucket.tokens) / rate,
+      );
     }
     bucket.tokens -= 1;
   }

@@ -9,7 +9,19 @@
 // start would (database.ts: header, meta pages, every page read in a child process) and that its schema
 // is one this broker understands, and keeps the database it replaces beside it instead of deleting it.
 // Files are fsync'd before each rename, so a crash never leaves a truncated file under the final name.
-import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { open } from 'lmdb';
 import { DatabaseOpenError, LMDB_OPTIONS, SCHEMA_VERSION, checkDatabaseFiles } from './database.js';
@@ -23,7 +35,8 @@ export async function backupDatabase(dbDir: string, outFile: string): Promise<{ 
   const dir = resolve(dbDir);
   const out = resolve(outFile);
   if (!existsSync(join(dir, DATA_FILE))) throw new BackupError(`no database at ${dir} (no ${DATA_FILE}): check --db`);
-  if (existsSync(out)) throw new BackupError(`${out} already exists: choose a new --out file (a backup never overwrites one)`);
+  if (existsSync(out))
+    throw new BackupError(`${out} already exists: choose a new --out file (a backup never overwrites one)`);
   mkdirSync(dirname(out), { recursive: true });
   // LMDB copies into a directory as data.mdb; a temporary folder beside the target makes the final
   // rename atomic (same filesystem), so a half-written backup never carries the final name.
@@ -61,7 +74,8 @@ async function checkBackup(stagingDir: string, source: string): Promise<void> {
   try {
     checkDatabaseFiles(stagingDir);
   } catch (err) {
-    if (err instanceof DatabaseOpenError) throw new BackupError(`${source} is not a usable broker backup: ${err.message}`);
+    if (err instanceof DatabaseOpenError)
+      throw new BackupError(`${source} is not a usable broker backup: ${err.message}`);
     throw err;
   }
   // Safe to open here now: every page was read without harm in a child process.
@@ -75,18 +89,25 @@ async function checkBackup(stagingDir: string, source: string): Promise<void> {
     }
     if (typeof version !== 'number') throw new BackupError(`${source} is not a broker database (no schema version)`);
     if (version > SCHEMA_VERSION) {
-      throw new BackupError(`${source} has schema version ${version}, newer than this broker understands (${SCHEMA_VERSION}): upgrade broker first`);
+      throw new BackupError(
+        `${source} has schema version ${version}, newer than this broker understands (${SCHEMA_VERSION}): upgrade broker first`,
+      );
     }
   } finally {
     await root.close();
   }
 }
 
-export async function restoreDatabase(inFile: string, dbDir: string): Promise<{ dir: string; previous: string | undefined }> {
+export async function restoreDatabase(
+  inFile: string,
+  dbDir: string,
+): Promise<{ dir: string; previous: string | undefined }> {
   const source = resolve(inFile);
   const dir = resolve(dbDir);
-  if (!existsSync(source) || !statSync(source).isFile()) throw new BackupError(`no backup file at ${source}: check --in`);
-  if (statSync(source).size < 4096) throw new BackupError(`${source} is too small to be an LMDB database (${statSync(source).size} bytes)`);
+  if (!existsSync(source) || !statSync(source).isFile())
+    throw new BackupError(`no backup file at ${source}: check --in`);
+  if (statSync(source).size < 4096)
+    throw new BackupError(`${source} is too small to be an LMDB database (${statSync(source).size} bytes)`);
   // Owner-only, as a start would make it: the restored file holds every secret of the database.
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // Throws DatabaseInUseError while a broker runs on `dir`; held until the restored file is in place,

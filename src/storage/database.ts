@@ -11,7 +11,18 @@
 //   reaches it, writes throw DatabaseFullError (the API answers 507) while reads and deletes go on.
 //   Deleting (retention) frees pages and writes resume; a restart with a larger --map_size too.
 import { spawnSync } from 'node:child_process';
-import { accessSync, chmodSync, closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  closeSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { open, type Database as LmdbDatabase, type RootDatabase } from 'lmdb';
@@ -58,7 +69,7 @@ const META_PAGES = 2;
  * meta pages at creation, so an empty data.mdb was truncated or never finished: refuse, not reinit).
  */
 function checkDataFile(dataFile: string): void {
-  let link;
+  let link: ReturnType<typeof lstatSync> | undefined;
   try {
     link = lstatSync(dataFile);
   } catch {
@@ -69,28 +80,41 @@ function checkDataFile(dataFile: string): void {
     // not mounted). Starting would create an empty database in its place, silently.
     const lockFile = join(dirname(dataFile), 'lock.mdb');
     if (existsSync(lockFile)) {
-      throw new DatabaseOpenError(`${dataFile} is missing but ${lockFile} is there: the database was deleted or moved. Restore it, or delete ${lockFile} to start a new, empty database`);
+      throw new DatabaseOpenError(
+        `${dataFile} is missing but ${lockFile} is there: the database was deleted or moved. Restore it, or delete ${lockFile} to start a new, empty database`,
+      );
     }
     return;
   }
   if (link.isSymbolicLink() && !existsSync(dataFile)) {
-    throw new DatabaseOpenError(`${dataFile} is a symbolic link to nothing (is a disk not mounted?): refusing to create an empty database there`);
+    throw new DatabaseOpenError(
+      `${dataFile} is a symbolic link to nothing (is a disk not mounted?): refusing to create an empty database there`,
+    );
   }
   const stat = statSync(dataFile);
   if (!stat.isFile()) throw new DatabaseOpenError(`${dataFile} is not a regular file`);
   if (stat.size === 0) {
-    throw new DatabaseOpenError(`${dataFile} is empty (0 bytes): the database was truncated. Restore a backup, or delete the file to start a new, empty database`);
+    throw new DatabaseOpenError(
+      `${dataFile} is empty (0 bytes): the database was truncated. Restore a backup, or delete the file to start a new, empty database`,
+    );
   }
   const fd = openSync(dataFile, 'r');
   const head = Buffer.alloc(64);
   let pageSize = 0;
   try {
-    if (readSync(fd, head, 0, 64, 0) < 64) throw new DatabaseOpenError(`${dataFile} is truncated (${stat.size} bytes): not an LMDB database`);
+    if (readSync(fd, head, 0, 64, 0) < 64)
+      throw new DatabaseOpenError(`${dataFile} is truncated (${stat.size} bytes): not an LMDB database`);
     pageSize = head.readUInt32LE(48);
-    if (head.readUInt32LE(24) !== LMDB_MAGIC || pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) {
+    if (
+      head.readUInt32LE(24) !== LMDB_MAGIC ||
+      pageSize < 512 ||
+      pageSize > 65536 ||
+      (pageSize & (pageSize - 1)) !== 0
+    ) {
       throw new DatabaseOpenError(`${dataFile} is not an LMDB database (bad header): corrupt or not a broker database`);
     }
-    if (stat.size < META_PAGES * pageSize) throw new DatabaseOpenError(`${dataFile} is truncated (${stat.size} bytes): not an LMDB database`);
+    if (stat.size < META_PAGES * pageSize)
+      throw new DatabaseOpenError(`${dataFile} is truncated (${stat.size} bytes): not an LMDB database`);
     const second = Buffer.alloc(160);
     if (readSync(fd, second, 0, 160, pageSize) < 160 || second.readUInt32LE(24) !== LMDB_MAGIC) {
       throw new DatabaseOpenError(`${dataFile} has a corrupt second meta page`);
@@ -101,7 +125,10 @@ function checkDataFile(dataFile: string): void {
     // shorter than that would fault (SIGBUS) on the first read of a missing page.
     const meta = first.readBigUInt64LE(152) >= second.readBigUInt64LE(152) ? first : second;
     const needed = (Number(meta.readBigUInt64LE(144)) + 1) * pageSize;
-    if (stat.size < needed) throw new DatabaseOpenError(`${dataFile} is truncated: ${stat.size} bytes, but its pages reach ${needed}. Restore a backup`);
+    if (stat.size < needed)
+      throw new DatabaseOpenError(
+        `${dataFile} is truncated: ${stat.size} bytes, but its pages reach ${needed}. Restore a backup`,
+      );
   } finally {
     closeSync(fd);
   }
@@ -154,16 +181,22 @@ function walkInChild(path: string, dataFile: string): void {
   if (child.status === 0) return;
   // spawnSync's timeout kills with SIGTERM too: a slow check of a large database is not corruption.
   if ((child.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
-    throw new DatabaseOpenError(`checking ${dataFile} took over 5 minutes (a very large database on a slow disk?); it was not found corrupt, but the broker will not open what it could not check`);
+    throw new DatabaseOpenError(
+      `checking ${dataFile} took over 5 minutes (a very large database on a slow disk?); it was not found corrupt, but the broker will not open what it could not check`,
+    );
   }
   const why = child.signal
     ? `reading it crashed a checker process (${child.signal})`
     : child.error
       ? `it could not be checked: ${child.error.message}`
-      : (/CORRUPT: (.*)/.exec(child.stderr)?.[1] ?? `the checker failed (exit ${child.status}): ${child.stderr.trim().split('\n')[0] ?? ''}`).trim();
+      : (
+          /CORRUPT: (.*)/.exec(child.stderr)?.[1] ??
+          `the checker failed (exit ${child.status}): ${child.stderr.trim().split('\n')[0] ?? ''}`
+        ).trim();
   // A checker that may not open the files (lock.mdb not writable) found nothing wrong with the data.
   const denied = describeOpenError(dirname(dataFile), { message: why });
-  if (denied && /permission|read-only/.test(denied)) throw new DatabaseOpenError(`cannot open the database ${dirname(dataFile)}: ${denied}`);
+  if (denied && /permission|read-only/.test(denied))
+    throw new DatabaseOpenError(`cannot open the database ${dirname(dataFile)}: ${denied}`);
   throw new DatabaseOpenError(`${dataFile} is corrupt: ${why}. Restore a backup (broker restore)`);
 }
 
@@ -188,7 +221,15 @@ export function identityReserve(limit: number): number {
 }
 
 /** Makes --map_size a limit: the write entry points the stores use check the live size first. */
-function enforceLimit(root: RootDatabase, stores: { identity: LmdbDatabase<any, any>[]; events: LmdbDatabase<any, any>[] }, limit: number, usedBytes: () => number): void {
+// biome-ignore lint/suspicious/noExplicitAny: the guard wraps trees of every key and value type
+type AnyTree = LmdbDatabase<any, any>;
+
+function enforceLimit(
+  root: RootDatabase,
+  stores: { identity: AnyTree[]; events: AnyTree[] },
+  limit: number,
+  usedBytes: () => number,
+): void {
   // Inside a transaction callback the transaction was already checked when it began, and a refusal in
   // its middle would abort it half-way for no gain: only top-level writes are checked.
   let inTransaction = 0;
@@ -208,28 +249,36 @@ function enforceLimit(root: RootDatabase, stores: { identity: LmdbDatabase<any, 
     }
     if (used >= cap) {
       const what = cap === limit ? '' : ` (events may use ${cap} of it; the rest is kept for users and logins)`;
-      throw new DatabaseFullError(`MDB_MAP_FULL: the database holds ${used} bytes of live data, its --map_size is ${limit}${what}`);
+      throw new DatabaseFullError(
+        `MDB_MAP_FULL: the database holds ${used} bytes of live data, its --map_size is ${limit}${what}`,
+      );
     }
   };
   const wrapTransaction = (name: 'transaction' | 'transactionSync') => {
     const original = (root[name] as (...args: unknown[]) => unknown).bind(root);
-    (root as unknown as Record<string, unknown>)[name] = (callback: (...a: unknown[]) => unknown, ...rest: unknown[]) => {
+    (root as unknown as Record<string, unknown>)[name] = (
+      callback: (...a: unknown[]) => unknown,
+      ...rest: unknown[]
+    ) => {
       check(limit);
-      return original((...a: unknown[]) => {
-        inTransaction++;
-        try {
-          return callback(...a);
-        } finally {
-          inTransaction--;
-        }
-      }, ...rest);
+      return original(
+        (...a: unknown[]) => {
+          inTransaction++;
+          try {
+            return callback(...a);
+          } finally {
+            inTransaction--;
+          }
+        },
+        ...rest,
+      );
     };
   };
   wrapTransaction('transaction');
   wrapTransaction('transactionSync');
   // Deletes stay allowed (they are how space comes back); meta holds a few small bookkeeping keys that
   // must land even when full (retention's "pruned through" marker goes with the deletes it records).
-  const wrapPuts = (store: LmdbDatabase<any, any>, cap: number) => {
+  const wrapPuts = (store: AnyTree, cap: number) => {
     for (const name of ['put', 'putSync'] as const) {
       const original = (store[name] as (...args: unknown[]) => unknown).bind(store);
       (store as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
@@ -274,14 +323,17 @@ function makeOwnerOnly(path: string, dataFile: string, warnings: string[]): void
   const dirMode = statSync(path).mode & 0o777;
   if (dirMode & 0o077) {
     chmodSync(path, dirMode & 0o700);
-    warnings.push(`the database directory ${path} was open to other accounts (mode ${dirMode.toString(8)}): made it ${(dirMode & 0o700).toString(8)}, owner-only`);
+    warnings.push(
+      `the database directory ${path} was open to other accounts (mode ${dirMode.toString(8)}): made it ${(dirMode & 0o700).toString(8)}, owner-only`,
+    );
   }
   for (const file of [dataFile, join(path, 'lock.mdb')]) {
     if (existsSync(file) && statSync(file).mode & 0o077) chmodSync(file, 0o600);
   }
   // lmdb-js crashes (SIGSEGV) rather than throws when it may not open an existing lock.mdb: ask first.
   accessSync(path, constants.R_OK | constants.W_OK | constants.X_OK);
-  for (const file of [dataFile, join(path, 'lock.mdb')]) if (existsSync(file)) accessSync(file, constants.R_OK | constants.W_OK);
+  for (const file of [dataFile, join(path, 'lock.mdb')])
+    if (existsSync(file)) accessSync(file, constants.R_OK | constants.W_OK);
 }
 
 /** An open that failed for a reason of the filesystem, not of the data: say so, not "corrupt". */
@@ -291,8 +343,10 @@ function describeOpenError(path: string, err: unknown): string | undefined {
   if (/EACCES|EPERM|permission denied|operation not permitted/i.test(text)) {
     return `no permission to write the database (${e.message}): the directory and its files must be owned by and writable for the user running broker (check with: ls -la ${path})`;
   }
-  if (/EROFS|read-only file system/i.test(text)) return `it is on a read-only file system (${e.message}): choose a writable --db`;
-  if (/ENOTDIR|not a directory/i.test(text)) return `it is not a directory, or a part of its path is a file (${e.message}): choose another --db`;
+  if (/EROFS|read-only file system/i.test(text))
+    return `it is on a read-only file system (${e.message}): choose a writable --db`;
+  if (/ENOTDIR|not a directory/i.test(text))
+    return `it is not a directory, or a part of its path is a file (${e.message}): choose another --db`;
   if (/EEXIST/i.test(text)) return `it exists and is not a directory (${e.message}): choose another --db`;
   if (/ENOSPC|no space left/i.test(text)) return `no space left on its device (${e.message})`;
   return undefined;
@@ -311,7 +365,9 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
     try {
       mkdirSync(path, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new DatabaseOpenError(`cannot create the database directory ${path}: ${describeOpenError(path, err) ?? (err as Error).message}`);
+      throw new DatabaseOpenError(
+        `cannot create the database directory ${path}: ${describeOpenError(path, err) ?? (err as Error).message}`,
+      );
     }
     makeOwnerOnly(path, dataFile, warnings);
     release = acquireLock(path);
@@ -332,11 +388,15 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
       // A database with users or events but no schema version was not made by this broker (or lost
       // its meta): refuse rather than stamp it and serve it.
       if (users.getKeysCount({ limit: 1 }) > 0 || events.getKeysCount({ limit: 1 }) > 0) {
-        throw new DatabaseOpenError(`the database ${path} holds data but no schema version: not a broker database, or its meta data is lost`);
+        throw new DatabaseOpenError(
+          `the database ${path} holds data but no schema version: not a broker database, or its meta data is lost`,
+        );
       }
       meta.putSync('schema_version', SCHEMA_VERSION);
     } else if (typeof version !== 'number' || version > SCHEMA_VERSION) {
-      throw new DatabaseOpenError(`the database ${path} has schema version ${String(version)}, newer than this broker understands (${SCHEMA_VERSION}); upgrade broker`);
+      throw new DatabaseOpenError(
+        `the database ${path} has schema version ${String(version)}, newer than this broker understands (${SCHEMA_VERSION}); upgrade broker`,
+      );
     }
 
     const usedBytes = () => {
@@ -345,7 +405,8 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
       for (const store of [meta, users, events, latest]) pages += treePages(store.getStats() as TreeStats);
       return pages * s.pageSize;
     };
-    if (options.mapSize !== undefined) enforceLimit(opened, { identity: [users], events: [events, latest] }, options.mapSize, usedBytes);
+    if (options.mapSize !== undefined)
+      enforceLimit(opened, { identity: [users], events: [events, latest] }, options.mapSize, usedBytes);
 
     const releaseLock = release;
     return {
@@ -369,7 +430,9 @@ export function openDatabase(dir: string, options: OpenOptions = {}): Database {
     if (root) void root.close().catch(() => {});
     release();
     if (err instanceof DatabaseOpenError || err instanceof DatabaseInUseError) throw err;
-    throw new DatabaseOpenError(`cannot open the database ${path}: ${describeOpenError(path, err) ?? `${(err as Error).message} (is it corrupt? restore a backup)`}`);
+    throw new DatabaseOpenError(
+      `cannot open the database ${path}: ${describeOpenError(path, err) ?? `${(err as Error).message} (is it corrupt? restore a backup)`}`,
+    );
   } finally {
     process.umask(umask);
   }

@@ -115,7 +115,13 @@ export class LmdbEventLog implements EventLog {
 
   committedId(tenant: string): number {
     let last = 0;
-    for (const { key } of this.db.events.getRange({ start: [tenant, MAX_ID], end: [tenant, 0], reverse: true, limit: 1 })) last = key[1];
+    for (const { key } of this.db.events.getRange({
+      start: [tenant, MAX_ID],
+      end: [tenant, 0],
+      reverse: true,
+      limit: 1,
+    }))
+      last = key[1];
     return Math.max(last, this.prunedThrough(tenant));
   }
 
@@ -137,7 +143,11 @@ export class LmdbEventLog implements EventLog {
     const stored: StoredEvent = { e: event, d: data, t: record.timestamp };
     let failed = true;
     try {
-      await Promise.all([this.db.events.put([tenant, id], stored), this.db.latest.put([tenant, event], id), this.db.meta.put(`bytes:${tenant}`, claim.total)]);
+      await Promise.all([
+        this.db.events.put([tenant, id], stored),
+        this.db.latest.put([tenant, event], id),
+        this.db.meta.put(`bytes:${tenant}`, claim.total),
+      ]);
       failed = false;
     } finally {
       this.book.settle(claim, failed);
@@ -214,7 +224,8 @@ export class LmdbEventLog implements EventLog {
     for (const { key, value } of this.db.events.getRange(range)) {
       const stored = value as StoredEvent;
       // Checked before taking the next: the page always holds what it took, and the first event.
-      if (records.length >= q.limit || (records.length > 0 && bytes >= q.maxBytes)) return { records, through, end: false };
+      if (records.length >= q.limit || (records.length > 0 && bytes >= q.maxBytes))
+        return { records, through, end: false };
       if (examined >= q.maxExamined || examinedBytes >= q.maxExaminedBytes) return { records, through, end: false };
       examined++;
       examinedBytes += stored.d.length;

@@ -82,7 +82,9 @@ export function acquireLock(dir: string): () => void {
       if (content === undefined) continue;
       const holder = holderRunning(content);
       if (holder.running) {
-        throw new DatabaseInUseError(`the database ${dir} is in use by another broker (pid ${holder.pid}); stop it first or choose another --db`);
+        throw new DatabaseInUseError(
+          `the database ${dir} is in use by another broker (pid ${holder.pid}); stop it first or choose another --db`,
+        );
       }
       try {
         unlinkSync(file);

@@ -38,7 +38,10 @@ export interface UserRecord {
 }
 
 /** What list_users/get_user return: the contract's fields, secrets masked. */
-export type PublicUser = Pick<UserRecord, 'id' | 'username' | 'revoked' | 'tenant_name' | 'email' | 'scopes' | 'data' | 'two_factor'> & {
+export type PublicUser = Pick<
+  UserRecord,
+  'id' | 'username' | 'revoked' | 'tenant_name' | 'email' | 'scopes' | 'data' | 'two_factor'
+> & {
   password: '***';
   totp: '***';
 };
@@ -66,7 +69,11 @@ export interface UserStore {
    * Read-modify-write in one transaction; undefined when there is no such user. A change that returns
    * false writes nothing (a check that refused) and the update answers the record as it is.
    */
-  update(username: string, change: (user: UserRecord) => UserRecord | void | false): Promise<UserRecord | undefined>;
+  update(
+    username: string,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a change that mutates in place returns nothing
+    change: (user: UserRecord) => UserRecord | void | false,
+  ): Promise<UserRecord | undefined>;
   list(): UserRecord[];
 }
 
@@ -87,7 +94,11 @@ export class LmdbUserStore implements UserStore {
     });
   }
 
-  async update(username: string, change: (user: UserRecord) => UserRecord | void | false): Promise<UserRecord | undefined> {
+  async update(
+    username: string,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a change that mutates in place returns nothing
+    change: (user: UserRecord) => UserRecord | void | false,
+  ): Promise<UserRecord | undefined> {
     return this.db.root.transaction(() => {
       const current = this.get(username);
       if (!current) return undefined;

@@ -77,11 +77,16 @@ export class AcmeCertificates {
     if (cached.certificate && cached.certificate.info.notAfter.getTime() > this.now()) {
       this.current = cached.certificate;
       log.info(
-        { certificate: describeCertificate(cached.certificate.info), renewAfter: new Date(this.renewAt(cached.certificate)).toISOString() },
+        {
+          certificate: describeCertificate(cached.certificate.info),
+          renewAfter: new Date(this.renewAt(cached.certificate)).toISOString(),
+        },
         `using the cached certificate for ${domain} from ${this.cache.dir}, valid until ${cached.certificate.info.notAfter.toISOString()}`,
       );
     } else {
-      const reason = cached.certificate ? `the cached certificate expired on ${cached.certificate.info.notAfter.toISOString()}` : cached.reason;
+      const reason = cached.certificate
+        ? `the cached certificate expired on ${cached.certificate.info.notAfter.toISOString()}`
+        : cached.reason;
       log.info(`obtaining a certificate for ${domain} from ${this.options.directoryUrl} (${reason})`);
       this.current = await this.obtainWithRetry('obtain');
     }
@@ -117,7 +122,11 @@ export class AcmeCertificates {
       // The timer calls this with nobody awaiting: an error must end in the log, never as an
       // unhandled rejection that would take the server down.
       .catch((err) => {
-        if (!(err instanceof Stopped)) this.options.log.error({ err }, `could not put the renewed certificate for ${this.options.domain} in service: ${(err as Error).message}`);
+        if (!(err instanceof Stopped))
+          this.options.log.error(
+            { err },
+            `could not put the renewed certificate for ${this.options.domain} in service: ${(err as Error).message}`,
+          );
       })
       .finally(() => {
         this.renewing = undefined;
@@ -147,14 +156,19 @@ export class AcmeCertificates {
       try {
         const certificate = await this.obtain();
         log.info(
-          { certificate: describeCertificate(certificate.info), renewAfter: new Date(this.renewAt(certificate)).toISOString() },
+          {
+            certificate: describeCertificate(certificate.info),
+            renewAfter: new Date(this.renewAt(certificate)).toISOString(),
+          },
           `${what === 'renew' ? 'renewed' : 'obtained'} the certificate for ${domain}: valid until ${certificate.info.notAfter.toISOString()}, cached in ${this.cache.dir}`,
         );
         return certificate;
       } catch (err) {
         if (this.stopped) throw new Stopped();
         const delay = retryDelay(attempt, this.retryBaseMs, this.retryMaxMs);
-        const expires = this.current ? ` (the current certificate expires on ${this.current.info.notAfter.toISOString()})` : '';
+        const expires = this.current
+          ? ` (the current certificate expires on ${this.current.info.notAfter.toISOString()})`
+          : '';
         log.error(
           { attempt, retryInMs: delay, directory: this.options.directoryUrl },
           `could not ${what} the certificate for ${domain} from ${this.options.directoryUrl}: ${(err as Error).message}; retrying in ${seconds(delay)}${expires}`,
@@ -188,13 +202,16 @@ export class AcmeCertificates {
       await client.createAccount({ termsOfServiceAgreed: true, ...(contact.length ? { contact } : {}) });
       return;
     }
-    if (contact.length && JSON.stringify(existing.contact ?? []) !== JSON.stringify(contact)) await client.updateAccount({ contact });
+    if (contact.length && JSON.stringify(existing.contact ?? []) !== JSON.stringify(contact))
+      await client.updateAccount({ contact });
   }
 
   /** One full ACME order: account, HTTP-01 challenge, finalize, download; then cache the result. */
   private async obtain(): Promise<Certificate> {
     const { domain, challenges } = this.options;
-    const accountKey = await this.cache.accountKey(async () => (await acme.crypto.createPrivateEcdsaKey('P-256')).toString());
+    const accountKey = await this.cache.accountKey(async () =>
+      (await acme.crypto.createPrivateEcdsaKey('P-256')).toString(),
+    );
     const client = new acme.Client({
       directoryUrl: this.options.directoryUrl,
       accountKey,
@@ -204,7 +221,10 @@ export class AcmeCertificates {
       backoffAttempts: 12,
     });
     await this.ensureAccount(client);
-    const [key, csr] = await acme.crypto.createCsr({ commonName: domain, altNames: [domain] }, await acme.crypto.createPrivateEcdsaKey('P-256'));
+    const [key, csr] = await acme.crypto.createCsr(
+      { commonName: domain, altNames: [domain] },
+      await acme.crypto.createPrivateEcdsaKey('P-256'),
+    );
     const chain = await client.auto({
       csr,
       challengePriority: ['http-01'],
@@ -218,7 +238,10 @@ export class AcmeCertificates {
         challenges.delete(challenge.token);
       },
     });
-    const certificate = inspectCertificate({ key: key.toString(), cert: chain.toString() }, { cert: 'the issued certificate', key: 'its key' });
+    const certificate = inspectCertificate(
+      { key: key.toString(), cert: chain.toString() },
+      { cert: 'the issued certificate', key: 'its key' },
+    );
     this.cache.save(domain, certificate.key, certificate.cert);
     return certificate;
   }

@@ -36,14 +36,16 @@ export function inspectCertificate(pair: CertificatePair, source: { cert: string
   } catch (err) {
     throw new CertificateError(`${source.cert} is not a valid PEM certificate: ${(err as Error).message}`);
   }
-  let key;
+  let key: ReturnType<typeof createPrivateKey>;
   try {
     key = createPrivateKey(pair.key);
   } catch (err) {
     throw new CertificateError(`${source.key} is not a valid unencrypted PEM private key: ${(err as Error).message}`);
   }
   if (!leaf.checkPrivateKey(key)) {
-    throw new CertificateError(`${source.key} does not match the certificate in ${source.cert} (mismatched key and certificate)`);
+    throw new CertificateError(
+      `${source.key} does not match the certificate in ${source.cert} (mismatched key and certificate)`,
+    );
   }
   try {
     createSecureContext({ key: pair.key, cert: pair.cert });

@@ -32,19 +32,25 @@ export function createChallengeServer(options: ChallengeServerOptions): Server {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('unknown challenge token\n');
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(req.method === 'HEAD' ? undefined : answer);
+      res
+        .writeHead(200, { 'content-type': 'application/octet-stream' })
+        .end(req.method === 'HEAD' ? undefined : answer);
       return;
     }
     const host = options.domain ?? requestHost(req);
     if (!host) {
-      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'this port only redirects to HTTPS: send a Host header' }));
+      res
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: 'this port only redirects to HTTPS: send a Host header' }));
       return;
     }
     const port = options.httpsPort();
     const location = `https://${host}${port === 443 ? '' : `:${port}`}${req.url?.startsWith('/') ? req.url : '/'}`;
     // 301 for reads (cached by browsers), 308 for the rest so a POST stays a POST with its body.
     const status = req.method === 'GET' || req.method === 'HEAD' ? 301 : 308;
-    res.writeHead(status, { location, 'content-type': 'text/plain' }).end(req.method === 'HEAD' ? undefined : `use ${location}\n`);
+    res
+      .writeHead(status, { location, 'content-type': 'text/plain' })
+      .end(req.method === 'HEAD' ? undefined : `use ${location}\n`);
   });
   // Same slow-client limits as the API: nothing here needs a long-held connection.
   server.headersTimeout = 10_000;

@@ -13,7 +13,13 @@ function readPem(flag: string, path: string): string {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why =
-      e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a directory' : e.message;
+      e.code === 'ENOENT'
+        ? 'no such file'
+        : e.code === 'EACCES'
+          ? 'permission denied'
+          : e.code === 'EISDIR'
+            ? 'is a directory'
+            : e.message;
     throw new CertificateError(`cannot read ${flag} ${full}: ${why}`);
   }
 }
@@ -21,5 +27,8 @@ function readPem(flag: string, path: string): string {
 export function loadOwnCertificate(certPath: string, keyPath: string): Certificate {
   const cert = readPem('--cert_path', certPath);
   const key = readPem('--key_path', keyPath);
-  return inspectCertificate({ cert, key }, { cert: `--cert_path ${resolve(certPath)}`, key: `--key_path ${resolve(keyPath)}` });
+  return inspectCertificate(
+    { cert, key },
+    { cert: `--cert_path ${resolve(certPath)}`, key: `--key_path ${resolve(keyPath)}` },
+  );
 }

@@ -16,7 +16,10 @@ function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T |
 
 describe('the example command', () => {
   it('serves the page and a broker with the demo users, and stops cleanly on SIGINT', async () => {
-    const proc = spawn(process.execPath, [SERVE], { env: { ...process.env, EXAMPLE_PORT: '0', BROKER_PORT: '0', EXAMPLE_DB: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [SERVE], {
+      env: { ...process.env, EXAMPLE_PORT: '0', BROKER_PORT: '0', EXAMPLE_DB: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     let out = '';
     proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -44,11 +47,18 @@ describe('the example command', () => {
       // The browser's preflight for an authenticated stream from the page's origin is allowed.
       const preflight = await fetch(`${brokerUrl}/sse`, {
         method: 'OPTIONS',
-        headers: { origin: pageUrl, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization,last-event-id' },
+        headers: {
+          origin: pageUrl,
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'authorization,last-event-id',
+        },
       });
       expect(preflight.headers.get('access-control-allow-origin')).toBe(pageUrl);
       for (const username of ['alice', 'bob']) {
-        const login = await fetch(`${brokerUrl}/login`, { method: 'POST', body: JSON.stringify({ username, password: 'correct horse battery staple' }) });
+        const login = await fetch(`${brokerUrl}/login`, {
+          method: 'POST',
+          body: JSON.stringify({ username, password: 'correct horse battery staple' }),
+        });
         expect(login.status).toBe(200);
       }
 

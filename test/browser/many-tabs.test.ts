@@ -20,7 +20,10 @@ const PASSWORD = 'correct horse battery staple';
 const ADMIN_TOKEN = 'many-tabs-admin-token-long-enough-for-secure-0123456789';
 const JWT_SECRET = 'many-tabs-jwt-secret-long-enough-for-secure-0123456789';
 const TABS = 8;
-if (!HAVE_CHROMIUM && !IN_CI) console.warn(`browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium); under CI (CI=true, CI=1, ...) it fails instead`);
+if (!HAVE_CHROMIUM && !IN_CI)
+  console.warn(
+    `browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium); under CI (CI=true, CI=1, ...) it fails instead`,
+  );
 
 interface PageState {
   received: number[];
@@ -43,7 +46,11 @@ async function signIn(page: Page, url: string): Promise<void> {
 
 async function post(base: string, path: string, body: unknown, ca?: string): Promise<{ status: number; body: any }> {
   if (ca) return httpsRequest(`${base}${path}`, { ca, body });
-  const res = await fetch(`${base}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -63,7 +70,17 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('eight tabs of the example in one Chro
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--ignore-certificate-errors', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--headless',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--ignore-certificate-errors',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   }, 60_000);
 
@@ -78,12 +95,44 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('eight tabs of the example in one Chro
     const site = await serveExample({ brokerUrl: () => brokerUrl });
     cleanup.push(() => site.close());
     const db = join(dir, secure ? 'db-https' : 'db-http');
-    const tls = ['--secure', '--auto_cert=false', '--cert_path', join(dir, 'tls', 'cert.pem'), '--key_path', join(dir, 'tls', 'key.pem'), '--https_port', '0', '--http_port', '0'];
-    const broker: ChildBroker = await spawnBroker([...(secure ? tls : []), '--db', db, '--admin_token', ADMIN_TOKEN, '--jwt_secret', JWT_SECRET, '--log_level', 'info', '--origin', site.url]);
+    const tls = [
+      '--secure',
+      '--auto_cert=false',
+      '--cert_path',
+      join(dir, 'tls', 'cert.pem'),
+      '--key_path',
+      join(dir, 'tls', 'key.pem'),
+      '--https_port',
+      '0',
+      '--http_port',
+      '0',
+    ];
+    const broker: ChildBroker = await spawnBroker([
+      ...(secure ? tls : []),
+      '--db',
+      db,
+      '--admin_token',
+      ADMIN_TOKEN,
+      '--jwt_secret',
+      JWT_SECRET,
+      '--log_level',
+      'info',
+      '--origin',
+      site.url,
+    ]);
     cleanup.push(() => broker.kill());
     brokerUrl = broker.url;
     const ca = secure ? cert.certPem : undefined;
-    expect((await post(broker.url, '/create_user', { admin_token: ADMIN_TOKEN, username: 'alice', password: PASSWORD, tenant_name: 'demo' }, ca)).status).toBe(200);
+    expect(
+      (
+        await post(
+          broker.url,
+          '/create_user',
+          { admin_token: ADMIN_TOKEN, username: 'alice', password: PASSWORD, tenant_name: 'demo' },
+          ca,
+        )
+      ).status,
+    ).toBe(200);
 
     const context: BrowserContext = await browser.newContext({ ignoreHTTPSErrors: true });
     cleanup.push(() => context.close());
@@ -105,7 +154,10 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('eight tabs of the example in one Chro
 
     // Every tab is live: an insert from one appears in all eight.
     await pages[0].fill('#shared-form input[name=title]', `from tab 1 over ${secure ? 'https' : 'http'}`);
-    for (const page of pages) await expect.poll(() => page.inputValue('#shared-form input[name=title]'), { timeout: 15_000 }).toBe(`from tab 1 over ${secure ? 'https' : 'http'}`);
+    for (const page of pages)
+      await expect
+        .poll(() => page.inputValue('#shared-form input[name=title]'), { timeout: 15_000 })
+        .toBe(`from tab 1 over ${secure ? 'https' : 'http'}`);
     const states = await Promise.all(pages.map(stateOf));
     expect(states.every((s) => s.sharing === 'shared')).toBe(true);
     expect(states.filter((s) => s.leading)).toHaveLength(1);
@@ -116,19 +168,35 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('eight tabs of the example in one Chro
     await leader.close();
     const rest = pages.filter((p) => p !== leader);
     await rest[rest.length - 1].fill('#shared-form textarea[name=notes]', 'after the handover');
-    await expect.poll(async () => (await Promise.all(rest.map(stateOf))).filter((s) => s.leading).length, { timeout: 15_000 }).toBe(1);
-    for (const page of rest) await expect.poll(() => page.inputValue('#shared-form textarea[name=notes]'), { timeout: 15_000 }).toBe('after the handover');
+    await expect
+      .poll(async () => (await Promise.all(rest.map(stateOf))).filter((s) => s.leading).length, { timeout: 15_000 })
+      .toBe(1);
+    for (const page of rest)
+      await expect
+        .poll(() => page.inputValue('#shared-form textarea[name=notes]'), { timeout: 15_000 })
+        .toBe('after the handover');
     await rest[0].selectOption('#shared-form select[name=status]', 'review');
-    for (const page of rest) await expect.poll(() => page.inputValue('#shared-form select[name=status]'), { timeout: 15_000 }).toBe('review');
+    for (const page of rest)
+      await expect.poll(() => page.inputValue('#shared-form select[name=status]'), { timeout: 15_000 }).toBe('review');
 
     // The tenant's history, from the broker: each tab received all of it, in order, none twice.
     const login = await post(broker.url, '/login', { username: 'alice', password: PASSWORD }, ca);
     const history = secure
-      ? await httpsRequest(`${broker.url}/events?after=0&limit=1000`, { ca: ca!, headers: { authorization: `Bearer ${login.body.jwt}` } })
-      : { body: await (await fetch(`${broker.url}/events?after=0&limit=1000`, { headers: { authorization: `Bearer ${login.body.jwt}` } })).json() };
+      ? await httpsRequest(`${broker.url}/events?after=0&limit=1000`, {
+          ca: ca!,
+          headers: { authorization: `Bearer ${login.body.jwt}` },
+        })
+      : {
+          body: await (
+            await fetch(`${broker.url}/events?after=0&limit=1000`, {
+              headers: { authorization: `Bearer ${login.body.jwt}` },
+            })
+          ).json(),
+        };
     const allIds = (history.body as { events: Array<{ id: number }> }).events.map((e) => e.id);
     expect(allIds.length).toBeGreaterThanOrEqual(3);
-    for (const page of rest) await expect.poll(async () => (await stateOf(page)).received, { timeout: 15_000 }).toEqual(allIds);
+    for (const page of rest)
+      await expect.poll(async () => (await stateOf(page)).received, { timeout: 15_000 }).toEqual(allIds);
 
     if (secure) expect([...protocols]).toEqual(['h2']);
     else expect([...protocols]).toEqual(['http/1.1']);
@@ -137,5 +205,9 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('eight tabs of the example in one Chro
 
   it('over HTTP/1.1: all eight tabs sign in and stay live, across the leading tab closing', () => run(false), 120_000);
 
-  it('over HTTPS, with h2 negotiated: all eight tabs sign in and stay live, across the leading tab closing', () => run(true), 120_000);
+  it(
+    'over HTTPS, with h2 negotiated: all eight tabs sign in and stay live, across the leading tab closing',
+    () => run(true),
+    120_000,
+  );
 });

@@ -15,8 +15,10 @@ import { IN_CI } from '../tls/system-binary.js';
 const CHROMIUM = process.env.BROKER_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const PASSWORD = 'correct horse battery staple';
-if (!HAVE_CHROMIUM && !IN_CI) console.warn(`browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium); under CI (CI=true, CI=1, ...) it fails instead`);
-
+if (!HAVE_CHROMIUM && !IN_CI)
+  console.warn(
+    `browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium); under CI (CI=true, CI=1, ...) it fails instead`,
+  );
 
 interface PageState {
   acked: number[];
@@ -63,7 +65,12 @@ function differingPixels(a: PNG, b: PNG, tolerance = 24): number {
   if (a.width !== b.width || a.height !== b.height) return Infinity;
   let n = 0;
   for (let i = 0; i < a.data.length; i += 4) {
-    if (Math.abs(a.data[i] - b.data[i]) > tolerance || Math.abs(a.data[i + 1] - b.data[i + 1]) > tolerance || Math.abs(a.data[i + 2] - b.data[i + 2]) > tolerance) n++;
+    if (
+      Math.abs(a.data[i] - b.data[i]) > tolerance ||
+      Math.abs(a.data[i + 1] - b.data[i + 1]) > tolerance ||
+      Math.abs(a.data[i + 2] - b.data[i + 2]) > tolerance
+    )
+      n++;
   }
   return n;
 }
@@ -76,7 +83,18 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the example page in Chromium', () => 
   let site: { url: string; close(): Promise<void> };
   let context: BrowserContext;
   const pageErrors: string[] = [];
-  const args = () => ['--port', String(port), '--db', join(dir, 'db'), '--admin_token', ADMIN, '--log_level', 'info', '--origin', site.url];
+  const args = () => [
+    '--port',
+    String(port),
+    '--db',
+    join(dir, 'db'),
+    '--admin_token',
+    ADMIN,
+    '--log_level',
+    'info',
+    '--origin',
+    site.url,
+  ];
 
   beforeAll(async () => {
     // Under CI the browser is part of the environment: missing it is a failure, never a skip.
@@ -86,11 +104,21 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the example page in Chromium', () => 
     port = await freePort();
     site = await serveExample({ brokerUrl: `http://127.0.0.1:${port}` });
     broker = await spawnBroker(args());
-    for (const username of ['alice', 'bob']) await makeUser(broker.url, { username, password: PASSWORD, tenant_name: 'demo' });
+    for (const username of ['alice', 'bob'])
+      await makeUser(broker.url, { username, password: PASSWORD, tenant_name: 'demo' });
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--headless',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 900, height: 1000 },
     });
     context.on('page', (page) => page.on('pageerror', (err) => pageErrors.push(err.message)));
@@ -113,7 +141,9 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the example page in Chromium', () => 
 
     // Alice inserts; Bob's window receives it live.
     await alice.fill('#shared-form input[name=title]', 'Quarterly report ✓');
-    await expect.poll(() => bob.inputValue('#shared-form input[name=title]'), { timeout: 10_000 }).toBe('Quarterly report ✓');
+    await expect
+      .poll(() => bob.inputValue('#shared-form input[name=title]'), { timeout: 10_000 })
+      .toBe('Quarterly report ✓');
     await expect.poll(() => bob.textContent('[data-by=title]')).toBe('last edited by alice');
 
     // Both keep editing while the broker stops and starts again on the same port and database.
@@ -146,7 +176,9 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the example page in Chromium', () => 
     // The tenant's whole history, from the broker itself.
     const reader = await makeUser(broker!.url, { tenant_name: 'demo' });
     const history = async () => {
-      const res = await fetch(`${broker!.url}/events?after=0&limit=1000`, { headers: { authorization: `Bearer ${reader.jwt}` } });
+      const res = await fetch(`${broker!.url}/events?after=0&limit=1000`, {
+        headers: { authorization: `Bearer ${reader.jwt}` },
+      });
       return ((await res.json()) as { events: Array<{ id: number; event: string; data: { value: string } }> }).events;
     };
     const events = await history();
@@ -155,7 +187,9 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the example page in Chromium', () => 
     // Both windows: every event of the tenant, in order, none twice (they connected before the first).
     for (const page of [alice, bob]) {
       await expect.poll(async () => (await stateOf(page)).received, { timeout: 20_000 }).toEqual(allIds);
-      const shown = await page.$$eval('#activity li[data-id]', (items) => items.map((li) => Number((li as HTMLElement).dataset.id)));
+      const shown = await page.$$eval('#activity li[data-id]', (items) =>
+        items.map((li) => Number((li as HTMLElement).dataset.id)),
+      );
       expect(shown).toEqual(allIds);
     }
     const a = await stateOf(alice);

@@ -17,7 +17,8 @@ const DIST = resolve(import.meta.dirname, '../../dist/client');
 describe('the broker/client package export', () => {
   it('resolves by package name to the built client, with its types', async () => {
     const mod = await import('broker/client');
-    for (const name of ['BrokerClient', 'Subscription', 'LatestView', 'SseParser', 'BrokerError']) expect(typeof (mod as Record<string, unknown>)[name]).toBe('function');
+    for (const name of ['BrokerClient', 'Subscription', 'LatestView', 'SseParser', 'BrokerError'])
+      expect(typeof (mod as Record<string, unknown>)[name]).toBe('function');
     expect(existsSync(resolve(DIST, 'index.d.ts'))).toBe(true);
     expect(readFileSync(resolve(DIST, 'index.d.ts'), 'utf8')).toContain('BrokerClient');
   });
@@ -27,7 +28,8 @@ describe('the broker/client package export', () => {
     expect(files.length).toBeGreaterThan(5);
     for (const file of files) {
       const code = readFileSync(resolve(DIST, file), 'utf8');
-      for (const [, spec] of code.matchAll(/\bfrom\s+['"]([^'"]+)['"]/g)) expect(spec, `${file} imports ${spec}`).toMatch(/^\.\/[a-z-]+\.js$/);
+      for (const [, spec] of code.matchAll(/\bfrom\s+['"]([^'"]+)['"]/g))
+        expect(spec, `${file} imports ${spec}`).toMatch(/^\.\/[a-z-]+\.js$/);
       expect(code, `${file} uses import()`).not.toMatch(/\bimport\(/);
       expect(code, `${file} uses require`).not.toMatch(/\brequire\(/);
       expect(code, `${file} uses Buffer`).not.toMatch(/\bBuffer\b/);
@@ -45,7 +47,8 @@ describe('the client package (client/, @broker/client)', () => {
     expect(manifest.exports['.']).toEqual({ types: './dist/index.d.ts', import: './dist/index.js' });
     // For resolvers that ignore `exports` (older bundlers and tools): the same ESM entry.
     expect(manifest.main).toBe('./dist/index.js');
-    for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies', 'bundleDependencies']) expect(manifest[field], field).toBeUndefined();
+    for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies', 'bundleDependencies'])
+      expect(manifest[field], field).toBeUndefined();
     const root = JSON.parse(readFileSync(resolve(CLIENT, '../package.json'), 'utf8')) as { workspaces?: string[] };
     expect(root.workspaces).toContain('client');
   });
@@ -66,7 +69,10 @@ describe('the client package (client/, @broker/client)', () => {
       const app = join(dir, 'app');
       await run('mkdir', [app]);
       writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-      await run('npm', ['install', '--offline', '--no-audit', '--no-fund', join(dir, info.filename)], { cwd: app, timeout: 60_000 });
+      await run('npm', ['install', '--offline', '--no-audit', '--no-fund', join(dir, info.filename)], {
+        cwd: app,
+        timeout: 60_000,
+      });
       // Installed alone: nothing but the client itself came with it.
       const installed = readdirSync(join(app, 'node_modules')).filter((n) => !n.startsWith('.'));
       expect(installed).toEqual(['@broker']);
@@ -81,7 +87,11 @@ console.log(JSON.stringify({ url: client.url, latest: view.toObject(), parser: t
 `,
       );
       const out = await run(process.execPath, ['main.js'], { cwd: app, timeout: 30_000 });
-      expect(JSON.parse(out.stdout)).toEqual({ url: 'http://127.0.0.1:1', latest: { title: 'hi' }, parser: 'function' });
+      expect(JSON.parse(out.stdout)).toEqual({
+        url: 'http://127.0.0.1:1',
+        latest: { title: 'hi' },
+        parser: 'function',
+      });
       expect(existsSync(join(app, 'node_modules', '@broker', 'client', 'dist', 'index.d.ts'))).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });

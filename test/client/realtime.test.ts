@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerClient, BrokerError, type BrokerEvent, type ErrorInfo, type Subscription } from '../../client/index.js';
-import { ADMIN, freePort, spawnBroker, startBroker, tempDir, type ChildBroker, type TestBroker } from '../helpers/broker.js';
+import {
+  ADMIN,
+  freePort,
+  spawnBroker,
+  startBroker,
+  tempDir,
+  type ChildBroker,
+  type TestBroker,
+} from '../helpers/broker.js';
 import { makeUser, post } from '../helpers/http.js';
 import { until } from './fault-server.js';
 
@@ -73,7 +81,11 @@ describe('client against an in-process broker', () => {
 
   it('throws BrokerError with the server message and status', async () => {
     const client = await loggedIn('rt-errors');
-    await expect(client.insert('reset', 1)).rejects.toMatchObject({ name: 'BrokerError', status: 400, message: expect.stringMatching(/reserved/) });
+    await expect(client.insert('reset', 1)).rejects.toMatchObject({
+      name: 'BrokerError',
+      status: 400,
+      message: expect.stringMatching(/reserved/),
+    });
     const anonymous = new BrokerClient({ url: broker.url });
     await expect(anonymous.insert('x', 1)).rejects.toMatchObject({ status: 401 });
     await expect(anonymous.login('nobody', 'wrong')).rejects.toBeInstanceOf(BrokerError);
@@ -112,9 +124,20 @@ describe('client against an in-process broker', () => {
     await writer.insert('c', 3);
     const { events } = watch(writer, { events: ['a', 'c'] });
     await until(() => events.length === 2, 'the filtered snapshot');
-    for (const [name, v] of [['b', 4], ['a', 5], ['b', 6], ['c', 7]] as const) await writer.insert(name, v);
+    for (const [name, v] of [
+      ['b', 4],
+      ['a', 5],
+      ['b', 6],
+      ['c', 7],
+    ] as const)
+      await writer.insert(name, v);
     await until(() => events.length === 4, 'the filtered live events');
-    expect(events.map((e) => [e.event, e.data])).toEqual([['a', 1], ['c', 3], ['a', 5], ['c', 7]]);
+    expect(events.map((e) => [e.event, e.data])).toEqual([
+      ['a', 1],
+      ['c', 3],
+      ['a', 5],
+      ['c', 7],
+    ]);
   });
 
   it('replays the whole history from lastEventId 0', async () => {
@@ -147,14 +170,27 @@ describe('client against an in-process broker', () => {
       const client = new BrokerClient({ url: pruned.url });
       await client.login(user.username, user.password);
       const id: Record<string, number> = {};
-      for (const [name, value] of [['a', 1], ['b', 2], ['a', 3], ['c', 4], ['a', 5], ['b', 6], ['a', 7]] as const) id[`${name}${value}`] = (await client.insert(name, value)).id;
+      for (const [name, value] of [
+        ['a', 1],
+        ['b', 2],
+        ['a', 3],
+        ['c', 4],
+        ['a', 5],
+        ['b', 6],
+        ['a', 7],
+      ] as const)
+        id[`${name}${value}`] = (await client.insert(name, value)).id;
       // What the retention timer does: keep the last 3 events and the latest of each name.
       await pruned.services.log.prune({ maxAgeMs: 0, maxEvents: 3 }, Date.now());
       let resets = 0;
       const { sub, events } = watch(client, { lastEventId: id.a1, onReset: () => resets++ });
       await until(() => events.length === 3, 'the snapshot after the reset');
       expect(resets).toBe(1);
-      expect(events.map((e) => [e.event, e.data])).toEqual([['c', 4], ['b', 6], ['a', 7]]);
+      expect(events.map((e) => [e.event, e.data])).toEqual([
+        ['c', 4],
+        ['b', 6],
+        ['a', 7],
+      ]);
       expect(sub.latest.toObject()).toEqual({ a: 7, b: 6, c: 4 });
       const live = await client.insert('b', 8);
       await until(() => events.length === 4, 'live after the snapshot');
@@ -164,7 +200,9 @@ describe('client against an in-process broker', () => {
     }
   });
 
-  it("the broker's heartbeats keep a quiet stream open; without them the watchdog reconnects", { timeout: 40_000 }, async () => {
+  it("the broker's heartbeats keep a quiet stream open; without them the watchdog reconnects", {
+    timeout: 40_000,
+  }, async () => {
     const beating = await startBroker({ heartbeat: 1 });
     const slow = await startBroker({ heartbeat: 60 });
     try {
@@ -180,7 +218,11 @@ describe('client against an in-process broker', () => {
       // Until the quiet stream has been cut twice: by then the beating one has stayed open through two
       // idle timeouts' worth of silence but for its heartbeats (without them it would have been cut too).
       const idleCuts = () => cut.errors.filter((e) => e.error.name === 'IdleTimeout').length;
-      await until(() => idleCuts() >= 2 || kept.errors.length > 0, 'two idle timeouts on the stream without heartbeats', 20_000);
+      await until(
+        () => idleCuts() >= 2 || kept.errors.length > 0,
+        'two idle timeouts on the stream without heartbeats',
+        20_000,
+      );
       expect(kept.errors).toEqual([]);
       expect(kept.opens()).toBe(1);
       expect(idleCuts()).toBeGreaterThanOrEqual(2);
@@ -246,7 +288,10 @@ describe('client against an in-process broker', () => {
           await c.login(user.username, user.password);
         },
       });
-      const writer = new BrokerClient({ url: short.url, relogin: async (c) => void (await c.login(user.username, user.password)) });
+      const writer = new BrokerClient({
+        url: short.url,
+        relogin: async (c) => void (await c.login(user.username, user.password)),
+      });
       const { events, errors, opens } = watch(client, { lastEventId: 0 });
       const expected: number[] = [];
       const until4500 = Date.now() + 4500;
@@ -265,7 +310,6 @@ describe('client against an in-process broker', () => {
     }
   });
 });
-
 
 describe('client against a broker process that restarts', () => {
   let dir: string;

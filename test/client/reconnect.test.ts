@@ -30,7 +30,8 @@ function collect(client: BrokerClient, options: Parameters<BrokerClient['subscri
   return { sub, events, errors };
 }
 
-const log = (n: number, from = 1): Ev[] => Array.from({ length: n }, (_, i) => ({ id: from + i, event: `e${(from + i) % 3}`, data: { n: from + i } }));
+const log = (n: number, from = 1): Ev[] =>
+  Array.from({ length: n }, (_, i) => ({ id: from + i, event: `e${(from + i) % 3}`, data: { n: from + i } }));
 
 describe('backoffDelay', () => {
   it('grows exponentially from the initial delay, capped, with jitter in [cap/2, cap]', () => {
@@ -43,7 +44,10 @@ describe('backoffDelay', () => {
     expect(backoffDelay(2, 100, { factor: 3 }, high)).toBe(900);
     const spread = new Set(Array.from({ length: 50 }, () => backoffDelay(3, 100)));
     expect(spread.size).toBeGreaterThan(10);
-    for (const d of spread) expect(d).toBeGreaterThanOrEqual(400), expect(d).toBeLessThanOrEqual(800);
+    for (const d of spread) {
+      expect(d).toBeGreaterThanOrEqual(400);
+      expect(d).toBeLessThanOrEqual(800);
+    }
   });
 });
 
@@ -96,7 +100,11 @@ describe('subscription reconnects', () => {
       startSse(res);
       res.write(frame({ id: 1, event: 'ok', data: true }));
     });
-    const client = new BrokerClient({ url: server.url, token: 't', reconnect: { initialDelayMs: 40, maxDelayMs: 10_000 } });
+    const client = new BrokerClient({
+      url: server.url,
+      token: 't',
+      reconnect: { initialDelayMs: 40, maxDelayMs: 10_000 },
+    });
     const { events, errors } = collect(client);
     await until(() => events.length === 1, 'the event after five failures');
     expect(errors.map((e) => e.info.retrying)).toEqual([true, true, true, true, true]);
@@ -128,9 +136,17 @@ describe('subscription reconnects', () => {
 
   it('comes back when the server restarts on the same port, resuming after the last id', async () => {
     const all: Ev[] = log(3);
-    const handler = (req: Parameters<ConstructorParameters<typeof FaultServer>[0]>[0], res: Parameters<ConstructorParameters<typeof FaultServer>[0]>[1]) => {
+    const handler = (
+      req: Parameters<ConstructorParameters<typeof FaultServer>[0]>[0],
+      res: Parameters<ConstructorParameters<typeof FaultServer>[0]>[1],
+    ) => {
       startSse(res);
-      res.write(all.filter((e) => e.id > (lastEventId(req) ?? 0)).map(frame).join(''));
+      res.write(
+        all
+          .filter((e) => e.id > (lastEventId(req) ?? 0))
+          .map(frame)
+          .join(''),
+      );
     };
     const server = await serve(handler);
     const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast });
@@ -150,7 +166,8 @@ describe('subscription reconnects', () => {
   it('reconnects a stream that goes silent (half-open connection) after idleTimeoutMs', async () => {
     const server = await serve((_req, res, n) => {
       startSse(res);
-      if (n === 1) res.write(frame({ id: 1, event: 'a', data: 1 })); // then silence, connection kept open
+      if (n === 1)
+        res.write(frame({ id: 1, event: 'a', data: 1 })); // then silence, connection kept open
       else res.write(frame({ id: 2, event: 'a', data: 2 }));
     });
     const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast, idleTimeoutMs: 300 });
@@ -202,7 +219,12 @@ describe('subscription reconnects', () => {
         return;
       }
       startSse(res);
-      res.write(all.filter((e) => e.id > (lastEventId(req) ?? 0)).map(frame).join(''));
+      res.write(
+        all
+          .filter((e) => e.id > (lastEventId(req) ?? 0))
+          .map(frame)
+          .join(''),
+      );
     });
     const client = new BrokerClient({
       url: server.url,
@@ -282,7 +304,12 @@ describe('subscription reconnects', () => {
       res.writeHead(401);
       res.end();
     });
-    const client = new BrokerClient({ url: server.url, token: 'stale', reconnect: fast, relogin: (c) => c.login('u', 'p') });
+    const client = new BrokerClient({
+      url: server.url,
+      token: 'stale',
+      reconnect: fast,
+      relogin: (c) => c.login('u', 'p'),
+    });
     const { sub, errors } = collect(client);
     await sub.done;
     expect(errors).toHaveLength(1);
@@ -316,8 +343,25 @@ describe('subscription reconnects', () => {
   it('handles event:reset: drops local state and accepts the snapshot with lower ids', async () => {
     const server = await serve((_req, res, n) => {
       startSse(res);
-      if (n === 1) res.end([{ id: 10, event: 'title', data: 'old' }, { id: 11, event: 'gone', data: 1 }].map(frame).join(''));
-      else res.write('event:reset\ndata:{}\n\n' + [{ id: 8, event: 'keep', data: 'k' }, { id: 20, event: 'title', data: 'new' }].map(frame).join(''));
+      if (n === 1)
+        res.end(
+          [
+            { id: 10, event: 'title', data: 'old' },
+            { id: 11, event: 'gone', data: 1 },
+          ]
+            .map(frame)
+            .join(''),
+        );
+      else
+        res.write(
+          'event:reset\ndata:{}\n\n' +
+            [
+              { id: 8, event: 'keep', data: 'k' },
+              { id: 20, event: 'title', data: 'new' },
+            ]
+              .map(frame)
+              .join(''),
+        );
     });
     let resets = 0;
     const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast });

@@ -84,7 +84,12 @@ afterEach(async () => {
 function tab(client: BrokerClient, options: Parameters<BrokerClient['subscribe']>[0] = {}) {
   const events: BrokerEvent[] = [];
   const errors: Array<{ error: Error; info: ErrorInfo }> = [];
-  const sub = client.subscribe({ shareAcrossTabs: true, onEvent: (e) => events.push(e), onError: (error, info) => errors.push({ error, info }), ...options });
+  const sub = client.subscribe({
+    shareAcrossTabs: true,
+    onEvent: (e) => events.push(e),
+    onError: (error, info) => errors.push({ error, info }),
+    ...options,
+  });
   subs.push(sub);
   return { sub, events, errors };
 }
@@ -146,7 +151,7 @@ describe('shared stream between tabs', () => {
     await waitUntil(() => follower.events.some((e) => e.id === id));
   });
 
-  it('a follower whose client switched user stops instead of showing the old user\'s events', async () => {
+  it("a follower whose client switched user stops instead of showing the old user's events", async () => {
     const alice = await user('sh-switch-a');
     const bob = await user('sh-switch-b');
     const other = new BrokerClient({ url: broker.url, token: alice.jwt });
@@ -187,7 +192,9 @@ describe('shared stream between tabs', () => {
     const client = new BrokerClient({ url: broker.url, token: alice.jwt, idleTimeoutMs: 300 });
     // A hung tab: it holds the lock and says nothing.
     let hung!: () => void;
-    void locks.request(sharingKey(client.url, alice.username, undefined), {}, () => new Promise<void>((r) => (hung = r))).catch(() => {}); // taken from it
+    void locks
+      .request(sharingKey(client.url, alice.username, undefined), {}, () => new Promise<void>((r) => (hung = r)))
+      .catch(() => {}); // taken from it
     const follower = tab(client);
     await waitUntil(() => follower.sub.connected, 5000, 'the follower streams itself');
     expect(follower.sub.leading).toBe(true);
@@ -205,12 +212,22 @@ describe('shared stream between tabs', () => {
     const before = await alice.client.insert('n', 1);
     await waitUntil(() => second.events.some((e) => e.id === before.id));
     let release!: () => void;
-    void locks.request(sharingKey(alice.client.url, alice.username, undefined), { steal: true }, () => new Promise<void>((r) => (release = r))).catch(() => {});
+    void locks
+      .request(
+        sharingKey(alice.client.url, alice.username, undefined),
+        { steal: true },
+        () => new Promise<void>((r) => (release = r)),
+      )
+      .catch(() => {});
     await waitUntil(() => !first.sub.leading && !first.sub.connected, 2000, 'the old leader stops');
     expect(first.sub.closed).toBe(false);
     const during = await alice.client.insert('n', 2);
     release();
-    await waitUntil(() => (first.sub.leading || second.sub.leading) && first.sub.connected && second.sub.connected, 5000, 'a new leader');
+    await waitUntil(
+      () => (first.sub.leading || second.sub.leading) && first.sub.connected && second.sub.connected,
+      5000,
+      'a new leader',
+    );
     const after = await alice.client.insert('n', 3);
     for (const t of [first, second]) {
       await waitUntil(() => t.events.some((e) => e.id === after.id));

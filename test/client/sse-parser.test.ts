@@ -62,8 +62,12 @@ describe('SseParser', () => {
 
   it('accepts LF, CRLF and CR line ends, mixed in one stream', () => {
     const expected = [msg('a', 'one', '1'), msg('b', 'two', '2'), msg('c', 'three', '3')];
-    expect(parse(['event:a\nid:1\ndata:one\n\nevent:b\r\nid:2\r\ndata:two\r\n\r\nevent:c\rid:3\rdata:three\r\r']).messages).toEqual(expected);
-    expect(parse(['event:a\r\nid:1\ndata:one\r\r\nevent:b\rid:2\r\ndata:two\n\revent:c\nid:3\rdata:three\r\n\n']).messages).toEqual(expected);
+    expect(
+      parse(['event:a\nid:1\ndata:one\n\nevent:b\r\nid:2\r\ndata:two\r\n\r\nevent:c\rid:3\rdata:three\r\r']).messages,
+    ).toEqual(expected);
+    expect(
+      parse(['event:a\r\nid:1\ndata:one\r\r\nevent:b\rid:2\r\ndata:two\n\revent:c\nid:3\rdata:three\r\n\n']).messages,
+    ).toEqual(expected);
   });
 
   it('treats a CRLF split between two chunks as one line end, not two', () => {
@@ -84,7 +88,9 @@ describe('SseParser', () => {
   });
 
   it('replaces invalid UTF-8 with U+FFFD instead of failing', () => {
-    expect(parse([Uint8Array.of(...bytes('data:a'), 0xff, ...bytes('b\n\n'))]).messages).toEqual([msg('message', 'a\ufffdb')]);
+    expect(parse([Uint8Array.of(...bytes('data:a'), 0xff, ...bytes('b\n\n'))]).messages).toEqual([
+      msg('message', 'a\ufffdb'),
+    ]);
   });
 
   it('ignores one leading BOM, even cut across chunks, but not a second one', () => {
@@ -93,7 +99,10 @@ describe('SseParser', () => {
     // A second BOM is part of the field name "\ufeffdata", an unknown field: nothing is dispatched.
     expect(parse(['\ufeff\ufeffdata:x\n\n']).messages).toEqual([]);
     // A BOM later in the stream is data, not stripped.
-    expect(parse(['data:x\n\n\ufeffdata:y\n\ndata:\ufeffz\n\n']).messages).toEqual([msg('message', 'x'), msg('message', '\ufeffz')]);
+    expect(parse(['data:x\n\n\ufeffdata:y\n\ndata:\ufeffz\n\n']).messages).toEqual([
+      msg('message', 'x'),
+      msg('message', '\ufeffz'),
+    ]);
   });
 
   it('joins multi-line data with LF and keeps empty data lines', () => {
@@ -115,7 +124,10 @@ describe('SseParser', () => {
     // "event" alone sets the type to "", which dispatches as "message".
     expect(parse(['event:x\nevent\ndata:1\n\n']).messages).toEqual([msg('message', '1')]);
     // "id" alone resets the last event id.
-    expect(parse(['id:5\ndata:a\n\nid\ndata:b\n\n']).messages).toEqual([msg('message', 'a', '5'), msg('message', 'b', '')]);
+    expect(parse(['id:5\ndata:a\n\nid\ndata:b\n\n']).messages).toEqual([
+      msg('message', 'a', '5'),
+      msg('message', 'b', ''),
+    ]);
   });
 
   it('reports comments and never dispatches them', () => {
@@ -134,11 +146,16 @@ describe('SseParser', () => {
   });
 
   it('ignores an id containing NUL', () => {
-    expect(parse(['id:1\ndata:a\n\nid:2\0x\ndata:b\n\n']).messages).toEqual([msg('message', 'a', '1'), msg('message', 'b', '1')]);
+    expect(parse(['id:1\ndata:a\n\nid:2\0x\ndata:b\n\n']).messages).toEqual([
+      msg('message', 'a', '1'),
+      msg('message', 'b', '1'),
+    ]);
   });
 
   it('accepts only ASCII digits in retry', () => {
-    expect(parse(['retry:1500\n\nretry: 2500\n\nretry:10a\n\nretry:-1\n\nretry:\n\nretry:1.5\n\n']).retries).toEqual([1500, 2500]);
+    expect(parse(['retry:1500\n\nretry: 2500\n\nretry:10a\n\nretry:-1\n\nretry:\n\nretry:1.5\n\n']).retries).toEqual([
+      1500, 2500,
+    ]);
   });
 
   it('ignores unknown fields', () => {
@@ -157,28 +174,41 @@ describe('SseParser', () => {
   });
 
   it('gives the same events however the bytes are cut (property)', () => {
-    const name = fc.string({ unit: 'grapheme', maxLength: 8 }).filter((s) => !/[\r\n]/.test(s) && s.length > 0 && !s.startsWith(' '));
-    const dataLine = fc.string({ unit: 'grapheme', maxLength: 12 }).filter((s) => !/[\r\n]/.test(s) && !s.startsWith(' '));
-    const event = fc.record({ type: name, lines: fc.array(dataLine, { minLength: 1, maxLength: 3 }), id: fc.nat({ max: 1e9 }) });
+    const name = fc
+      .string({ unit: 'grapheme', maxLength: 8 })
+      .filter((s) => !/[\r\n]/.test(s) && s.length > 0 && !s.startsWith(' '));
+    const dataLine = fc
+      .string({ unit: 'grapheme', maxLength: 12 })
+      .filter((s) => !/[\r\n]/.test(s) && !s.startsWith(' '));
+    const event = fc.record({
+      type: name,
+      lines: fc.array(dataLine, { minLength: 1, maxLength: 3 }),
+      id: fc.nat({ max: 1e9 }),
+    });
     const eol = fc.constantFrom('\n', '\r\n', '\r');
     fc.assert(
-      fc.property(fc.array(fc.tuple(event, eol, fc.boolean()), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), fc.boolean(), (events, offsets, bom) => {
-        let text = bom ? '\ufeff' : '';
-        for (const [e, nl, comment] of events) {
-          if (comment) text += `:hb${nl}`;
-          text += `event:${e.type}${nl}id:${e.id}${nl}`;
-          for (const line of e.lines) text += `data:${line}${nl}`;
-          text += nl;
-        }
-        const expected = events.map(([e]) => msg(e.type, e.lines.join('\n'), String(e.id)));
-        expect(parse(cut(bytes(text), offsets)).messages).toEqual(expected);
-      }),
+      fc.property(
+        fc.array(fc.tuple(event, eol, fc.boolean()), { maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        fc.boolean(),
+        (events, offsets, bom) => {
+          let text = bom ? '\ufeff' : '';
+          for (const [e, nl, comment] of events) {
+            if (comment) text += `:hb${nl}`;
+            text += `event:${e.type}${nl}id:${e.id}${nl}`;
+            for (const line of e.lines) text += `data:${line}${nl}`;
+            text += nl;
+          }
+          const expected = events.map(([e]) => msg(e.type, e.lines.join('\n'), String(e.id)));
+          expect(parse(cut(bytes(text), offsets)).messages).toEqual(expected);
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
   it('keeps up with a large stream fed in small chunks (no quadratic rescans)', () => {
-    const frame = 'event:e\nid:1\ndata:' + 'x'.repeat(50) + '\n\n';
+    const frame = `event:e\nid:1\ndata:${'x'.repeat(50)}\n\n`;
     const all = bytes(frame.repeat(20_000));
     const { parser, out } = collector();
     const started = performance.now();

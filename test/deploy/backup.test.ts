@@ -86,7 +86,10 @@ describe('backup and restore', () => {
     const copy = await spawnBroker(['--db', restoredDir, '--admin_token', ADMIN]);
     try {
       // The same user logs in: the users and secrets came along with the events.
-      const login = await post<{ jwt: string }>(copy.url, '/login', { username: user.username, password: user.password });
+      const login = await post<{ jwt: string }>(copy.url, '/login', {
+        username: user.username,
+        password: user.password,
+      });
       expect(login.status).toBe(200);
       const events = await allEvents(copy.url, login.body.jwt);
       const byId = new Map(events.map((e) => [e.id, e.data]));
@@ -96,7 +99,12 @@ describe('backup and restore', () => {
       // Nothing in the copy that was never acknowledged by the live broker.
       for (const e of events) expect(acked.get(e.id)).toEqual(e.data);
       // The restored database takes new inserts after the last restored id.
-      const next = await post<{ id: number }>(copy.url, '/insert', { event: 'after-restore', data: 1 }, bearer(login.body.jwt));
+      const next = await post<{ id: number }>(
+        copy.url,
+        '/insert',
+        { event: 'after-restore', data: 1 },
+        bearer(login.body.jwt),
+      );
       expect(next.status).toBe(200);
       expect(next.body.id).toBeGreaterThan(Math.max(...events.map((e) => e.id)));
     } finally {
@@ -109,7 +117,9 @@ describe('backup and restore', () => {
     const result = await runCli(['restore', '--in', backupFile, '--db', join(dir, 'live')]);
     expect(result.code).toBe(2);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toMatch(new RegExp(`refusing to restore: .*in use by another broker \\(pid ${live.proc.pid}\\)`));
+    expect(result.stderr).toMatch(
+      new RegExp(`refusing to restore: .*in use by another broker \\(pid ${live.proc.pid}\\)`),
+    );
     expect(readFileSync(join(dir, 'live', 'broker.pid'), 'utf8')).toBe(before);
     const res = await post(live.url, '/insert', { event: 'still-live', data: true }, bearer(user.jwt));
     expect(res.status).toBe(200);
@@ -135,7 +145,9 @@ describe('backup and restore', () => {
     const again = await spawnBroker(['--db', target, '--admin_token', ADMIN]);
     try {
       expect((await post(again.url, '/login', { username: user.username, password: user.password })).status).toBe(200);
-      expect((await post(again.url, '/login', { username: stranger.username, password: stranger.password })).status).toBe(401);
+      expect(
+        (await post(again.url, '/login', { username: stranger.username, password: stranger.password })).status,
+      ).toBe(401);
     } finally {
       await again.kill();
     }

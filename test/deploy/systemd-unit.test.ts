@@ -12,7 +12,10 @@ const INSTALL = 'apt-get install systemd';
 const bins = binariesOrSkip(['systemd-analyze'], INSTALL);
 
 function verify(file: string): { code: number | null; output: string } {
-  const result = spawnSync(requireBinary(bins.paths, 'systemd-analyze', INSTALL), ['verify', file], { encoding: 'utf8', timeout: 20_000 });
+  const result = spawnSync(requireBinary(bins.paths, 'systemd-analyze', INSTALL), ['verify', file], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   if (result.error) throw result.error;
   return { code: result.status, output: `${result.stdout}${result.stderr}`.trim() };
 }
@@ -55,7 +58,12 @@ describe.skipIf(bins.skip)('broker.service under systemd-analyze', () => {
   it('the verification notices a broken unit (so the check above can fail)', () => {
     const broken = join(dir!, 'broker.service');
     copyFileSync(UNIT, broken);
-    writeFileSync(broken, readFileSync(broken, 'utf8').replace('ProtectSystem=strict', 'ProtectSystem=stricter').replace('[Install]', 'NoSuchSetting=1\n[Install]'));
+    writeFileSync(
+      broken,
+      readFileSync(broken, 'utf8')
+        .replace('ProtectSystem=strict', 'ProtectSystem=stricter')
+        .replace('[Install]', 'NoSuchSetting=1\n[Install]'),
+    );
     const result = verify(broken);
     expect(result.output).toMatch(/ProtectSystem|protect system/i);
     expect(result.output).toMatch(/NoSuchSetting/);

@@ -26,10 +26,25 @@ export interface Fixture {
 
 export async function fixture(): Promise<Fixture> {
   // Generous limits: the fuzzer sends thousands of requests from one address.
-  const broker = await startBroker({ login_rate_limit: 1_000_000, admin_rate_limit: 1_000_000, jwt_expiry: 10 * 365 * 86400 });
+  const broker = await startBroker({
+    login_rate_limit: 1_000_000,
+    admin_rate_limit: 1_000_000,
+    jwt_expiry: 10 * 365 * 86400,
+  });
   const alice = await makeUser(broker.url, { username: 'alice', password: 'alice password', tenant_name: 'tenant-a' });
-  await makeUser(broker.url, { username: 'bob', password: 'bob password', tenant_name: 'tenant-a', two_factor: true, scopes: ['news:get'] });
-  await makeUser(broker.url, { username: 'carol', password: 'carol password', tenant_name: 'tenant-b', email: 'c@example.com' });
+  await makeUser(broker.url, {
+    username: 'bob',
+    password: 'bob password',
+    tenant_name: 'tenant-a',
+    two_factor: true,
+    scopes: ['news:get'],
+  });
+  await makeUser(broker.url, {
+    username: 'carol',
+    password: 'carol password',
+    tenant_name: 'tenant-b',
+    email: 'c@example.com',
+  });
   await post(broker.url, '/revoke_user', { admin_token: ADMIN, username: 'carol' });
   for (const event of ['news', 'chat', 'news']) {
     await post(broker.url, '/insert', { event, data: { n: event } }, bearer(alice.jwt));
@@ -104,7 +119,8 @@ export async function checkRequest(f: Fixture, r: Sent): Promise<Received> {
 // ---- arbitraries ----
 
 /** Percent-encodes the UTF-8 bytes of any string, lone surrogates included (encodeURIComponent throws). */
-export const percent = (s: string) => Array.from(Buffer.from(s, 'utf8'), (b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+export const percent = (s: string) =>
+  Array.from(Buffer.from(s, 'utf8'), (b) => `%${b.toString(16).padStart(2, '0')}`).join('');
 
 export interface Limits {
   /** Longest generated string. */
@@ -119,49 +135,105 @@ export function arbitraries(f: Fixture, limits: Limits) {
     fc.string({ maxLength, size }),
     fc.string({ unit: 'grapheme', maxLength, size }),
     fc.string({ unit: 'binary', maxLength, size }),
-    fc.constantFrom('', ' ', '\0', '\ud800', '__proto__', 'constructor', '../../etc/passwd', '%00', '${jndi:x}', "' OR 1=1 --"),
+    fc.constantFrom(
+      '',
+      ' ',
+      '\0',
+      '\ud800',
+      '__proto__',
+      'constructor',
+      '../../etc/passwd',
+      '%00',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a log4j probe, sent as it is
+      '${jndi:x}',
+      "' OR 1=1 --",
+    ),
   );
   const json = fc.jsonValue({ maxDepth: 4 });
   const username = fc.oneof(fc.constantFrom(...f.others, 'nobody'), text);
   const adminToken = fc.oneof(fc.constant(ADMIN), fc.constant(ADMIN), text, json);
   /** A value for a named field: usually the right type, often not. */
-  const field = (right: fc.Arbitrary<unknown>) => fc.oneof({ weight: 3, arbitrary: right }, { weight: 1, arbitrary: json });
+  const field = (right: fc.Arbitrary<unknown>) =>
+    fc.oneof({ weight: 3, arbitrary: right }, { weight: 1, arbitrary: json });
   const optional = (shape: Record<string, fc.Arbitrary<unknown>>) => fc.record(shape, { requiredKeys: [] });
 
   const shapes: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
     '/create_user': optional({
-      admin_token: adminToken, username: field(text), password: field(text), tenant_name: field(text),
-      email: field(fc.oneof(fc.emailAddress(), text, fc.constant(null))), two_factor: field(fc.oneof(fc.boolean(), fc.constant(null))),
-      scopes: field(fc.oneof(fc.array(fc.oneof(text, fc.constant('a:b'))), fc.constant(null))), data: json,
+      admin_token: adminToken,
+      username: field(text),
+      password: field(text),
+      tenant_name: field(text),
+      email: field(fc.oneof(fc.emailAddress(), text, fc.constant(null))),
+      two_factor: field(fc.oneof(fc.boolean(), fc.constant(null))),
+      scopes: field(fc.oneof(fc.array(fc.oneof(text, fc.constant('a:b'))), fc.constant(null))),
+      data: json,
     }),
-    '/login': optional({ username: field(username), password: field(text), totp: field(fc.oneof(text, fc.stringMatching(/^\d{6}$/), fc.constant(null))) }),
+    '/login': optional({
+      username: field(username),
+      password: field(text),
+      totp: field(fc.oneof(text, fc.stringMatching(/^\d{6}$/), fc.constant(null))),
+    }),
     '/insert': optional({ event: field(text), data: json }),
     '/revoke_user': optional({ admin_token: adminToken, username: field(username) }),
     '/unrevoke_user': optional({ admin_token: adminToken, username: field(username) }),
     '/list_users': optional({ admin_token: adminToken }),
     '/get_user': optional({ admin_token: adminToken, username: field(fc.oneof(username, fc.constant('alice'))) }),
     '/update_user': optional({
-      admin_token: adminToken, username: field(username), tenant_name: field(text), password: field(text),
-      email: field(fc.oneof(fc.emailAddress(), text, fc.constant(null))), scopes: field(fc.oneof(fc.array(text), fc.constant(null))),
-      data: json, two_factor: field(fc.oneof(fc.boolean(), fc.constant(null))),
+      admin_token: adminToken,
+      username: field(username),
+      tenant_name: field(text),
+      password: field(text),
+      email: field(fc.oneof(fc.emailAddress(), text, fc.constant(null))),
+      scopes: field(fc.oneof(fc.array(text), fc.constant(null))),
+      data: json,
+      two_factor: field(fc.oneof(fc.boolean(), fc.constant(null))),
     }),
-    '/create_qr': optional({ admin_token: adminToken, username: field(fc.oneof(username, fc.constant('alice'))), issuer: field(text) }),
+    '/create_qr': optional({
+      admin_token: adminToken,
+      username: field(fc.oneof(username, fc.constant('alice'))),
+      issuer: field(text),
+    }),
     '/create_totp': optional({ admin_token: adminToken, username: field(username) }),
-    '/password_reset': optional({ totp: field(fc.oneof(text, fc.stringMatching(/^\d{6}$/))), username: field(username), password: field(text) }),
+    '/password_reset': optional({
+      totp: field(fc.oneof(text, fc.stringMatching(/^\d{6}$/))),
+      username: field(username),
+      password: field(text),
+    }),
     '/create_recovery_codes': optional({ admin_token: adminToken, username: field(username) }),
   };
 
   /** Any body: the route's shape with extra keys, any JSON, any text, any bytes. */
   const body = (path: string) =>
     fc.oneof(
-      { weight: 4, arbitrary: fc.tuple(shapes[path] ?? fc.constant({}), fc.dictionary(text, json, { maxKeys: 3 })).map(([s, extra]) => JSON.stringify({ ...extra, ...s })) },
+      {
+        weight: 4,
+        arbitrary: fc
+          .tuple(shapes[path] ?? fc.constant({}), fc.dictionary(text, json, { maxKeys: 3 }))
+          .map(([s, extra]) => JSON.stringify({ ...extra, ...s })),
+      },
       { weight: 1, arbitrary: json.map((v) => JSON.stringify(v)) },
       { weight: 1, arbitrary: text },
       { weight: 1, arbitrary: fc.uint8Array({ maxLength: limits.maxLength }) },
-      { weight: 1, arbitrary: fc.constantFrom('{', '[', '{"a":', '{"__proto__":{}}', '{"constructor":{"prototype":{"x":1}}}', 'null', '1e999', '"\\ud800"', '[' .repeat(70)) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          '{',
+          '[',
+          '{"a":',
+          '{"__proto__":{}}',
+          '{"constructor":{"prototype":{"x":1}}}',
+          'null',
+          '1e999',
+          '"\\ud800"',
+          '['.repeat(70),
+        ),
+      },
     );
 
-  const headerValue = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: Math.min(limits.maxLength, 2000) });
+  const headerValue = fc.string({
+    unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+    maxLength: Math.min(limits.maxLength, 2000),
+  });
   const authorization = fc.oneof(
     fc.constant(`Bearer ${f.alice.jwt}`),
     fc.constant(`Basic ${Buffer.from(`alice:${f.alice.password}`).toString('base64')}`),
@@ -172,7 +244,17 @@ export function arbitraries(f: Fixture, limits: Limits) {
   const headers = fc.record(
     {
       authorization,
-      'content-type': fc.oneof(fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', ''), headerValue),
+      'content-type': fc.oneof(
+        fc.constantFrom(
+          'application/json',
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'multipart/form-data; boundary=x',
+          'application/json; charset=utf-16',
+          '',
+        ),
+        headerValue,
+      ),
       'last-event-id': fc.oneof(fc.nat().map(String), headerValue),
       origin: fc.oneof(fc.constant('https://evil.example'), headerValue),
       'content-encoding': fc.constantFrom('gzip', 'deflate', 'br', 'identity'),
@@ -183,18 +265,50 @@ export function arbitraries(f: Fixture, limits: Limits) {
     },
     { requiredKeys: [] },
   );
-  const queryKey = fc.oneof(fc.constantFrom('token', 'after', 'limit', 'event', 'events', 'last_event_id', '__proto__', 'constructor', 'a[b]', 'a[]'), text);
-  const queryValue = fc.oneof(fc.constant(f.alice.jwt), fc.nat().map(String), fc.constant('-1'), fc.constant('9'.repeat(30)), text);
+  const queryKey = fc.oneof(
+    fc.constantFrom(
+      'token',
+      'after',
+      'limit',
+      'event',
+      'events',
+      'last_event_id',
+      '__proto__',
+      'constructor',
+      'a[b]',
+      'a[]',
+    ),
+    text,
+  );
+  const queryValue = fc.oneof(
+    fc.constant(f.alice.jwt),
+    fc.nat().map(String),
+    fc.constant('-1'),
+    fc.constant('9'.repeat(30)),
+    text,
+  );
   const query = fc.oneof(
-    fc.array(fc.tuple(queryKey, queryValue), { maxLength: 6 }).map((pairs) => pairs.map(([k, v]) => `${percent(k)}=${percent(v)}`).join('&')),
+    fc
+      .array(fc.tuple(queryKey, queryValue), { maxLength: 6 })
+      .map((pairs) => pairs.map(([k, v]) => `${percent(k)}=${percent(v)}`).join('&')),
     fc.constantFrom('%', '%zz', '%ud800', '%F0%28', '&&&', '=', 'a=1&a=2&a=3', 'token', 'token=&token='),
   );
   return { body, headers, query, text, json };
 }
 
 export const POST_ROUTES = [
-  '/create_user', '/login', '/insert', '/revoke_user', '/unrevoke_user', '/list_users', '/get_user', '/update_user',
-  '/create_qr', '/create_totp', '/password_reset', '/create_recovery_codes',
+  '/create_user',
+  '/login',
+  '/insert',
+  '/revoke_user',
+  '/unrevoke_user',
+  '/list_users',
+  '/get_user',
+  '/update_user',
+  '/create_qr',
+  '/create_totp',
+  '/password_reset',
+  '/create_recovery_codes',
 ];
 export const GET_ROUTES = ['/', '/verify', '/sse', '/events'];
 
@@ -206,7 +320,13 @@ export const MIN_RUNS = 10;
  * the seed, the path and the shrunk value, so FUZZ_SEED=<n> replays it) and also when the time budget
  * cut it short before `minRuns` cases: a property that ran two cases and "passed" proves nothing.
  */
-export async function property<T>(arb: fc.Arbitrary<T>, check: (value: T) => Promise<void>, numRuns: number, timeMs: number, minRuns = Math.min(MIN_RUNS, numRuns)): Promise<void> {
+export async function property<T>(
+  arb: fc.Arbitrary<T>,
+  check: (value: T) => Promise<void>,
+  numRuns: number,
+  timeMs: number,
+  minRuns = Math.min(MIN_RUNS, numRuns),
+): Promise<void> {
   // fast-check's time limit abandons the case in flight without waiting for it: its request would then
   // land during the next property (or test) and show up there as data "changed by a refused request".
   const inFlight = new Set<Promise<void>>();
@@ -215,10 +335,22 @@ export async function property<T>(arb: fc.Arbitrary<T>, check: (value: T) => Pro
     inFlight.add(run);
     return run.finally(() => inFlight.delete(run));
   };
-  const details = await fc.check(fc.asyncProperty(arb, tracked), { seed: SEED, numRuns, interruptAfterTimeLimit: timeMs, markInterruptAsFailure: false, endOnFailure: false });
+  const details = await fc.check(fc.asyncProperty(arb, tracked), {
+    seed: SEED,
+    numRuns,
+    interruptAfterTimeLimit: timeMs,
+    markInterruptAsFailure: false,
+    endOnFailure: false,
+  });
   await Promise.allSettled([...inFlight]);
   if (details.failed) {
-    throw new Error(`property failed (replay with FUZZ_SEED=${details.seed}):\n${fc.defaultReportMessage(details) ?? String(details.errorInstance)}`, { cause: details.errorInstance });
+    throw new Error(
+      `property failed (replay with FUZZ_SEED=${details.seed}):\n${fc.defaultReportMessage(details) ?? String(details.errorInstance)}`,
+      { cause: details.errorInstance },
+    );
   }
-  expect(details.numRuns, `only ${details.numRuns} of ${numRuns} cases ran within ${timeMs} ms (seed ${details.seed}): raise the budget or lighten the property`).toBeGreaterThanOrEqual(minRuns);
+  expect(
+    details.numRuns,
+    `only ${details.numRuns} of ${numRuns} cases ran within ${timeMs} ms (seed ${details.seed}): raise the budget or lighten the property`,
+  ).toBeGreaterThanOrEqual(minRuns);
 }

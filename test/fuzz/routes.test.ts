@@ -5,7 +5,17 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer } from '../helpers/http.js';
-import { GET_ROUTES, POST_ROUTES, SEED, arbitraries, percent, checkRequest, fixture, property, type Fixture } from './harness.js';
+import {
+  GET_ROUTES,
+  POST_ROUTES,
+  SEED,
+  arbitraries,
+  percent,
+  checkRequest,
+  fixture,
+  property,
+  type Fixture,
+} from './harness.js';
 
 let f: Fixture;
 let arb: ReturnType<typeof arbitraries>;
@@ -24,7 +34,13 @@ const PER_ROUTE_MS = 2_500;
 // past LMDB's key limit and a QR code's capacity, and URLs past 16 KiB) try the limits.
 const POST_SUITES = [
   { name: 'every POST route', what: 'any body, headers and query', options: undefined, runs: 60, ms: PER_ROUTE_MS },
-  { name: 'every POST route, with long strings', what: 'long bodies, headers and query', options: { maxLength: 5000, size: 'xlarge' as const }, runs: 30, ms: 1_000 },
+  {
+    name: 'every POST route, with long strings',
+    what: 'long bodies, headers and query',
+    options: { maxLength: 5000, size: 'xlarge' as const },
+    runs: 30,
+    ms: 1_000,
+  },
 ];
 
 for (const suite of POST_SUITES) {
@@ -66,16 +82,33 @@ describe('every GET route', () => {
 describe('anything else', () => {
   it('unknown paths and wrong methods answer 404 (or 405/400), never 5xx', async () => {
     const path = fc.oneof(
-      fc.constantFrom(...POST_ROUTES, ...GET_ROUTES, '/admin', '/..', '/%2e%2e/', '//login', '/login/', '/LOGIN', '/login;x', '/login%00'),
+      fc.constantFrom(
+        ...POST_ROUTES,
+        ...GET_ROUTES,
+        '/admin',
+        '/..',
+        '/%2e%2e/',
+        '//login',
+        '/login/',
+        '/LOGIN',
+        '/login;x',
+        '/login%00',
+      ),
       arb.text.map((t) => `/${percent(t)}`),
     );
     await property(
-      fc.record({ path, method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'), body: arb.body('/login'), headers: arb.headers }),
+      fc.record({
+        path,
+        method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'),
+        body: arb.body('/login'),
+        headers: arb.headers,
+      }),
       async (r) => {
         const answer = await checkRequest(f, { ...r, query: '' });
         // fetch resolves dot segments (/%2e%2e/ is /): judge the path the server really received.
         const received = new URL(f.broker.url + r.path).pathname;
-        if (![...POST_ROUTES, ...GET_ROUTES].includes(received) && r.method !== 'OPTIONS') expect(answer.status).toBeGreaterThanOrEqual(400);
+        if (![...POST_ROUTES, ...GET_ROUTES].includes(received) && r.method !== 'OPTIONS')
+          expect(answer.status).toBeGreaterThanOrEqual(400);
       },
       80,
       PER_ROUTE_MS,
@@ -83,10 +116,26 @@ describe('anything else', () => {
   });
 
   it('the users and events the fuzzer could not touch are intact', async () => {
-    const login = await checkRequest(f, { method: 'POST', path: '/login', query: '', headers: {}, body: JSON.stringify({ username: 'alice', password: f.alice.password }) });
+    const login = await checkRequest(f, {
+      method: 'POST',
+      path: '/login',
+      query: '',
+      headers: {},
+      body: JSON.stringify({ username: 'alice', password: f.alice.password }),
+    });
     expect(login.status).toBe(200);
-    const events = await checkRequest(f, { method: 'GET', path: '/events', query: 'after=0', headers: bearer(f.alice.jwt), body: undefined });
+    const events = await checkRequest(f, {
+      method: 'GET',
+      path: '/events',
+      query: 'after=0',
+      headers: bearer(f.alice.jwt),
+      body: undefined,
+    });
     expect(events.status).toBe(200);
-    expect(JSON.parse(events.text).events.slice(0, 3).map((e: { event: string }) => e.event)).toEqual(['news', 'chat', 'news']);
+    expect(
+      JSON.parse(events.text)
+        .events.slice(0, 3)
+        .map((e: { event: string }) => e.event),
+    ).toEqual(['news', 'chat', 'news']);
   });
 });

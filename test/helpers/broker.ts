@@ -52,9 +52,19 @@ export interface TestBroker extends RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startBroker(overrides: Partial<Record<keyof Config, unknown>> = {}, options: { now?: () => number; dir?: string } = {}): Promise<TestBroker> {
+export async function startBroker(
+  overrides: Partial<Record<keyof Config, unknown>> = {},
+  options: { now?: () => number; dir?: string } = {},
+): Promise<TestBroker> {
   const dir = options.dir ?? tempDir();
-  const config = resolveConfig({ port: 0, host: '127.0.0.1', db: join(dir, 'db'), admin_token: ADMIN, log_level: 'silent', ...overrides });
+  const config = resolveConfig({
+    port: 0,
+    host: '127.0.0.1',
+    db: join(dir, 'db'),
+    admin_token: ADMIN,
+    log_level: 'silent',
+    ...overrides,
+  });
   const server = await start(config, { now: options.now });
   return {
     ...server,
@@ -78,7 +88,11 @@ export interface ChildBroker {
 }
 
 /** Runs `node dist/src/cli.js ...args` and waits for its "listening" log line. */
-export async function spawnBroker(args: string[], env: Record<string, string> = {}, cwd?: string): Promise<ChildBroker> {
+export async function spawnBroker(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+): Promise<ChildBroker> {
   const proc = spawn(process.execPath, [CLI, '--port', '0', '--host', '127.0.0.1', ...args], {
     cwd,
     env: { ...process.env, ...env },
@@ -132,9 +146,17 @@ export async function spawnBroker(args: string[], env: Record<string, string> = 
 }
 
 /** Runs the CLI to completion (for flags that must fail fast). */
-export function runCli(args: string[], env: Record<string, string> = {}, cwd?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const proc = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [CLI, ...args], {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

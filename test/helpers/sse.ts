@@ -19,10 +19,12 @@ export class SseReader {
   readonly done: Promise<void>;
 
   constructor(url: string, headers: Record<string, string> = {}) {
-    this.done = this.run(url, headers).catch(() => {}).finally(() => {
-      this.ended = true;
-      this.notify();
-    });
+    this.done = this.run(url, headers)
+      .catch(() => {})
+      .finally(() => {
+        this.ended = true;
+        this.notify();
+      });
   }
 
   private notify() {
@@ -57,9 +59,11 @@ export class SseReader {
   async waitFor(predicate: (r: SseReader) => boolean, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate(this)) {
-      if (this.ended && !predicate(this)) throw new Error(`stream ended before the condition held (${this.events.length} events)`);
+      if (this.ended && !predicate(this))
+        throw new Error(`stream ended before the condition held (${this.events.length} events)`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting on the stream (${this.events.length} events, status ${this.status})`);
+      if (left <= 0)
+        throw new Error(`timed out waiting on the stream (${this.events.length} events, status ${this.status})`);
       await new Promise<void>((res) => {
         const t = setTimeout(res, Math.min(left, 200));
         this.waiters.push(() => {
@@ -79,7 +83,11 @@ export class SseReader {
   }
 }
 
-export function openSse(base: string, jwt: string | undefined, options: { lastEventId?: string | number; query?: string; headers?: Record<string, string> } = {}): SseReader {
+export function openSse(
+  base: string,
+  jwt: string | undefined,
+  options: { lastEventId?: string | number; query?: string; headers?: Record<string, string> } = {},
+): SseReader {
   const headers: Record<string, string> = { ...options.headers };
   if (jwt) headers.authorization = `Bearer ${jwt}`;
   if (options.lastEventId !== undefined) headers['last-event-id'] = String(options.lastEventId);

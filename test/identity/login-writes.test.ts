@@ -22,11 +22,14 @@ describe('logins that need no write', () => {
     broker = await startBroker();
     const user = await makeUser(broker.url);
     const before = stored(broker, user.username);
-    for (let i = 0; i < 3; i++) expect((await post(broker.url, '/login', { username: user.username, password: user.password })).status).toBe(200);
+    for (let i = 0; i < 3; i++)
+      expect((await post(broker.url, '/login', { username: user.username, password: user.password })).status).toBe(200);
     expect((await get(broker.url, '/verify', basic(user.username, user.password))).status).toBe(200);
     expect(stored(broker, user.username), 'no write (updated_at unchanged)').toBe(before);
 
-    expect((await post(broker.url, '/login', { username: user.username, password: 'wrong password' })).status).toBe(401);
+    expect((await post(broker.url, '/login', { username: user.username, password: 'wrong password' })).status).toBe(
+      401,
+    );
     expect(broker.services.db.users.get(user.username)).toMatchObject({ failures: 1 });
     expect((await post(broker.url, '/login', { username: user.username, password: user.password })).status).toBe(200);
     expect(broker.services.db.users.get(user.username)).toMatchObject({ failures: 0, locked_until: 0 });
@@ -40,7 +43,12 @@ describe('logins that need no write', () => {
     const spare = await makeUser(broker.url);
     let full = false;
     for (let i = 0; i < 200 && !full; i++) {
-      const answer = await post(broker.url, '/insert', { event: `e${i % 4}`, data: { pad: 'x'.repeat(40_000) } }, bearer(user.jwt));
+      const answer = await post(
+        broker.url,
+        '/insert',
+        { event: `e${i % 4}`, data: { pad: 'x'.repeat(40_000) } },
+        bearer(user.jwt),
+      );
       full = answer.status === 507;
     }
     expect(full, 'the database filled up').toBe(true);
@@ -51,7 +59,10 @@ describe('logins that need no write', () => {
     expect((await get(broker.url, '/verify', basic(user.username, user.password))).status).toBe(200);
 
     // Three wrong guesses lock the account although none could be written: the fourth try waits.
-    for (let i = 0; i < 3; i++) expect((await post(broker.url, '/login', { username: spare.username, password: 'wrong password' })).status).toBe(401);
+    for (let i = 0; i < 3; i++)
+      expect((await post(broker.url, '/login', { username: spare.username, password: 'wrong password' })).status).toBe(
+        401,
+      );
     const locked = await post(broker.url, '/login', { username: spare.username, password: spare.password });
     expect(locked.status).toBe(429);
     expect(locked.headers.get('retry-after')).toBeTruthy();

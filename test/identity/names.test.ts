@@ -16,7 +16,13 @@ afterAll(() => broker.stop());
 
 const PASSWORD = 'correct horse battery staple';
 const create = (fields: Record<string, unknown>) =>
-  post(base, '/create_user', { admin_token: ADMIN, username: `u-${Math.random().toString(36).slice(2)}`, password: PASSWORD, tenant_name: 't', ...fields });
+  post(base, '/create_user', {
+    admin_token: ADMIN,
+    username: `u-${Math.random().toString(36).slice(2)}`,
+    password: PASSWORD,
+    tenant_name: 't',
+    ...fields,
+  });
 
 const BAD: Array<[string, string]> = [
   ['NUL', 'lockme\0'],
@@ -46,10 +52,16 @@ describe('new names', () => {
     expect(created.status, created.text).toBe(400);
     expect(created.body.error).toMatch(/^tenant_name /);
     const user = await makeUser(base, { tenant_name: 'stays' });
-    const updated = await post(base, '/update_user', { admin_token: ADMIN, username: user.username, tenant_name: name });
+    const updated = await post(base, '/update_user', {
+      admin_token: ADMIN,
+      username: user.username,
+      tenant_name: name,
+    });
     expect(updated.status, updated.text).toBe(400);
     expect(updated.body.error).toMatch(/^tenant_name /);
-    expect((await post(base, '/get_user', { admin_token: ADMIN, username: user.username })).body.tenant_name).toBe('stays');
+    expect((await post(base, '/get_user', { admin_token: ADMIN, username: user.username })).body.tenant_name).toBe(
+      'stays',
+    );
   });
 
   it('a lone surrogate → 400 (it would be stored as U+FFFD and never match again)', async () => {
@@ -102,7 +114,9 @@ describe('new names', () => {
       expect(verified.body.username).toBe(odd);
       expect((await get(base, '/verify', basic(odd, seed.password))).status).toBe(200);
       expect((await post(base, '/get_user', { admin_token: ADMIN, username: odd })).body.username).toBe(odd);
-      expect((await post(base, '/update_user', { admin_token: ADMIN, username: odd, data: { still: 'works' } })).status).toBe(200);
+      expect(
+        (await post(base, '/update_user', { admin_token: ADMIN, username: odd, data: { still: 'works' } })).status,
+      ).toBe(200);
       expect((await post(base, '/insert', { event: 'legacy', data: 1 }, bearer(login.body.jwt))).status).toBe(200);
     }
   });
@@ -129,7 +143,10 @@ describe('new passwords', () => {
     expect(reset.status).toBe(400);
     expect(reset.body.error).toMatch(/at least 8/);
     // The refused reset cost no guess: the code still works.
-    expect((await post(base, '/password_reset', { username: user.username, totp: code, password: 'long enough now' })).status).toBe(200);
+    expect(
+      (await post(base, '/password_reset', { username: user.username, totp: code, password: 'long enough now' }))
+        .status,
+    ).toBe(200);
   });
 
   it('a login with a short wrong password is just a 401, as is Basic', async () => {

@@ -94,7 +94,11 @@ describe('two-factor login', () => {
     const { username, password, uri } = await twoFactorUser();
     now += 90_000;
     const missing = await post(base, '/login', { username, password });
-    const wrong = await post(base, '/login', { username, password, totp: appCode(uri, now) === '000000' ? '111111' : '000000' });
+    const wrong = await post(base, '/login', {
+      username,
+      password,
+      totp: appCode(uri, now) === '000000' ? '111111' : '000000',
+    });
     const badPassword = await post(base, '/login', { username, password: 'nope', totp: appCode(uri, now) });
     expect([missing.status, wrong.status, badPassword.status]).toEqual([401, 401, 401]);
     expect(new Set([missing.text, wrong.text, badPassword.text]).size).toBe(1);
@@ -105,7 +109,9 @@ describe('two-factor login', () => {
 
   it('two-factor users cannot bypass the code with Basic auth', async () => {
     const { username, password } = await twoFactorUser();
-    const res = await get(base, '/verify', { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` });
+    const res = await get(base, '/verify', {
+      authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`,
+    });
     expect(res.status).toBe(401);
   });
 
@@ -130,29 +136,49 @@ describe('password reset', () => {
     const code = await post(base, '/create_totp', { admin_token: ADMIN, username: u.username });
     expect(code.status).toBe(200);
     expect(code.body.totp).toMatch(/^\d{6}$/);
-    const reset = await post(base, '/password_reset', { username: u.username, totp: code.body.totp, password: 'brand-new-pw' });
+    const reset = await post(base, '/password_reset', {
+      username: u.username,
+      totp: code.body.totp,
+      password: 'brand-new-pw',
+    });
     expect(reset.status).toBe(200);
     expect((await post(base, '/login', { username: u.username, password: u.password })).status).toBe(401);
     expect((await post(base, '/login', { username: u.username, password: 'brand-new-pw' })).status).toBe(200);
     // Tokens from before the reset are refused.
     expect((await get(base, '/verify', bearer(u.jwt))).status).toBe(401);
-    const reuse = await post(base, '/password_reset', { username: u.username, totp: code.body.totp, password: 'another-pw' });
+    const reuse = await post(base, '/password_reset', {
+      username: u.username,
+      totp: code.body.totp,
+      password: 'another-pw',
+    });
     expect(reuse.status).toBe(401);
   });
 
-  it('refuses a wrong code, an expired code, and another user\'s code', async () => {
+  it("refuses a wrong code, an expired code, and another user's code", async () => {
     const u = await makeUser(base);
     const other = await makeUser(base);
     const code = (await post(base, '/create_totp', { admin_token: ADMIN, username: u.username })).body.totp as string;
     // Another user's valid code must not work here: draw until it differs (1 in 10^6 it does not).
     let otherCode = code;
-    while (otherCode === code) otherCode = (await post(base, '/create_totp', { admin_token: ADMIN, username: other.username })).body.totp as string;
+    while (otherCode === code)
+      otherCode = (await post(base, '/create_totp', { admin_token: ADMIN, username: other.username })).body
+        .totp as string;
     const wrong = code === '000000' ? '000001' : '000000';
-    expect((await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'reset attempt 1' })).status).toBe(401);
-    expect((await post(base, '/password_reset', { username: u.username, totp: otherCode, password: 'reset attempt 2' })).status).toBe(401);
-    expect((await post(base, '/password_reset', { username: 'nobody-here', totp: code, password: 'reset attempt 3' })).status).toBe(401);
+    expect(
+      (await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'reset attempt 1' })).status,
+    ).toBe(401);
+    expect(
+      (await post(base, '/password_reset', { username: u.username, totp: otherCode, password: 'reset attempt 2' }))
+        .status,
+    ).toBe(401);
+    expect(
+      (await post(base, '/password_reset', { username: 'nobody-here', totp: code, password: 'reset attempt 3' }))
+        .status,
+    ).toBe(401);
     now += 301_000;
-    expect((await post(base, '/password_reset', { username: u.username, totp: code, password: 'reset attempt 4' })).status).toBe(401);
+    expect(
+      (await post(base, '/password_reset', { username: u.username, totp: code, password: 'reset attempt 4' })).status,
+    ).toBe(401);
     expect((await post(base, '/login', { username: u.username, password: u.password })).status).toBe(200);
   });
 
@@ -160,24 +186,42 @@ describe('password reset', () => {
     const u = await makeUser(base);
     const code = (await post(base, '/create_totp', { admin_token: ADMIN, username: u.username })).body.totp as string;
     const wrong = code === '999999' ? '999998' : '999999';
-    for (let i = 0; i < 5; i++) expect((await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'reset attempt' })).status).toBe(401);
-    expect((await post(base, '/password_reset', { username: u.username, totp: code, password: 'finally a password' })).status).toBe(401);
+    for (let i = 0; i < 5; i++)
+      expect(
+        (await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'reset attempt' })).status,
+      ).toBe(401);
+    expect(
+      (await post(base, '/password_reset', { username: u.username, totp: code, password: 'finally a password' }))
+        .status,
+    ).toBe(401);
   });
 
   it('four wrong guesses leave the fifth to the right code', async () => {
     const u = await makeUser(base);
     const code = (await post(base, '/create_totp', { admin_token: ADMIN, username: u.username })).body.totp as string;
     const wrong = code === '999999' ? '999998' : '999999';
-    for (let i = 0; i < 4; i++) expect((await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'reset attempt' })).status).toBe(401);
-    expect((await post(base, '/password_reset', { username: u.username, totp: code, password: 'the fifth guess' })).status).toBe(200);
+    for (let i = 0; i < 4; i++)
+      expect(
+        (await post(base, '/password_reset', { username: u.username, totp: wrong, password: 'reset attempt' })).status,
+      ).toBe(401);
+    expect(
+      (await post(base, '/password_reset', { username: u.username, totp: code, password: 'the fifth guess' })).status,
+    ).toBe(200);
   });
 
   it('holds its five guesses under a parallel burst: the right code 40th of 101 is refused', async () => {
     const u = await makeUser(base);
     const code = (await post(base, '/create_totp', { admin_token: ADMIN, username: u.username })).body.totp as string;
-    const guesses = Array.from({ length: 101 }, (_, i) => (i === 39 ? code : String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0')));
-    const answers = await Promise.all(guesses.map((totp) => post(base, '/password_reset', { username: u.username, totp, password: 'burst password' })));
-    expect(answers.map((a) => a.status).filter((s) => s !== 401), 'only refusals').toEqual([]);
+    const guesses = Array.from({ length: 101 }, (_, i) =>
+      i === 39 ? code : String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0'),
+    );
+    const answers = await Promise.all(
+      guesses.map((totp) => post(base, '/password_reset', { username: u.username, totp, password: 'burst password' })),
+    );
+    expect(
+      answers.map((a) => a.status).filter((s) => s !== 401),
+      'only refusals',
+    ).toEqual([]);
     const record = broker.services.db.users.get(u.username) as { reset: { attempts: number } | null };
     expect(record.reset?.attempts).toBe(5);
     expect((await post(base, '/login', { username: u.username, password: u.password })).status).toBe(200);
@@ -188,15 +232,30 @@ describe('password checker', () => {
   it('with --password_checker, a weak password → 400 with zxcvbn feedback; a strong one passes', async () => {
     const strict = await startBroker({ password_checker: true });
     try {
-      const weak = await post(strict.url, '/create_user', { admin_token: ADMIN, username: 'weak', password: 'password1', tenant_name: 't' });
+      const weak = await post(strict.url, '/create_user', {
+        admin_token: ADMIN,
+        username: 'weak',
+        password: 'password1',
+        tenant_name: 't',
+      });
       expect(weak.status).toBe(400);
       expect(weak.body.error).toMatch(/too weak/);
       expect(weak.body.error.length).toBeGreaterThan('password is too weak'.length);
-      const strong = await post(strict.url, '/create_user', { admin_token: ADMIN, username: 'strong', password: 'violet-Quarry-97-tundra!', tenant_name: 't' });
+      const strong = await post(strict.url, '/create_user', {
+        admin_token: ADMIN,
+        username: 'strong',
+        password: 'violet-Quarry-97-tundra!',
+        tenant_name: 't',
+      });
       expect(strong.status).toBe(200);
       // zxcvbn only reads the first 100 characters: a huge password answers quickly.
       const started = Date.now();
-      const huge = await post(strict.url, '/create_user', { admin_token: ADMIN, username: 'huge', password: 'a'.repeat(50_000), tenant_name: 't' });
+      const huge = await post(strict.url, '/create_user', {
+        admin_token: ADMIN,
+        username: 'huge',
+        password: 'a'.repeat(50_000),
+        tenant_name: 't',
+      });
       expect(huge.status).toBe(400);
       expect(Date.now() - started).toBeLessThan(2000);
     } finally {

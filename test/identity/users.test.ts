@@ -16,15 +16,28 @@ const SECRET_FIELDS = ['password', 'totp'];
 describe('create_user', () => {
   it('creates a user that can log in, with every optional field kept', async () => {
     const res = await post(base, '/create_user', {
-      admin_token: ADMIN, username: 'alice', password: 'pw-alice', tenant_name: 'acme',
-      email: 'alice@example.com', two_factor: false, scopes: ['news:get', 'news:post'], data: { plan: 'pro', n: [1, 2] },
+      admin_token: ADMIN,
+      username: 'alice',
+      password: 'pw-alice',
+      tenant_name: 'acme',
+      email: 'alice@example.com',
+      two_factor: false,
+      scopes: ['news:get', 'news:post'],
+      data: { plan: 'pro', n: [1, 2] },
     });
     expect(res.status).toBe(200);
     const user = await post(base, '/get_user', { admin_token: ADMIN, username: 'alice' });
     expect(user.status).toBe(200);
     expect(user.body).toMatchObject({
-      username: 'alice', password: '***', totp: '***', revoked: false, tenant_name: 'acme',
-      email: 'alice@example.com', two_factor: false, scopes: ['news:get', 'news:post'], data: { plan: 'pro', n: [1, 2] },
+      username: 'alice',
+      password: '***',
+      totp: '***',
+      revoked: false,
+      tenant_name: 'acme',
+      email: 'alice@example.com',
+      two_factor: false,
+      scopes: ['news:get', 'news:post'],
+      data: { plan: 'pro', n: [1, 2] },
     });
     expect(user.body.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     const login = await post(base, '/login', { username: 'alice', password: 'pw-alice' });
@@ -33,14 +46,29 @@ describe('create_user', () => {
   });
 
   it('leaves optional fields null when omitted', async () => {
-    await post(base, '/create_user', { admin_token: ADMIN, username: 'bare', password: 'bare password', tenant_name: 't' });
+    await post(base, '/create_user', {
+      admin_token: ADMIN,
+      username: 'bare',
+      password: 'bare password',
+      tenant_name: 't',
+    });
     const user = await post(base, '/get_user', { admin_token: ADMIN, username: 'bare' });
     expect(user.body).toMatchObject({ email: null, scopes: null, data: null, two_factor: null });
   });
 
   it('refuses a duplicate username with 400 and keeps the first user', async () => {
-    await post(base, '/create_user', { admin_token: ADMIN, username: 'dup', password: 'first password', tenant_name: 't1' });
-    const again = await post(base, '/create_user', { admin_token: ADMIN, username: 'dup', password: 'second password', tenant_name: 't2' });
+    await post(base, '/create_user', {
+      admin_token: ADMIN,
+      username: 'dup',
+      password: 'first password',
+      tenant_name: 't1',
+    });
+    const again = await post(base, '/create_user', {
+      admin_token: ADMIN,
+      username: 'dup',
+      password: 'second password',
+      tenant_name: 't2',
+    });
     expect(again.status).toBe(400);
     expect(again.body.error).toMatch(/taken/);
     expect((await post(base, '/login', { username: 'dup', password: 'first password' })).status).toBe(200);
@@ -49,7 +77,13 @@ describe('create_user', () => {
 
   it('refuses an invalid email with 400 and creates nothing', async () => {
     for (const email of ['not-an-email', 'a@b', '@example.com', 'a b@example.com']) {
-      const res = await post(base, '/create_user', { admin_token: ADMIN, username: `bad-email-${email}`, password: 'a long password', tenant_name: 't', email });
+      const res = await post(base, '/create_user', {
+        admin_token: ADMIN,
+        username: `bad-email-${email}`,
+        password: 'a long password',
+        tenant_name: 't',
+        email,
+      });
       expect(res.status, email).toBe(400);
       expect((await post(base, '/get_user', { admin_token: ADMIN, username: `bad-email-${email}` })).status).toBe(404);
     }
@@ -57,7 +91,13 @@ describe('create_user', () => {
 
   it('refuses scopes that are not resource:operation with exactly one colon', async () => {
     for (const scope of ['news', 'news:get:all', ':get', 'news:', '']) {
-      const res = await post(base, '/create_user', { admin_token: ADMIN, username: `bad-scope-${scope}`, password: 'a long password', tenant_name: 't', scopes: [scope] });
+      const res = await post(base, '/create_user', {
+        admin_token: ADMIN,
+        username: `bad-scope-${scope}`,
+        password: 'a long password',
+        tenant_name: 't',
+        scopes: [scope],
+      });
       expect(res.status, scope).toBe(400);
     }
   });
@@ -66,7 +106,10 @@ describe('create_user', () => {
 describe('login', () => {
   it('issues an HS256 JWT with sub, iat, exp = iat + jwt_expiry, iss Broker', async () => {
     const { jwt, username } = await makeUser(base);
-    const [header, payload] = jwt.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
+    const [header, payload] = jwt
+      .split('.')
+      .slice(0, 2)
+      .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
     expect(header.alg).toBe('HS256');
     expect(payload.sub).toBe(username);
     expect(payload.iss).toBe('Broker');
@@ -98,7 +141,9 @@ describe('verify', () => {
     const payload = JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
     expect(res.body.expiry).toBe(payload.exp);
     expect(res.body.key).toHaveLength(32);
-    expect(res.body.token.every((b: unknown) => Number.isInteger(b) && (b as number) >= 0 && (b as number) < 256)).toBe(true);
+    expect(res.body.token.every((b: unknown) => Number.isInteger(b) && (b as number) >= 0 && (b as number) < 256)).toBe(
+      true,
+    );
 
     const { loadBiscuit } = await import('../../src/auth/biscuit.js');
     const b = await loadBiscuit();
@@ -140,8 +185,12 @@ describe('verify', () => {
     const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
     const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const { SignJWT } = await import('jose');
-    const otherSecret = await new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('some other secret'));
-    const hs512 = await new SignJWT(payload).setProtectedHeader({ alg: 'HS512' }).sign(new TextEncoder().encode('x'.repeat(64)));
+    const otherSecret = await new SignJWT(payload)
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode('some other secret'));
+    const hs512 = await new SignJWT(payload)
+      .setProtectedHeader({ alg: 'HS512' })
+      .sign(new TextEncoder().encode('x'.repeat(64)));
     const expired = `${h}.${enc({ ...payload, exp: payload.iat - 10 })}.${s}`;
     const cases: Record<string, Record<string, string>> = {
       missing: {},
@@ -189,24 +238,63 @@ describe('admin routes', () => {
 
   it('update_user changes only the fields present', async () => {
     await post(base, '/create_user', {
-      admin_token: ADMIN, username: 'upd', password: 'old password', tenant_name: 't', email: 'u@example.com', scopes: ['a:b'], data: { keep: true }, two_factor: false,
+      admin_token: ADMIN,
+      username: 'upd',
+      password: 'old password',
+      tenant_name: 't',
+      email: 'u@example.com',
+      scopes: ['a:b'],
+      data: { keep: true },
+      two_factor: false,
     });
-    expect((await post(base, '/update_user', { admin_token: ADMIN, username: 'upd', email: 'new@example.com' })).status).toBe(200);
+    expect(
+      (await post(base, '/update_user', { admin_token: ADMIN, username: 'upd', email: 'new@example.com' })).status,
+    ).toBe(200);
     let user = (await post(base, '/get_user', { admin_token: ADMIN, username: 'upd' })).body;
-    expect(user).toMatchObject({ email: 'new@example.com', scopes: ['a:b'], data: { keep: true }, two_factor: false, tenant_name: 't' });
+    expect(user).toMatchObject({
+      email: 'new@example.com',
+      scopes: ['a:b'],
+      data: { keep: true },
+      two_factor: false,
+      tenant_name: 't',
+    });
     expect((await post(base, '/login', { username: 'upd', password: 'old password' })).status).toBe(200);
 
-    await post(base, '/update_user', { admin_token: ADMIN, username: 'upd', password: 'new password', tenant_name: 't2', data: null, scopes: ['x:y'] });
+    await post(base, '/update_user', {
+      admin_token: ADMIN,
+      username: 'upd',
+      password: 'new password',
+      tenant_name: 't2',
+      data: null,
+      scopes: ['x:y'],
+    });
     user = (await post(base, '/get_user', { admin_token: ADMIN, username: 'upd' })).body;
-    expect(user).toMatchObject({ email: 'new@example.com', scopes: ['x:y'], data: null, two_factor: false, tenant_name: 't2' });
+    expect(user).toMatchObject({
+      email: 'new@example.com',
+      scopes: ['x:y'],
+      data: null,
+      two_factor: false,
+      tenant_name: 't2',
+    });
     expect((await post(base, '/login', { username: 'upd', password: 'old password' })).status).toBe(401);
     expect((await post(base, '/login', { username: 'upd', password: 'new password' })).status).toBe(200);
   });
 
   it('update_user validates like create_user and changes nothing on 400', async () => {
     await makeUser(base, { username: 'upd-bad', email: 'ok@example.com' });
-    expect((await post(base, '/update_user', { admin_token: ADMIN, username: 'upd-bad', email: 'nope', tenant_name: 'moved' })).status).toBe(400);
-    expect((await post(base, '/update_user', { admin_token: ADMIN, username: 'upd-bad', scopes: ['bad'] })).status).toBe(400);
+    expect(
+      (
+        await post(base, '/update_user', {
+          admin_token: ADMIN,
+          username: 'upd-bad',
+          email: 'nope',
+          tenant_name: 'moved',
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (await post(base, '/update_user', { admin_token: ADMIN, username: 'upd-bad', scopes: ['bad'] })).status,
+    ).toBe(400);
     const user = (await post(base, '/get_user', { admin_token: ADMIN, username: 'upd-bad' })).body;
     expect(user).toMatchObject({ email: 'ok@example.com', tenant_name: 'tenant-a' });
   });
@@ -231,8 +319,13 @@ describe('admin routes', () => {
 
   it('an unknown username → 404 on every admin route that names one', async () => {
     const bodies: Record<string, Record<string, unknown>> = {
-      '/get_user': {}, '/update_user': { email: 'a@example.com' }, '/revoke_user': {}, '/unrevoke_user': {},
-      '/create_qr': { issuer: 'X' }, '/create_totp': {}, '/create_recovery_codes': {},
+      '/get_user': {},
+      '/update_user': { email: 'a@example.com' },
+      '/revoke_user': {},
+      '/unrevoke_user': {},
+      '/create_qr': { issuer: 'X' },
+      '/create_totp': {},
+      '/create_recovery_codes': {},
     };
     for (const [path, extra] of Object.entries(bodies)) {
       const res = await post(base, path, { admin_token: ADMIN, username: 'ghost', ...extra });
@@ -270,7 +363,11 @@ describe('admin routes', () => {
 
 describe('bad input on every route', () => {
   const routes: Array<[string, Record<string, unknown>, string[]]> = [
-    ['/create_user', { admin_token: ADMIN, username: 'x-new', password: 'a long password', tenant_name: 't' }, ['username', 'password', 'admin_token', 'tenant_name']],
+    [
+      '/create_user',
+      { admin_token: ADMIN, username: 'x-new', password: 'a long password', tenant_name: 't' },
+      ['username', 'password', 'admin_token', 'tenant_name'],
+    ],
     ['/login', { username: 'x', password: 'pw' }, ['username', 'password']],
     ['/revoke_user', { admin_token: ADMIN, username: 'x' }, ['admin_token', 'username']],
     ['/unrevoke_user', { admin_token: ADMIN, username: 'x' }, ['admin_token', 'username']],
@@ -279,7 +376,11 @@ describe('bad input on every route', () => {
     ['/update_user', { admin_token: ADMIN, username: 'x' }, ['admin_token', 'username']],
     ['/create_qr', { admin_token: ADMIN, username: 'x', issuer: 'X' }, ['admin_token', 'username']],
     ['/create_totp', { admin_token: ADMIN, username: 'x' }, ['admin_token', 'username']],
-    ['/password_reset', { totp: '123456', username: 'x', password: 'a long password' }, ['totp', 'username', 'password']],
+    [
+      '/password_reset',
+      { totp: '123456', username: 'x', password: 'a long password' },
+      ['totp', 'username', 'password'],
+    ],
   ];
 
   it('malformed JSON → 400 with an error message', async () => {
@@ -298,14 +399,22 @@ describe('bad input on every route', () => {
         const { [field]: _, ...missing } = good;
         expect((await post(base, path, missing)).status, `${path} without ${field}`).toBe(400);
         for (const wrong of [1, true, null, ['a'], { a: 1 }]) {
-          expect((await post(base, path, { ...good, [field]: wrong })).status, `${path} ${field}=${JSON.stringify(wrong)}`).toBe(400);
+          expect(
+            (await post(base, path, { ...good, [field]: wrong })).status,
+            `${path} ${field}=${JSON.stringify(wrong)}`,
+          ).toBe(400);
         }
       }
     }
     // Optional fields are typed too.
     const typed: Array<[string, Record<string, unknown>]> = [
-      ['/create_user', { email: 5 }], ['/create_user', { two_factor: 'yes' }], ['/create_user', { scopes: 'a:b' }], ['/create_user', { scopes: [1] }],
-      ['/update_user', { tenant_name: 5 }], ['/update_user', { password: null }], ['/update_user', { two_factor: 'no' }],
+      ['/create_user', { email: 5 }],
+      ['/create_user', { two_factor: 'yes' }],
+      ['/create_user', { scopes: 'a:b' }],
+      ['/create_user', { scopes: [1] }],
+      ['/update_user', { tenant_name: 5 }],
+      ['/update_user', { password: null }],
+      ['/update_user', { two_factor: 'no' }],
       ['/login', { totp: 123456 }],
     ];
     for (const [path, extra] of typed) {
@@ -315,15 +424,28 @@ describe('bad input on every route', () => {
   });
 
   it('accepts JSON whatever the Content-Type says', async () => {
-    const body = JSON.stringify({ admin_token: ADMIN, username: 'ct-user', password: 'a long password', tenant_name: 't' });
+    const body = JSON.stringify({
+      admin_token: ADMIN,
+      username: 'ct-user',
+      password: 'a long password',
+      tenant_name: 't',
+    });
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-8']) {
-      const res = await post(base, '/create_user', body.replace('ct-user', `ct-${type.length}`), { 'content-type': type });
+      const res = await post(base, '/create_user', body.replace('ct-user', `ct-${type.length}`), {
+        'content-type': type,
+      });
       expect(res.status, type).toBe(200);
     }
   });
 
   it('a body over the limit → 413', async () => {
-    const res = await post(base, '/create_user', { admin_token: ADMIN, username: 'big', password: 'a long password', tenant_name: 't', data: 'x'.repeat(1024 * 1024 + 10) });
+    const res = await post(base, '/create_user', {
+      admin_token: ADMIN,
+      username: 'big',
+      password: 'a long password',
+      tenant_name: 't',
+      data: 'x'.repeat(1024 * 1024 + 10),
+    });
     expect(res.status).toBe(413);
     expect(res.body.error).toBeTypeOf('string');
     expect((await post(base, '/get_user', { admin_token: ADMIN, username: 'big' })).status).toBe(404);
@@ -331,7 +453,16 @@ describe('bad input on every route', () => {
 
   it('insert: malformed JSON, missing or mistyped fields → 400', async () => {
     const { jwt } = await makeUser(base);
-    for (const body of ['{', '', '[]', JSON.stringify({ data: 1 }), JSON.stringify({ event: 'e' }), JSON.stringify({ event: 5, data: 1 }), JSON.stringify({ event: '', data: 1 }), JSON.stringify({ event: 'a\nb', data: 1 })]) {
+    for (const body of [
+      '{',
+      '',
+      '[]',
+      JSON.stringify({ data: 1 }),
+      JSON.stringify({ event: 'e' }),
+      JSON.stringify({ event: 5, data: 1 }),
+      JSON.stringify({ event: '', data: 1 }),
+      JSON.stringify({ event: 'a\nb', data: 1 }),
+    ]) {
       const res = await post(base, '/insert', body, bearer(jwt));
       expect(res.status, body).toBe(400);
       expect(res.body.error).toBeTypeOf('string');

@@ -25,7 +25,12 @@ describe('durability', () => {
     for (let round = 0; round < 5; round++) {
       const broker = killAfterTest(await spawnBroker(['--db', db, '--admin_token', ADMIN]));
       if (round === 0) {
-        await post(broker.url, '/create_user', { admin_token: ADMIN, username: 'writer', password: 'pw-writer', tenant_name: 'crash' });
+        await post(broker.url, '/create_user', {
+          admin_token: ADMIN,
+          username: 'writer',
+          password: 'pw-writer',
+          tenant_name: 'crash',
+        });
         jwt = (await post(broker.url, '/login', { username: 'writer', password: 'pw-writer' })).body.jwt;
       }
       // Everything acknowledged in earlier rounds is still there, with the same data.
@@ -71,11 +76,18 @@ describe('durability', () => {
   it('SIGTERM ends open streams, finishes, and exits 0 within 5 s', async () => {
     const db = join(testDir(), 'db');
     const broker = killAfterTest(await spawnBroker(['--db', db, '--admin_token', ADMIN]));
-    await post(broker.url, '/create_user', { admin_token: ADMIN, username: 'u', password: 'password-u', tenant_name: 't' });
+    await post(broker.url, '/create_user', {
+      admin_token: ADMIN,
+      username: 'u',
+      password: 'password-u',
+      tenant_name: 't',
+    });
     const { jwt } = (await post(broker.url, '/login', { username: 'u', password: 'password-u' })).body;
     const streams = Array.from({ length: 3 }, () => openSse(broker.url, jwt));
     await Promise.all(streams.map((s) => s.waitFor((x) => x.frames.length >= 1)));
-    const inflight = Array.from({ length: 20 }, (_, i) => post(broker.url, '/insert', { event: 'e', data: i }, bearer(jwt)).catch(() => undefined));
+    const inflight = Array.from({ length: 20 }, (_, i) =>
+      post(broker.url, '/insert', { event: 'e', data: i }, bearer(jwt)).catch(() => undefined),
+    );
     const started = Date.now();
     const code = await broker.kill('SIGTERM');
     expect(code).toBe(0);

@@ -30,7 +30,8 @@ describe('GET /events', () => {
     broker = await startBroker({ tenant_insert_rate: 0 });
     const { jwt } = await makeUser(broker.url, { tenant_name: 'big-events' });
     const blob = 'x'.repeat(600_000);
-    for (let i = 1; i <= 16; i++) expect((await post(broker.url, '/insert', { event: 'big', data: { i, blob } }, bearer(jwt))).status).toBe(200);
+    for (let i = 1; i <= 16; i++)
+      expect((await post(broker.url, '/insert', { event: 'big', data: { i, blob } }, bearer(jwt))).status).toBe(200);
     const seen: number[] = [];
     let after = 0;
     for (let round = 0; round < 20; round++) {
@@ -51,7 +52,8 @@ describe('GET /events', () => {
   it('accepts event= and events=, before= and order=desc ("the last N" in one request)', async () => {
     broker = await startBroker();
     const { jwt } = await makeUser(broker.url, { tenant_name: 'history-q' });
-    for (let i = 1; i <= 10; i++) await post(broker.url, '/insert', { event: ['a', 'b', 'c'][i % 3], data: i }, bearer(jwt));
+    for (let i = 1; i <= 10; i++)
+      await post(broker.url, '/insert', { event: ['a', 'b', 'c'][i % 3], data: i }, bearer(jwt));
     const ids = async (q: string) => {
       const res = await get(broker!.url, `/events?${q}`, bearer(jwt));
       expect(res.status, res.text).toBe(200);
@@ -86,14 +88,18 @@ describe('/sse accepts event= too', () => {
 });
 
 describe('replay to a subscriber that never reads', () => {
-  for (const [what, header] of [['a full replay (Last-Event-ID: 0)', 'Last-Event-ID: 0\r\n'], ['the latest-per-name snapshot', '']] as const) {
+  for (const [what, header] of [
+    ['a full replay (Last-Event-ID: 0)', 'Last-Event-ID: 0\r\n'],
+    ['the latest-per-name snapshot', ''],
+  ] as const) {
     it(`${what} queues about one page, not the history`, async () => {
       const maxBuffer = 64 * 1024;
       broker = await startBroker({ max_buffer: maxBuffer, tenant_insert_rate: 0 });
       const user = await makeUser(broker.url, { tenant_name: 'stalled' });
       const blob = 'y'.repeat(100_000);
       // Distinct names, so that the snapshot holds all of them too: 6 MB of history.
-      for (let i = 0; i < 60; i++) expect((await post(broker.url, '/insert', { event: `e${i}`, data: blob }, bearer(user.jwt))).status).toBe(200);
+      for (let i = 0; i < 60; i++)
+        expect((await post(broker.url, '/insert', { event: `e${i}`, data: blob }, bearer(user.jwt))).status).toBe(200);
       stalledStream(broker.url, user.jwt, header);
       await waitUntil(() => broker!.services.hub.streamsOf(user.username) === 1, 5000, 'the stalled stream subscribed');
       // Let the replay run as far as it can: it must stop at about one page plus one event.
@@ -111,7 +117,8 @@ describe('a filter that matches nothing', () => {
     const { jwt } = await makeUser(broker.url, { tenant_name: 'long-history' });
     const { log } = broker.services;
     // 100k events through the log itself: concurrent appends share commits, so this takes a few seconds.
-    for (let batch = 0; batch < 20; batch++) await Promise.all(Array.from({ length: 5000 }, (_, i) => log.append('long-history', `n${i % 10}`, String(i))));
+    for (let batch = 0; batch < 20; batch++)
+      await Promise.all(Array.from({ length: 5000 }, (_, i) => log.append('long-history', `n${i % 10}`, String(i))));
     const scan = async (start: () => Promise<unknown>) => {
       let worst = 0;
       let done = false;

@@ -23,7 +23,9 @@ describe('--tenant_insert_rate', () => {
     const noisy = await makeUser(broker.url, { tenant_name: 'noisy' });
     const quiet = await makeUser(broker.url, { tenant_name: 'quiet' });
     const t0 = performance.now();
-    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => post(broker!.url, '/insert', { event: 'e', data: i }, bearer(noisy.jwt))));
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => post(broker!.url, '/insert', { event: 'e', data: i }, bearer(noisy.jwt))),
+    );
     const seconds = (performance.now() - t0) / 1000;
     const refused = answers.filter((a) => a.status === 429);
     // One second of burst, then the rate: however slow this machine sent the 30.
@@ -33,7 +35,9 @@ describe('--tenant_insert_rate', () => {
     expect(refused[0].headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
     expect(refused[0].body.error).toMatch(/--tenant_insert_rate/);
     // Refused inserts wrote nothing; another tenant is not limited by this one.
-    expect((await get(broker.url, '/events', bearer(noisy.jwt))).body.events.length).toBe(answers.length - refused.length);
+    expect((await get(broker.url, '/events', bearer(noisy.jwt))).body.events.length).toBe(
+      answers.length - refused.length,
+    );
     expect((await post(broker.url, '/insert', { event: 'e', data: 1 }, bearer(quiet.jwt))).status).toBe(200);
   });
 });
@@ -69,7 +73,8 @@ describe('--tenant_quota', () => {
 
     // A database written before the quota existed has no counts: the first start computes them.
     const db = openDatabase(join(dir, 'db'));
-    for (const key of db.meta.getKeys({})) if (String(key) === 'tenant_bytes' || String(key).startsWith('bytes:')) await db.meta.remove(key as string);
+    for (const key of db.meta.getKeys({}))
+      if (String(key) === 'tenant_bytes' || String(key).startsWith('bytes:')) await db.meta.remove(key as string);
     await db.close();
     broker = await startBroker({ tenant_quota: 50_000 }, { dir });
     const again = (await post(broker.url, '/login', { username: full.username, password: full.password })).body.jwt;
@@ -80,7 +85,8 @@ describe('--tenant_quota', () => {
     broker = await startBroker({ tenant_quota: 50_000, tenant_insert_rate: 0 });
     const u = await makeUser(broker.url, { tenant_name: 'pruned' });
     const pad = 'z'.repeat(10_000);
-    for (let i = 0; i < 4; i++) expect((await post(broker.url, '/insert', { event: 'e', data: pad }, bearer(u.jwt))).status).toBe(200);
+    for (let i = 0; i < 4; i++)
+      expect((await post(broker.url, '/insert', { event: 'e', data: pad }, bearer(u.jwt))).status).toBe(200);
     expect((await post(broker.url, '/insert', { event: 'e', data: pad }, bearer(u.jwt))).status).toBe(403);
     expect(await broker.services.log.prune({ maxAgeMs: 0, maxEvents: 1 }, Date.now())).toBe(3);
     expect((await post(broker.url, '/insert', { event: 'e', data: pad }, bearer(u.jwt))).status).toBe(200);
@@ -93,7 +99,9 @@ describe('--tenant_max_event_names', () => {
     const u = await makeUser(broker.url, { tenant_name: 'namer' });
     const v = await makeUser(broker.url, { tenant_name: 'other-namer' });
     // Concurrent inserts of one new name count it once.
-    await Promise.all(['a', 'a', 'b', 'c', 'c'].map((event) => post(broker!.url, '/insert', { event, data: 1 }, bearer(u.jwt))));
+    await Promise.all(
+      ['a', 'a', 'b', 'c', 'c'].map((event) => post(broker!.url, '/insert', { event, data: 1 }, bearer(u.jwt))),
+    );
     const refused = await post(broker.url, '/insert', { event: 'd', data: 1 }, bearer(u.jwt));
     expect(refused.status).toBe(403);
     expect(refused.body.error).toMatch(/--tenant_max_event_names/);
@@ -105,13 +113,23 @@ describe('--tenant_max_event_names', () => {
 
 describe('events filling --map_size', () => {
   it('leave room for identity: other tenants log in and the admin creates users', async () => {
-    broker = await startBroker({ map_size: 2 * MiB, tenant_quota: 0, tenant_insert_rate: 0, tenant_max_event_names: 0 });
+    broker = await startBroker({
+      map_size: 2 * MiB,
+      tenant_quota: 0,
+      tenant_insert_rate: 0,
+      tenant_max_event_names: 0,
+    });
     const filler = await makeUser(broker.url, { tenant_name: 'filler' });
     const bystander = await makeUser(broker.url, { tenant_name: 'bystander' });
     let full;
     for (let i = 0; i < 200 && !full; i++) {
       // Unique names: retention could not have freed them either.
-      const answer = await post(broker.url, '/insert', { event: `unique-${i}`, data: 'x'.repeat(40_000) }, bearer(filler.jwt));
+      const answer = await post(
+        broker.url,
+        '/insert',
+        { event: `unique-${i}`, data: 'x'.repeat(40_000) },
+        bearer(filler.jwt),
+      );
       if (answer.status !== 200) full = answer;
     }
     expect(full?.status).toBe(507);
@@ -119,9 +137,16 @@ describe('events filling --map_size', () => {
     const login = await post(broker.url, '/login', { username: bystander.username, password: bystander.password });
     expect(login.status, login.text).toBe(200);
     expect((await post(broker.url, '/login', { username: bystander.username, password: 'wrong' })).status).toBe(401);
-    const created = await post(broker.url, '/create_user', { admin_token: ADMIN, username: 'late-user', password: 'a long enough password', tenant_name: 'late' });
+    const created = await post(broker.url, '/create_user', {
+      admin_token: ADMIN,
+      username: 'late-user',
+      password: 'a long enough password',
+      tenant_name: 'late',
+    });
     expect(created.status, created.text).toBe(200);
-    expect((await post(broker.url, '/login', { username: 'late-user', password: 'a long enough password' })).status).toBe(200);
+    expect(
+      (await post(broker.url, '/login', { username: 'late-user', password: 'a long enough password' })).status,
+    ).toBe(200);
   });
 });
 
@@ -129,12 +154,26 @@ describe('event names an SSE parser would read differently', () => {
   it('refuses surrounding whitespace, control and format characters (" reset" cannot forge the reset frame)', async () => {
     broker = await startBroker();
     const u = await makeUser(broker.url, { tenant_name: 'forger' });
-    for (const event of [' reset', 'reset ', '\treset', ' x', 'x\u00a0', 'a\u0007b', 'a\u0085b', 'a\u200bb', '\u202ereset', 'a\u2028b'.replace('\u2028', '\u2060'), 'reset', 'a\nb']) {
+    for (const event of [
+      ' reset',
+      'reset ',
+      '\treset',
+      ' x',
+      'x\u00a0',
+      'a\u0007b',
+      'a\u0085b',
+      'a\u200bb',
+      '\u202ereset',
+      'a\u2028b'.replace('\u2028', '\u2060'),
+      'reset',
+      'a\nb',
+    ]) {
       const answer = await post(broker.url, '/insert', { event, data: 1 }, bearer(u.jwt));
       expect(answer.status, JSON.stringify(event)).toBe(400);
       expect(answer.body.error).toMatch(/^event |reserved/);
     }
-    for (const event of ['a b', 'résumé', 'チャット', 'x.y:z']) expect((await post(broker.url, '/insert', { event, data: 1 }, bearer(u.jwt))).status).toBe(200);
+    for (const event of ['a b', 'résumé', 'チャット', 'x.y:z'])
+      expect((await post(broker.url, '/insert', { event, data: 1 }, bearer(u.jwt))).status).toBe(200);
     expect((await get(broker.url, '/events', bearer(u.jwt))).body.events.length).toBe(4);
   });
 });

@@ -169,9 +169,11 @@ describe('fan-out across slices', () => {
       await Promise.all(readers.map((r) => r.waitFor((x) => x.frames.length >= 1, 20_000)));
       // Concurrent inserts: commits pile up while a round is still being written, and get merged.
       let n = 0;
-      await Promise.all(Array.from({ length: 16 }, async () => {
-        while (n < 200) await post(big.url, '/insert', { event: 'tick', data: n++ }, bearer(jwt));
-      }));
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (n < 200) await post(big.url, '/insert', { event: 'tick', data: n++ }, bearer(jwt));
+        }),
+      );
       const expected = Array.from({ length: 200 }, (_, i) => i + 1);
       for (const r of readers) {
         await r.waitForEvents(200, 30_000);
@@ -298,7 +300,8 @@ describe('stream health and auth', () => {
       await good.waitFor((x) => x.frames.length >= 1);
       await waitUntil(() => small.services.hub.streamsOf(slow.username) === 1, 5000, 'the raw socket subscribed');
       const blob = 'x'.repeat(200_000);
-      for (let i = 0; i < 120; i++) await post(small.url, '/insert', { event: 'big', data: { i, blob } }, bearer(fast.jwt));
+      for (let i = 0; i < 120; i++)
+        await post(small.url, '/insert', { event: 'big', data: { i, blob } }, bearer(fast.jwt));
       await good.waitForEvents(120, 30_000);
       expect(ids(good)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
       expect(small.services.hub.streamsOf(slow.username)).toBe(0);

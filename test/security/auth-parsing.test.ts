@@ -26,7 +26,12 @@ const key = new TextEncoder().encode(SECRET);
 function handMade(header: object, payload: object, sign: 'hs256' | 'none' | 'garbage' = 'hs256'): string {
   const h = base64url.encode(JSON.stringify(header));
   const p = base64url.encode(JSON.stringify(payload));
-  const signature = sign === 'none' ? '' : sign === 'garbage' ? 'AAAA' : createHmac('sha256', SECRET).update(`${h}.${p}`).digest('base64url');
+  const signature =
+    sign === 'none'
+      ? ''
+      : sign === 'garbage'
+        ? 'AAAA'
+        : createHmac('sha256', SECRET).update(`${h}.${p}`).digest('base64url');
   return `${h}.${p}.${signature}`;
 }
 const claims = () => ({ sub: user.username, iss: 'Broker', iat: now(), exp: now() + 600, tv: 0 });
@@ -49,24 +54,46 @@ describe('Bearer', () => {
     ['empty segments', () => 'Bearer ..'],
     ['a token and more', () => `Bearer ${user.jwt} ${user.jwt}`],
     ['a flipped signature', () => `Bearer ${user.jwt.slice(0, -2)}${user.jwt.endsWith('AA') ? 'BB' : 'AA'}`],
-    ['a payload swapped under the old signature', () => {
-      const [h, , s] = user.jwt.split('.');
-      return `Bearer ${h}.${base64url.encode(JSON.stringify({ ...claims(), sub: 'admin' }))}.${s}`;
-    }],
+    [
+      'a payload swapped under the old signature',
+      () => {
+        const [h, , s] = user.jwt.split('.');
+        return `Bearer ${h}.${base64url.encode(JSON.stringify({ ...claims(), sub: 'admin' }))}.${s}`;
+      },
+    ],
     ['alg none', () => `Bearer ${handMade({ alg: 'none', typ: 'JWT' }, claims(), 'none')}`],
     ['alg None with a signature', () => `Bearer ${handMade({ alg: 'None' }, claims())}`],
-    ['alg HS512 with our secret', async () => `Bearer ${await new SignJWT(claims()).setProtectedHeader({ alg: 'HS512' }).sign(key)}`],
+    [
+      'alg HS512 with our secret',
+      async () => `Bearer ${await new SignJWT(claims()).setProtectedHeader({ alg: 'HS512' }).sign(key)}`,
+    ],
     ['alg RS256 header over an HMAC (key confusion)', () => `Bearer ${handMade({ alg: 'RS256' }, claims())}`],
-    ['another secret', async () => `Bearer ${await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('not the secret'))}`],
+    [
+      'another secret',
+      async () =>
+        `Bearer ${await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('not the secret'))}`,
+    ],
     ['another issuer', () => `Bearer ${handMade({ alg: 'HS256' }, { ...claims(), iss: 'Evil' })}`],
-    ['no expiry', () => { const { exp: _e, ...c } = claims(); return `Bearer ${handMade({ alg: 'HS256' }, c)}`; }],
+    [
+      'no expiry',
+      () => {
+        const { exp: _e, ...c } = claims();
+        return `Bearer ${handMade({ alg: 'HS256' }, c)}`;
+      },
+    ],
     ['expired', () => `Bearer ${handMade({ alg: 'HS256' }, { ...claims(), exp: now() - 10 })}`],
     ['not yet valid', () => `Bearer ${handMade({ alg: 'HS256' }, { ...claims(), nbf: now() + 3600 })}`],
-    ['a subject that does not exist', () => `Bearer ${handMade({ alg: 'HS256' }, { ...claims(), sub: 'nobody-at-all' })}`],
+    [
+      'a subject that does not exist',
+      () => `Bearer ${handMade({ alg: 'HS256' }, { ...claims(), sub: 'nobody-at-all' })}`,
+    ],
     ['a numeric subject', () => `Bearer ${handMade({ alg: 'HS256' }, { ...claims(), sub: 42 })}`],
     ['a future token version', () => `Bearer ${handMade({ alg: 'HS256' }, { ...claims(), tv: 1 })}`],
     ['an unknown critical header', () => `Bearer ${handMade({ alg: 'HS256', crit: ['x'], x: 1 }, claims())}`],
-    ['a header that is not JSON', () => `Bearer ${base64url.encode('{{{')}.${base64url.encode(JSON.stringify(claims()))}.AAAA`],
+    [
+      'a header that is not JSON',
+      () => `Bearer ${base64url.encode('{{{')}.${base64url.encode(JSON.stringify(claims()))}.AAAA`,
+    ],
     ['a garbage signature', () => `Bearer ${handMade({ alg: 'HS256' }, claims(), 'garbage')}`],
     ['8 KB of token', () => `Bearer ${'a'.repeat(8000)}`],
     ['another scheme', () => `Token ${user.jwt}`],
@@ -123,7 +150,13 @@ describe('Basic', () => {
     ['the password cut at its first colon', () => basicOf(`${user.username}:pa`)],
     ['a NUL inside', () => basicOf(`${user.username}\0:${user.password}`)],
     ['padding in the middle', () => `Basic ab==cd`],
-    ['spaces inside the credentials', () => `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64').replace(/(.{4})/, '$1 ')}`],
+    [
+      'spaces inside the credentials',
+      () =>
+        `Basic ${Buffer.from(`${user.username}:${user.password}`)
+          .toString('base64')
+          .replace(/(.{4})/, '$1 ')}`,
+    ],
     ['8 KB of base64', () => `Basic ${'QUFB'.repeat(2000)}`],
     ['invalid UTF-8 bytes', () => `Basic ${Buffer.from([0xff, 0xfe, 0x3a, 0xc3, 0x28]).toString('base64')}`],
   ];
@@ -152,13 +185,19 @@ describe('Basic', () => {
 describe('headers fetch would not send', () => {
   it('a control character or an obs-fold in Authorization is a 400 from the HTTP parser, not a 5xx', async () => {
     for (const header of [`Authorization: Bearer ${user.jwt}\x01`, `Authorization: Bearer\r\n ${user.jwt}`]) {
-      const answer = await rawRequest(broker.url, `GET /verify HTTP/1.1\r\nHost: x\r\n${header}\r\nConnection: close\r\n\r\n`);
+      const answer = await rawRequest(
+        broker.url,
+        `GET /verify HTTP/1.1\r\nHost: x\r\n${header}\r\nConnection: close\r\n\r\n`,
+      );
       expect([400, 401]).toContain(answer.status);
     }
   });
 
   it('two Authorization headers never combine into a pass', async () => {
-    const answer = await rawRequest(broker.url, `GET /verify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nonsense\r\nAuthorization: Bearer ${user.jwt}\r\nConnection: close\r\n\r\n`);
+    const answer = await rawRequest(
+      broker.url,
+      `GET /verify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nonsense\r\nAuthorization: Bearer ${user.jwt}\r\nConnection: close\r\n\r\n`,
+    );
     expect([400, 401]).toContain(answer.status);
   });
 });

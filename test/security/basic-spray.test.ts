@@ -30,7 +30,8 @@ describe('Basic auth under a spray', () => {
   it('Basic guesses spread over /verify, /events and /sse share one login limit', async () => {
     const paths = ['/events', '/sse', '/verify', '/events', '/sse'];
     const statuses: number[] = [];
-    for (let i = 0; i <= LOGIN_LIMIT; i++) statuses.push(await getFrom('127.0.0.21', paths[i], basic(`spray${i}`, 'Winter2026!')));
+    for (let i = 0; i <= LOGIN_LIMIT; i++)
+      statuses.push(await getFrom('127.0.0.21', paths[i], basic(`spray${i}`, 'Winter2026!')));
     expect(statuses).toEqual([...Array(LOGIN_LIMIT).fill(401), 429]);
   });
 
@@ -39,7 +40,9 @@ describe('Basic auth under a spray', () => {
     const roomy = await startBroker();
     try {
       const user = await makeUser(roomy.url);
-      const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => get(roomy.url, '/verify', basic(user.username, `guess${i}`))));
+      const burst = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => get(roomy.url, '/verify', basic(user.username, `guess${i}`))),
+      );
       const statuses = burst.map((a) => a.status);
       // Every guess is refused, as a wrong password (401) or as locked (429): none passes, none errors...
       for (const s of statuses) expect([401, 429], statuses.join(',')).toContain(s);

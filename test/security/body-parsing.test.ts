@@ -18,7 +18,11 @@ afterAll(() => broker.stop());
 describe('unknown routes', () => {
   it('answer 404 at once, without waiting for a body they announce', async () => {
     for (const line of ['POST /no-such-route', 'PUT /login', 'DELETE /insert']) {
-      const answer = await rawRequest(broker.url, `${line} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500000\r\n\r\n{"a":`, { timeoutMs: 5000 });
+      const answer = await rawRequest(
+        broker.url,
+        `${line} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500000\r\n\r\n{"a":`,
+        { timeoutMs: 5000 },
+      );
       expect(answer.status, line).toBe(404);
       expect(answer.elapsedMs, line).toBeLessThan(2000);
       expect(JSON.parse(answer.body), line).toEqual({ error: expect.stringMatching(/^no route /) });
@@ -26,7 +30,12 @@ describe('unknown routes', () => {
   });
 
   it('never parse the body: malformed or hostile JSON to an unknown route is a 404, not a 400', async () => {
-    for (const body of ['{bad json', '['.repeat(100_000), '{"__proto__":{}}', JSON.stringify({ a: 'x'.repeat(900_000) })]) {
+    for (const body of [
+      '{bad json',
+      '['.repeat(100_000),
+      '{"__proto__":{}}',
+      JSON.stringify({ a: 'x'.repeat(900_000) }),
+    ]) {
       const answer = await post(broker.url, '/no-such-route', body);
       expect(answer.status).toBe(404);
     }
@@ -36,7 +45,8 @@ describe('unknown routes', () => {
 });
 
 describe('per-route body limits', () => {
-  const big = (bytes: number, fields: Record<string, unknown>) => JSON.stringify({ ...fields, password: 'p'.repeat(bytes) });
+  const big = (bytes: number, fields: Record<string, unknown>) =>
+    JSON.stringify({ ...fields, password: 'p'.repeat(bytes) });
 
   it('login, password_reset and the admin routes without data answer 413 past 8 KiB', async () => {
     const cases: Array<[string, Record<string, unknown>]> = [
@@ -61,7 +71,17 @@ describe('per-route body limits', () => {
   it('create_user, update_user and insert keep --body_limit (their data may be large)', async () => {
     const data = { blob: 'd'.repeat(512 * 1024) };
     const name = `big-${Date.now()}`;
-    expect((await post(broker.url, '/create_user', { admin_token: ADMIN, username: name, password: 'pw-long-enough', tenant_name: 't', data })).status).toBe(200);
+    expect(
+      (
+        await post(broker.url, '/create_user', {
+          admin_token: ADMIN,
+          username: name,
+          password: 'pw-long-enough',
+          tenant_name: 't',
+          data,
+        })
+      ).status,
+    ).toBe(200);
     expect((await post(broker.url, '/update_user', { admin_token: ADMIN, username: name, data })).status).toBe(200);
     expect((await post(broker.url, '/insert', { event: 'big', data }, bearer(user.jwt))).status).toBe(200);
   });
@@ -78,10 +98,20 @@ describe('prototype keys', () => {
       expect(answer.status, body).toBe(400);
       expect(answer.body.error, body).toMatch(/__proto__/);
     }
-    const nested = await post(broker.url, '/insert', '{"event":"e","data":[{"a":{"__prot\\u006f__":{"polluted":1}}}]}', bearer(user.jwt));
+    const nested = await post(
+      broker.url,
+      '/insert',
+      '{"event":"e","data":[{"a":{"__prot\\u006f__":{"polluted":1}}}]}',
+      bearer(user.jwt),
+    );
     expect(nested.status).toBe(400);
     // Lookalikes are ordinary keys.
-    const fine = await post(broker.url, '/insert', '{"event":"e","data":{"__proto_":1,"proto__":2,"text":"__proto__"}}', bearer(user.jwt));
+    const fine = await post(
+      broker.url,
+      '/insert',
+      '{"event":"e","data":{"__proto_":1,"proto__":2,"text":"__proto__"}}',
+      bearer(user.jwt),
+    );
     expect(fine.status, fine.text).toBe(200);
   });
 });
@@ -89,14 +119,21 @@ describe('prototype keys', () => {
 describe('ill-formed Unicode', () => {
   it('a lone surrogate in any string or key of any route is a 400, and nothing is stored', async () => {
     const name = `lone-${Date.now()}`;
-    const created = await post(broker.url, '/create_user', `{"admin_token":"${ADMIN}","username":"${name}\\ud800","password":"pw-long-enough","tenant_name":"t"}`);
+    const created = await post(
+      broker.url,
+      '/create_user',
+      `{"admin_token":"${ADMIN}","username":"${name}\\ud800","password":"pw-long-enough","tenant_name":"t"}`,
+    );
     expect(created.status).toBe(400);
     expect(created.body.error).toMatch(/ill-formed Unicode/);
     const listed = await post(broker.url, '/list_users', { admin_token: ADMIN });
     expect(JSON.stringify(listed.body)).not.toContain(name);
 
     const cases: Array<[string, string]> = [
-      ['/create_user', `{"admin_token":"${ADMIN}","username":"u${Date.now()}","password":"pw-long-enough","tenant_name":"\\udc00"}`],
+      [
+        '/create_user',
+        `{"admin_token":"${ADMIN}","username":"u${Date.now()}","password":"pw-long-enough","tenant_name":"\\udc00"}`,
+      ],
       ['/login', '{"username":"\\ud83d","password":"x"}'],
       ['/update_user', `{"admin_token":"${ADMIN}","username":"${user.username}","email":"a\\udfff@example.com"}`],
       ['/insert', '{"event":"e","data":{"text":"\\ude00 low first"}}'],
@@ -125,7 +162,13 @@ describe('ill-formed Unicode', () => {
 describe('unknown fields', () => {
   it('create_user with a typo ("twofactor") is a 400 naming the field, and creates nobody', async () => {
     const name = `typo-${Date.now()}`;
-    const answer = await post(broker.url, '/create_user', { admin_token: ADMIN, username: name, password: 'pw-long-enough', tenant_name: 't', twofactor: true });
+    const answer = await post(broker.url, '/create_user', {
+      admin_token: ADMIN,
+      username: name,
+      password: 'pw-long-enough',
+      tenant_name: 't',
+      twofactor: true,
+    });
     expect(answer.status).toBe(400);
     expect(answer.body).toEqual({ error: 'unknown field "twofactor"' });
     expect((await post(broker.url, '/get_user', { admin_token: ADMIN, username: name })).status).toBe(404);
@@ -153,6 +196,8 @@ describe('unknown fields', () => {
       expect(answer.body, path).toEqual({ error: `unknown field "${extra}"` });
     }
     // Fields inside data are the user's own: any name goes.
-    expect((await post(broker.url, '/insert', { event: 'e', data: { anything: 1 } }, bearer(user.jwt))).status).toBe(200);
+    expect((await post(broker.url, '/insert', { event: 'e', data: { anything: 1 } }, bearer(user.jwt))).status).toBe(
+      200,
+    );
   });
 });

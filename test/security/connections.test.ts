@@ -33,7 +33,8 @@ function connect(url: string, localAddress = '127.0.0.1'): Connection {
 }
 
 /** ms until the server closed the connection, or Infinity if it still holds it after `ms`. */
-const closedWithin = (c: Connection, ms: number) => Promise.race([c.closed, new Promise<number>((r) => setTimeout(() => r(Infinity), ms))]);
+const closedWithin = (c: Connection, ms: number) =>
+  Promise.race([c.closed, new Promise<number>((r) => setTimeout(() => r(Infinity), ms))]);
 
 const answered = (c: Connection) => /^HTTP\/1\.1 200 /.test(c.received());
 
@@ -53,7 +54,7 @@ describe('keep-alive', () => {
     expect(closedAfter).toBeLessThan(3000);
   });
 
-  it('by default within about 10 s, not fastify\'s 72 s', async () => {
+  it("by default within about 10 s, not fastify's 72 s", async () => {
     broker = await startBroker();
     const c = connect(broker.url);
     const closedAfter = await closedWithin(c, 14_000);
@@ -75,17 +76,21 @@ describe('connections per address', () => {
     await openAnswered(broker.url, 4, '127.0.0.22');
     // A closed connection frees its slot.
     held[0].socket.destroy();
-    await waitUntil(async () => {
-      const retry = connect(broker!.url, '127.0.0.21');
-      await Promise.race([retry.closed, new Promise((r) => setTimeout(r, 300))]);
-      const ok = answered(retry);
-      retry.socket.destroy();
-      return ok;
-    }, 5000, 'a freed slot is usable');
+    await waitUntil(
+      async () => {
+        const retry = connect(broker!.url, '127.0.0.21');
+        await Promise.race([retry.closed, new Promise((r) => setTimeout(r, 300))]);
+        const ok = answered(retry);
+        retry.socket.destroy();
+        return ok;
+      },
+      5000,
+      'a freed slot is usable',
+    );
     for (const c of held) c.socket.destroy();
   });
 
-  it('a trusted proxy and 127.0.0.1 are not capped (they carry every client\'s connections); other peers are', async () => {
+  it("a trusted proxy and 127.0.0.1 are not capped (they carry every client's connections); other peers are", async () => {
     broker = await startBroker({ max_connections_per_ip: 3, keep_alive_timeout: 60, trust_proxy: '127.0.0.23' });
     const viaProxy = await openAnswered(broker.url, 8, '127.0.0.23');
     expect(viaProxy.every(answered)).toBe(true);

@@ -3,7 +3,17 @@
 // LMDB has no checksums and can crash on a garbled page, so storage/database.ts checks the header,
 // the size, and walks every tree in a child process first; these tests garble real databases.
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, runCli, startBroker, tempDir } from '../helpers/broker.js';
@@ -18,7 +28,13 @@ beforeAll(async () => {
   pristine = join(work, 'pristine');
   const broker = await startBroker({ db: pristine });
   for (let i = 0; i < 200; i++) {
-    const answer = await post(broker.url, '/create_user', { admin_token: ADMIN, username: `user${String(i).padStart(3, '0')}`, password: 'password p', tenant_name: 't', data: 'd'.repeat(100) });
+    const answer = await post(broker.url, '/create_user', {
+      admin_token: ADMIN,
+      username: `user${String(i).padStart(3, '0')}`,
+      password: 'password p',
+      tenant_name: 't',
+      data: 'd'.repeat(100),
+    });
     expect(answer.status).toBe(200);
   }
   await broker.stop();

@@ -48,7 +48,11 @@ describe('unknown and known usernames answer alike', () => {
   it('login of a two-factor user with the right password and no or a wrong code', async () => {
     const known = await makeUser(broker.url, { two_factor: true });
     const missing = await post(broker.url, '/login', { username: known.username, password: known.password });
-    const wrong = await post(broker.url, '/login', { username: known.username, password: known.password, totp: '000000' });
+    const wrong = await post(broker.url, '/login', {
+      username: known.username,
+      password: known.password,
+      totp: '000000',
+    });
     const unknown = await post(broker.url, '/login', { username: fresh(), password: known.password, totp: '000000' });
     expect(missing.status).toBe(401);
     expect(shape(wrong)).toEqual(shape(missing));
@@ -80,10 +84,22 @@ describe('unknown and known usernames answer alike', () => {
 
   it('password_reset with a wrong code, with and without a pending reset code', async () => {
     const known = await makeUser(broker.url);
-    const none = await post(broker.url, '/password_reset', { username: known.username, totp: '123456', password: 'x y z w v' });
+    const none = await post(broker.url, '/password_reset', {
+      username: known.username,
+      totp: '123456',
+      password: 'x y z w v',
+    });
     expect((await post(broker.url, '/create_totp', { admin_token: ADMIN, username: known.username })).status).toBe(200);
-    const pending = await post(broker.url, '/password_reset', { username: known.username, totp: 'not-it', password: 'x y z w v' });
-    const unknown = await post(broker.url, '/password_reset', { username: fresh(), totp: '123456', password: 'x y z w v' });
+    const pending = await post(broker.url, '/password_reset', {
+      username: known.username,
+      totp: 'not-it',
+      password: 'x y z w v',
+    });
+    const unknown = await post(broker.url, '/password_reset', {
+      username: fresh(),
+      totp: '123456',
+      password: 'x y z w v',
+    });
     expect(none.status).toBe(401);
     expect(shape(pending)).toEqual(shape(none));
     expect(shape(unknown)).toEqual(shape(none));

@@ -66,7 +66,13 @@ describe('database files', () => {
 describe.skipIf(process.getuid?.() !== 0)('a database the user may not write', () => {
   function asNobody(args: string[], cwd: string): Promise<{ code: number | null; stderr: string }> {
     return new Promise((res) => {
-      const proc = spawn(process.execPath, [CLI, ...args], { cwd, uid: NOBODY, gid: NOBODY, env: { ...process.env, HOME: cwd }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const proc = spawn(process.execPath, [CLI, ...args], {
+        cwd,
+        uid: NOBODY,
+        gid: NOBODY,
+        env: { ...process.env, HOME: cwd },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
@@ -86,7 +92,8 @@ describe.skipIf(process.getuid?.() !== 0)('a database the user may not write', (
     await broker.stop();
     return { parent, dir };
   }
-  const startAsNobody = (dir: string, parent: string) => asNobody(['--port', '0', '--db', dir, '--admin_token', 'x'.repeat(32)], parent);
+  const startAsNobody = (dir: string, parent: string) =>
+    asNobody(['--port', '0', '--db', dir, '--admin_token', 'x'.repeat(32)], parent);
 
   it('a directory owned by another user is a permission problem, not corruption', async () => {
     const parent = testDir();

@@ -33,12 +33,19 @@ describe('body size', () => {
     let body = '';
     for (let i = 0; i < 8; i++) body += `${chunk.length.toString(16)}\r\n${chunk}\r\n`;
     body += '0\r\n\r\n';
-    const answer = await rawRequest(broker.url, `POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body}`);
+    const answer = await rawRequest(
+      broker.url,
+      `POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body}`,
+    );
     expect(answer.status).toBe(413);
   });
 
   it('a Content-Length far beyond the limit is refused without waiting for the bytes', async () => {
-    const answer = await rawRequest(broker.url, `POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n{`, { timeoutMs: 5000 });
+    const answer = await rawRequest(
+      broker.url,
+      `POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n{`,
+      { timeoutMs: 5000 },
+    );
     expect(answer.status).toBe(413);
     expect(answer.elapsedMs).toBeLessThan(2000);
   });
@@ -57,12 +64,18 @@ describe('body size', () => {
 
 describe('header and URL size', () => {
   it('headers over 16 KiB are refused by the HTTP parser with 431', async () => {
-    const answer = await rawRequest(broker.url, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\nConnection: close\r\n\r\n`);
+    const answer = await rawRequest(
+      broker.url,
+      `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\nConnection: close\r\n\r\n`,
+    );
     expect(answer.status).toBe(431);
   });
 
   it('a URL over 16 KiB is refused with 431; a long one under it is a plain 404', async () => {
-    const huge = await rawRequest(broker.url, `GET /${'a'.repeat(17 * 1024)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    const huge = await rawRequest(
+      broker.url,
+      `GET /${'a'.repeat(17 * 1024)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    );
     expect(huge.status).toBe(431);
     const long = await get(broker.url, `/${'a'.repeat(8 * 1024)}`);
     expect(long.status).toBe(404);
@@ -93,9 +106,18 @@ describe('HTTP framing', () => {
   // these; this holds the line should anyone reach for `insecureHTTPParser` or a laxer server.
   const body = '{"username":"a","password":"b"}';
   const cases: Array<[string, string]> = [
-    ['Content-Length with Transfer-Encoding', `POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /verify HTTP/1.1\r\nHost: x\r\n\r\n`],
-    ['two different Content-Lengths', `POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: ${body.length}\r\n\r\n${body}`],
-    ['an obfuscated Transfer-Encoding', `POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n`],
+    [
+      'Content-Length with Transfer-Encoding',
+      `POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /verify HTTP/1.1\r\nHost: x\r\n\r\n`,
+    ],
+    [
+      'two different Content-Lengths',
+      `POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    ],
+    [
+      'an obfuscated Transfer-Encoding',
+      `POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n`,
+    ],
     ['a space before the colon', `POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n`],
     ['bare LF line ends', `POST /login HTTP/1.1\nHost: x\nContent-Length: ${body.length}\n\n${body}`],
     ['no Host header', 'GET / HTTP/1.1\r\n\r\n'],
@@ -115,9 +137,30 @@ describe('long names', () => {
   // 500 (it was). Too long is the client's mistake: 400, and nothing stored.
   it('a username or tenant_name too long to be a key is a 400', async () => {
     const long = 'u'.repeat(3000);
-    expect((await post(broker.url, '/create_user', { admin_token: ADMIN, username: long, password: 'a long password', tenant_name: 't' })).status).toBe(400);
-    expect((await post(broker.url, '/create_user', { admin_token: ADMIN, username: `t-${Date.now()}`, password: 'a long password', tenant_name: long })).status).toBe(400);
-    expect((await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, tenant_name: long })).status).toBe(400);
+    expect(
+      (
+        await post(broker.url, '/create_user', {
+          admin_token: ADMIN,
+          username: long,
+          password: 'a long password',
+          tenant_name: 't',
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await post(broker.url, '/create_user', {
+          admin_token: ADMIN,
+          username: `t-${Date.now()}`,
+          password: 'a long password',
+          tenant_name: long,
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, tenant_name: long }))
+        .status,
+    ).toBe(400);
     const listed = await post(broker.url, '/list_users', { admin_token: ADMIN });
     expect(JSON.stringify(listed.body)).not.toContain(long);
   });
@@ -126,7 +169,10 @@ describe('long names', () => {
     const long = 'x'.repeat(3000); // over LMDB's key limit, under this broker's 4 KB body limit
     expect((await post(broker.url, '/login', { username: long, password: 'p' })).status).toBe(401);
     expect((await post(broker.url, '/get_user', { admin_token: ADMIN, username: long })).status).toBe(404);
-    expect((await post(broker.url, '/password_reset', { username: long, totp: '123456', password: 'a long password' })).status).toBe(401);
+    expect(
+      (await post(broker.url, '/password_reset', { username: long, totp: '123456', password: 'a long password' }))
+        .status,
+    ).toBe(401);
     expect((await get(broker.url, '/verify', basic(long, 'p'))).status).toBe(401);
   });
 
@@ -137,7 +183,11 @@ describe('long names', () => {
   });
 
   it('create_qr with an issuer too long for a QR code is a 400', async () => {
-    const answer = await post(broker.url, '/create_qr', { admin_token: ADMIN, username: user.username, issuer: 'x'.repeat(3000) });
+    const answer = await post(broker.url, '/create_qr', {
+      admin_token: ADMIN,
+      username: user.username,
+      issuer: 'x'.repeat(3000),
+    });
     expect(answer.status).toBe(400);
   });
 });
@@ -154,7 +204,12 @@ describe('nested JSON', () => {
   });
 
   it('brackets inside strings do not count', async () => {
-    const answer = await post(broker.url, '/insert', JSON.stringify({ event: 'brackets', data: '['.repeat(3000) + '{'.repeat(500) }), bearer(user.jwt));
+    const answer = await post(
+      broker.url,
+      '/insert',
+      JSON.stringify({ event: 'brackets', data: '['.repeat(3000) + '{'.repeat(500) }),
+      bearer(user.jwt),
+    );
     expect(answer.status).toBe(200);
   });
 
@@ -162,7 +217,11 @@ describe('nested JSON', () => {
     const defaults = await startBroker();
     try {
       const u = await makeUser(defaults.url);
-      for (const body of ['['.repeat(1024 * 1000), '{"a":'.repeat(200_000), `{"event":"e","data":${'['.repeat(500_000)}`]) {
+      for (const body of [
+        '['.repeat(1024 * 1000),
+        '{"a":'.repeat(200_000),
+        `{"event":"e","data":${'['.repeat(500_000)}`,
+      ]) {
         const started = performance.now();
         const answer = await post(defaults.url, '/insert', body, bearer(u.jwt));
         expect(answer.status).toBe(400);
@@ -236,7 +295,7 @@ describe('security headers', () => {
       await post(broker.url, '/login', '{bad json'),
       await post(broker.url, '/login', { username: 1 }),
       await post(broker.url, '/get_user', { admin_token: ADMIN, username: 'nobody' }),
-      await request(broker.url + '/login', { method: 'PUT' }),
+      await request(`${broker.url}/login`, { method: 'PUT' }),
     ]) {
       expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
       expect(Object.keys(answer.body)).toEqual(['error']);

@@ -84,7 +84,8 @@ describe('per-account lock schedule', () => {
 
   it('Basic auth failures count toward the same lock, and a locked account cannot use Basic', async () => {
     const user = await makeUser(broker.url);
-    for (let i = 0; i < 3; i++) expect((await get(broker.url, '/verify', basic(user.username, 'wrong'))).status).toBe(401);
+    for (let i = 0; i < 3; i++)
+      expect((await get(broker.url, '/verify', basic(user.username, 'wrong'))).status).toBe(401);
     const viaBasic = await get(broker.url, '/verify', basic(user.username, user.password));
     expect(viaBasic.status).toBe(429);
     expect(viaBasic.headers.get('retry-after')).toBe('60');
@@ -112,7 +113,11 @@ describe('per-account lock schedule', () => {
     expect((await login(user.username, user.password)).status).toBe(429);
     const code = await post(broker.url, '/create_totp', { admin_token: ADMIN, username: user.username });
     expect(code.status).toBe(200);
-    const reset = await post(broker.url, '/password_reset', { username: user.username, totp: code.body.totp, password: 'a brand new passphrase' });
+    const reset = await post(broker.url, '/password_reset', {
+      username: user.username,
+      totp: code.body.totp,
+      password: 'a brand new passphrase',
+    });
     expect(reset.status).toBe(200);
     expect((await login(user.username, 'a brand new passphrase')).status).toBe(200);
   });
@@ -132,7 +137,9 @@ describe('per-account lock schedule', () => {
     const user = await makeUser(broker.url);
     const burst = await Promise.all(Array.from({ length: 8 }, () => login(user.username, user.password)));
     expect(burst.map((a) => a.status)).toEqual(Array(8).fill(200));
-    const basics = await Promise.all(Array.from({ length: 8 }, () => get(broker.url, '/verify', basic(user.username, user.password))));
+    const basics = await Promise.all(
+      Array.from({ length: 8 }, () => get(broker.url, '/verify', basic(user.username, user.password))),
+    );
     expect(basics.map((a) => a.status)).toEqual(Array(8).fill(200));
   });
 
@@ -143,7 +150,8 @@ describe('per-account lock schedule', () => {
     for (const kind of ['two-factor', 'revoked'] as const) {
       const user = await makeUser(broker.url, kind === 'two-factor' ? { two_factor: true } : {});
       if (kind === 'revoked') await post(broker.url, '/revoke_user', { admin_token: ADMIN, username: user.username });
-      for (let i = 0; i < 2; i++) expect((await get(broker.url, '/verify', basic(user.username, 'wrong'))).status).toBe(401);
+      for (let i = 0; i < 2; i++)
+        expect((await get(broker.url, '/verify', basic(user.username, 'wrong'))).status).toBe(401);
       expect((await get(broker.url, '/verify', basic(user.username, user.password))).status).toBe(401);
       // Three refusals: locked, whichever the third password was.
       expect((await get(broker.url, '/verify', basic(user.username, 'wrong'))).status, kind).toBe(429);

@@ -34,9 +34,15 @@ describe('a session end while Basic auth on /sse is checking the password', () =
     const user = await makeUser(broker.url);
     const readers = await basicBurst(user.username, user.password);
     try {
-      expect((await post(broker.url, '/revoke_user', { admin_token: ADMIN, username: user.username })).status).toBe(200);
+      expect((await post(broker.url, '/revoke_user', { admin_token: ADMIN, username: user.username })).status).toBe(
+        200,
+      );
       // Every stream ends: refused (401/429) or opened and then closed, none left alive.
-      await waitUntil(() => readers.every((r) => r.ended), 8000, `every stream ended (${readers.filter((r) => !r.ended).length} still open)`);
+      await waitUntil(
+        () => readers.every((r) => r.ended),
+        8000,
+        `every stream ended (${readers.filter((r) => !r.ended).length} still open)`,
+      );
       expect(broker.services.hub.streamsOf(user.username)).toBe(0);
     } finally {
       closeAll(readers);
@@ -50,13 +56,25 @@ describe('a session end while Basic auth on /sse is checking the password', () =
     const newWriter = await makeUser(broker.url, { tenant_name: newTenant });
     const readers = await basicBurst(user.username, user.password);
     try {
-      expect((await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, tenant_name: newTenant })).status).toBe(200);
+      expect(
+        (
+          await post(broker.url, '/update_user', {
+            admin_token: ADMIN,
+            username: user.username,
+            tenant_name: newTenant,
+          })
+        ).status,
+      ).toBe(200);
       await waitUntil(() => readers.every((r) => r.ended || r.status === 200), 8000, 'every stream answered');
       expect((await post(broker.url, '/insert', { event: 'old', data: 1 }, bearer(oldWriter.jwt))).status).toBe(200);
       expect((await post(broker.url, '/insert', { event: 'new', data: 1 }, bearer(newWriter.jwt))).status).toBe(200);
       // A stream still open is one on the new tenant: it gets 'new'. One on the old tenant would get 'old'.
       const saw = (r: SseReader, name: string) => r.events.some((e) => e.event === name);
-      await waitUntil(() => readers.every((r) => r.ended || saw(r, 'new') || saw(r, 'old')), 8000, 'every open stream got an event');
+      await waitUntil(
+        () => readers.every((r) => r.ended || saw(r, 'new') || saw(r, 'old')),
+        8000,
+        'every open stream got an event',
+      );
       const stale = readers.filter((r) => saw(r, 'old'));
       expect(stale.length, 'streams still receiving the old tenant').toBe(0);
     } finally {
@@ -73,8 +91,14 @@ describe('a login racing a password change', () => {
     await Promise.all(
       Array.from({ length: TRIALS }, async (_, trial) => {
         const user = await makeUser(broker.url);
-        const logins = Array.from({ length: LOGINS }, () => post(broker.url, '/login', { username: user.username, password: user.password }));
-        const change = post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, password: `changed passphrase ${trial}` });
+        const logins = Array.from({ length: LOGINS }, () =>
+          post(broker.url, '/login', { username: user.username, password: user.password }),
+        );
+        const change = post(broker.url, '/update_user', {
+          admin_token: ADMIN,
+          username: user.username,
+          password: `changed passphrase ${trial}`,
+        });
         expect((await change).status).toBe(200);
         for (const answer of await Promise.all(logins)) {
           expect([200, 401]).toContain(answer.status);
@@ -85,7 +109,9 @@ describe('a login racing a password change', () => {
     // Every login used the old password: once the change is done, none of their tokens may work.
     const valid: string[] = [];
     for (const jwt of issued) if ((await get(broker.url, '/verify', bearer(jwt))).status === 200) valid.push(jwt);
-    expect(valid.length, `${valid.length} of ${issued.length} tokens from the old password outlived the change`).toBe(0);
+    expect(valid.length, `${valid.length} of ${issued.length} tokens from the old password outlived the change`).toBe(
+      0,
+    );
   });
 });
 
@@ -97,9 +123,15 @@ describe('turning two-factor on', () => {
     try {
       await waitUntil(() => broker.services.hub.streamsOf(user.username) === 2, 5000, 'both streams open');
       // Other fields, and two_factor false, keep the session.
-      expect((await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, two_factor: false })).status).toBe(200);
+      expect(
+        (await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, two_factor: false }))
+          .status,
+      ).toBe(200);
       expect((await get(broker.url, '/verify', bearer(user.jwt))).status).toBe(200);
-      expect((await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, two_factor: true })).status).toBe(200);
+      expect(
+        (await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, two_factor: true }))
+          .status,
+      ).toBe(200);
       await waitUntil(() => bearerStream.ended && basicStream.ended, 5000, 'both streams ended');
       expect((await get(broker.url, '/verify', bearer(user.jwt))).status).toBe(401);
       expect((await get(broker.url, '/verify', basic(user.username, user.password))).status).toBe(401);
@@ -116,7 +148,9 @@ describe('an insert whose body arrives after a session end', () => {
     const u = new URL(broker.url);
     return new Promise((resolve, reject) => {
       const socket = netConnect(Number(u.port), u.hostname, () => {
-        socket.write(`POST /insert HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${jwt}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`);
+        socket.write(
+          `POST /insert HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${jwt}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`,
+        );
         resolve(async (rest) => {
           let answer = '';
           socket.setEncoding('utf8');
@@ -139,9 +173,14 @@ describe('an insert whose body arrives after a session end', () => {
       // The head is authenticated as soon as it arrives, which nothing outside shows: a pause lets it
       // be (were the change to land first instead, the answer would be 401 as well, so this cannot fail falsely).
       await new Promise((resolve) => setTimeout(resolve, 200));
-      const changed = change === 'revoke'
-        ? await post(broker.url, '/revoke_user', { admin_token: ADMIN, username: user.username })
-        : await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, tenant_name: `new-${change}` });
+      const changed =
+        change === 'revoke'
+          ? await post(broker.url, '/revoke_user', { admin_token: ADMIN, username: user.username })
+          : await post(broker.url, '/update_user', {
+              admin_token: ADMIN,
+              username: user.username,
+              tenant_name: `new-${change}`,
+            });
       expect(changed.status).toBe(200);
       expect(await send(body)).toBe(401);
       expect(broker.services.log.lastId(`old-${change}`)).toBe(0);

@@ -18,7 +18,11 @@ afterAll(() => broker.stop());
 
 const verify = (jwt: string) => get(broker.url, '/verify', bearer(jwt));
 const loginJwt = async (username: string, password: string, totp?: string) => {
-  const answer = await post(broker.url, '/login', totp === undefined ? { username, password } : { username, password, totp });
+  const answer = await post(
+    broker.url,
+    '/login',
+    totp === undefined ? { username, password } : { username, password, totp },
+  );
   expect(answer.status, answer.text).toBe(200);
   return answer.body.jwt as string;
 };
@@ -29,9 +33,19 @@ describe('old tokens are refused', () => {
     const older = user.jwt;
     expect((await verify(older)).status).toBe(200);
     // A change that is not the password keeps the session.
-    expect((await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, data: { x: 1 } })).status).toBe(200);
+    expect(
+      (await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, data: { x: 1 } })).status,
+    ).toBe(200);
     expect((await verify(older)).status).toBe(200);
-    expect((await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, password: 'the new passphrase' })).status).toBe(200);
+    expect(
+      (
+        await post(broker.url, '/update_user', {
+          admin_token: ADMIN,
+          username: user.username,
+          password: 'the new passphrase',
+        })
+      ).status,
+    ).toBe(200);
     expect((await verify(older)).status).toBe(401);
     expect((await post(broker.url, '/insert', { event: 'e', data: 1 }, bearer(older))).status).toBe(401);
     // The old password is gone with it; the new one gives a working token.
@@ -45,13 +59,21 @@ describe('old tokens are refused', () => {
     const user = await makeUser(broker.url);
     const code = await post(broker.url, '/create_totp', { admin_token: ADMIN, username: user.username });
     expect((await verify(user.jwt)).status).toBe(200);
-    const reset = await post(broker.url, '/password_reset', { username: user.username, totp: code.body.totp, password: 'reset passphrase' });
+    const reset = await post(broker.url, '/password_reset', {
+      username: user.username,
+      totp: code.body.totp,
+      password: 'reset passphrase',
+    });
     expect(reset.status).toBe(200);
     expect((await verify(user.jwt)).status).toBe(401);
     expect((await get(broker.url, '/verify', basic(user.username, user.password))).status).toBe(401);
     expect((await verify(await loginJwt(user.username, 'reset passphrase'))).status).toBe(200);
     // The reset code worked once.
-    const again = await post(broker.url, '/password_reset', { username: user.username, totp: code.body.totp, password: 'a third one' });
+    const again = await post(broker.url, '/password_reset', {
+      username: user.username,
+      totp: code.body.totp,
+      password: 'a third one',
+    });
     expect(again.status).toBe(401);
   });
 
@@ -59,7 +81,9 @@ describe('old tokens are refused', () => {
     const user = await makeUser(broker.url);
     expect((await post(broker.url, '/revoke_user', { admin_token: ADMIN, username: user.username })).status).toBe(200);
     expect((await verify(user.jwt)).status).toBe(401);
-    expect((await post(broker.url, '/unrevoke_user', { admin_token: ADMIN, username: user.username })).status).toBe(200);
+    expect((await post(broker.url, '/unrevoke_user', { admin_token: ADMIN, username: user.username })).status).toBe(
+      200,
+    );
     expect((await verify(user.jwt)).status).toBe(401);
     expect((await verify(await loginJwt(user.username, user.password))).status).toBe(200);
   });
@@ -67,7 +91,15 @@ describe('old tokens are refused', () => {
   it('a token issued in the same second as the password change is still told apart (versions, not timestamps)', async () => {
     const user = await makeUser(broker.url);
     const older = await loginJwt(user.username, user.password);
-    expect((await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, password: 'same second pass' })).status).toBe(200);
+    expect(
+      (
+        await post(broker.url, '/update_user', {
+          admin_token: ADMIN,
+          username: user.username,
+          password: 'same second pass',
+        })
+      ).status,
+    ).toBe(200);
     const newer = await loginJwt(user.username, 'same second pass');
     // The clock did not move: iat of both tokens is equal.
     expect((await verify(older)).status).toBe(401);
@@ -86,8 +118,13 @@ describe('old tokens are refused', () => {
   it('a token forged without the token version counts as version 0 and dies with the first password change', async () => {
     const user = await makeUser(broker.url);
     const now = Math.floor(clock.ms / 1000);
-    const forged = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user.username).setIssuer('Broker')
-      .setIssuedAt(now).setExpirationTime(now + 60).sign(new TextEncoder().encode(SECRET));
+    const forged = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(user.username)
+      .setIssuer('Broker')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 60)
+      .sign(new TextEncoder().encode(SECRET));
     expect((await verify(forged)).status).toBe(200);
     await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, password: 'changed again' });
     expect((await verify(forged)).status).toBe(401);
@@ -134,29 +171,56 @@ describe('recovery codes', () => {
   it('a code needs the right password too, and a wrong password does not consume it', async () => {
     const user = await twoFactorUser();
     const [code] = user.codes;
-    expect((await post(broker.url, '/login', { username: user.username, password: 'wrong', totp: code })).status).toBe(401);
+    expect((await post(broker.url, '/login', { username: user.username, password: 'wrong', totp: code })).status).toBe(
+      401,
+    );
     expect((await verify(await loginJwt(user.username, user.password, code))).status).toBe(200);
   });
 
   it('is typed forgivingly (case, dash) but a near miss is refused', async () => {
     const user = await twoFactorUser();
     const [a, b] = user.codes;
-    expect((await post(broker.url, '/login', { username: user.username, password: user.password, totp: a.toLowerCase().replace('-', ' ') })).status).toBe(200);
+    expect(
+      (
+        await post(broker.url, '/login', {
+          username: user.username,
+          password: user.password,
+          totp: a.toLowerCase().replace('-', ' '),
+        })
+      ).status,
+    ).toBe(200);
     const nearMiss = b.slice(0, -1) + (b.endsWith('A') ? 'B' : 'A');
-    expect((await post(broker.url, '/login', { username: user.username, password: user.password, totp: nearMiss })).status).toBe(401);
+    expect(
+      (await post(broker.url, '/login', { username: user.username, password: user.password, totp: nearMiss })).status,
+    ).toBe(401);
   });
 
   it('issuing a new set voids the old one', async () => {
     const user = await twoFactorUser();
     const again = await post(broker.url, '/create_recovery_codes', { admin_token: ADMIN, username: user.username });
-    expect((await post(broker.url, '/login', { username: user.username, password: user.password, totp: user.codes[0] })).status).toBe(401);
-    expect((await post(broker.url, '/login', { username: user.username, password: user.password, totp: again.body.codes[0] })).status).toBe(200);
+    expect(
+      (await post(broker.url, '/login', { username: user.username, password: user.password, totp: user.codes[0] }))
+        .status,
+    ).toBe(401);
+    expect(
+      (
+        await post(broker.url, '/login', {
+          username: user.username,
+          password: user.password,
+          totp: again.body.codes[0],
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it('two concurrent logins with one code: exactly one wins', async () => {
     const user = await twoFactorUser();
     const code = user.codes[3];
-    const answers = await Promise.all([0, 1, 2, 3].map(() => post(broker.url, '/login', { username: user.username, password: user.password, totp: code })));
+    const answers = await Promise.all(
+      [0, 1, 2, 3].map(() =>
+        post(broker.url, '/login', { username: user.username, password: user.password, totp: code }),
+      ),
+    );
     const statuses = answers.map((a) => a.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
     // The others lose: 401, or 429 once three attempts in flight have reserved a lock.
@@ -168,7 +232,9 @@ describe('recovery codes', () => {
     const wrong = await post(broker.url, '/create_recovery_codes', { admin_token: 'not it', username: user.username });
     expect(wrong.status).toBe(401);
     expect((broker.services.db.users.get(user.username) as { recovery_codes: string[] }).recovery_codes).toEqual([]);
-    expect((await post(broker.url, '/create_recovery_codes', { admin_token: ADMIN, username: 'no-such-user' })).status).toBe(404);
+    expect(
+      (await post(broker.url, '/create_recovery_codes', { admin_token: ADMIN, username: 'no-such-user' })).status,
+    ).toBe(404);
   });
 
   it('four concurrent logins with one TOTP code: exactly one wins', async () => {
@@ -176,10 +242,17 @@ describe('recovery codes', () => {
     const secret = (broker.services.db.users.get(user.username) as { totp: string }).totp;
     clock.advance(60); // a time step no earlier test of this user used
     const code = authenticator.clone({ epoch: clock.ms }).generate(secret);
-    const answers = await Promise.all([0, 1, 2, 3].map(() => post(broker.url, '/login', { username: user.username, password: user.password, totp: code })));
+    const answers = await Promise.all(
+      [0, 1, 2, 3].map(() =>
+        post(broker.url, '/login', { username: user.username, password: user.password, totp: code }),
+      ),
+    );
     const statuses = answers.map((a) => a.status);
     // One wins; the others are refused (401, or 429 once their reserved attempts reached the lock).
-    expect(statuses.filter((st) => st === 200), statuses.join(',')).toHaveLength(1);
+    expect(
+      statuses.filter((st) => st === 200),
+      statuses.join(','),
+    ).toHaveLength(1);
     expect(statuses.every((st) => st === 200 || st === 401 || st === 429)).toBe(true);
   });
 
@@ -187,7 +260,11 @@ describe('recovery codes', () => {
     const user = await twoFactorUser();
     const secret = (broker.services.db.users.get(user.username) as { totp: string }).totp;
     const code = authenticator.clone({ epoch: clock.ms }).generate(secret);
-    expect((await post(broker.url, '/login', { username: user.username, password: user.password, totp: code })).status).toBe(200);
-    expect((await post(broker.url, '/login', { username: user.username, password: user.password, totp: code })).status).toBe(401);
+    expect(
+      (await post(broker.url, '/login', { username: user.username, password: user.password, totp: code })).status,
+    ).toBe(200);
+    expect(
+      (await post(broker.url, '/login', { username: user.username, password: user.password, totp: code })).status,
+    ).toBe(401);
   });
 });

@@ -44,14 +44,18 @@ function attacker(first: string, drip: string | undefined): Promise<Outcome> {
 }
 
 describe('slow clients', () => {
-  it('idle, header-dribbling and body-dribbling connections are closed in bounded time; others are served', { timeout: 60_000 }, async () => {
+  it('idle, header-dribbling and body-dribbling connections are closed in bounded time; others are served', {
+    timeout: 60_000,
+  }, async () => {
     const user = await makeUser(broker.url);
     const stream = openSse(broker.url, user.jwt);
     await stream.waitFor((r) => r.status === 200);
 
     const idle = Array.from({ length: 10 }, () => attacker('', undefined));
     const headers = Array.from({ length: 20 }, () => attacker('GET / HTTP/1.1\r\nHost: x\r\n', 'X-Slow: 1\r\n'));
-    const body = Array.from({ length: 10 }, () => attacker('POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{', ' '));
+    const body = Array.from({ length: 10 }, () =>
+      attacker('POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{', ' '),
+    );
 
     // While 40 sockets are held, an honest client is answered promptly. Every probe is recorded, a
     // failed one (an error, not only a non-200) included, and all are awaited before judging.

@@ -20,7 +20,12 @@ afterEach(() => {
 async function fill(broker: TestBroker, jwt: string) {
   const acknowledged: number[] = [];
   for (let i = 0; i < 200; i++) {
-    const answer = await post(broker.url, '/insert', { event: `e${i % 4}`, data: { i, pad: 'x'.repeat(40_000) } }, bearer(jwt));
+    const answer = await post(
+      broker.url,
+      '/insert',
+      { event: `e${i % 4}`, data: { i, pad: 'x'.repeat(40_000) } },
+      bearer(jwt),
+    );
     if (answer.status === 200) {
       acknowledged.push(answer.body.id);
       continue;
@@ -65,7 +70,12 @@ describe('the database full', () => {
       // Every event write answers the same, and writes nothing.
       expect((await post(broker.url, '/insert', { event: 'small', data: 1 }, bearer(user.jwt))).status).toBe(507);
       // Identity writes use the reserve: logins and user administration keep working for every tenant.
-      const created = await post(broker.url, '/create_user', { admin_token: ADMIN, username: 'late', password: 'a long enough password', tenant_name: 't' });
+      const created = await post(broker.url, '/create_user', {
+        admin_token: ADMIN,
+        username: 'late',
+        password: 'a long enough password',
+        tenant_name: 't',
+      });
       expect(created.status, created.text).toBe(200);
       // A login with nothing to clear writes nothing; a wrong password is still counted
       // (test/identity/login-writes.test.ts).
@@ -132,7 +142,10 @@ describe('the database full', () => {
     let user;
     try {
       user = await makeUser(filling.url);
-      for (let i = 0; i < 40; i++) expect((await post(filling.url, '/insert', { event: 'e', data: 'x'.repeat(40_000) }, bearer(user.jwt))).status).toBe(200);
+      for (let i = 0; i < 40; i++)
+        expect(
+          (await post(filling.url, '/insert', { event: 'e', data: 'x'.repeat(40_000) }, bearer(user.jwt))).status,
+        ).toBe(200);
     } finally {
       await filling.stop();
     }
@@ -153,14 +166,28 @@ describe('the disk full (a file size limit on the process)', () => {
    * machine's disk. Node ignores SIGXFSZ, so the write fails with an error instead of killing it. The
    * map is left large (8 GiB default), so it is the disk that fills, not --map_size.
    */
-  it('answers 507, keeps serving reads, does not exit, and loses no acknowledged insert', { timeout: 60_000 }, async () => {
+  it('answers 507, keeps serving reads, does not exit, and loses no acknowledged insert', {
+    timeout: 60_000,
+  }, async () => {
     const dir = tempDir();
     dirs.push(dir);
     const { spawn } = await import('node:child_process');
     const { CLI } = await import('../helpers/broker.js');
-    const proc = spawn('sh', ['-c', `ulimit -f 4096; exec "${process.execPath}" "${CLI}" --port 0 --host 127.0.0.1 --db "${dir}/db" --admin_token ${ADMIN}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(
+      'sh',
+      [
+        '-c',
+        `ulimit -f 4096; exec "${process.execPath}" "${CLI}" --port 0 --host 127.0.0.1 --db "${dir}/db" --admin_token ${ADMIN}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let exited: number | null | undefined;
-    const gone = new Promise<void>((r) => proc.once('exit', (code) => ((exited = code), r())));
+    const gone = new Promise<void>((r) =>
+      proc.once('exit', (code) => {
+        exited = code;
+        r();
+      }),
+    );
     try {
       let out = '';
       const url = await new Promise<string>((resolve, reject) => {
@@ -183,7 +210,12 @@ describe('the disk full (a file size limit on the process)', () => {
       const acknowledged: number[] = [];
       let full;
       for (let i = 0; i < 300 && !full; i++) {
-        const answer = await post(url, '/insert', { event: `e${i % 4}`, data: { i, pad: 'x'.repeat(50_000) } }, bearer(user.jwt));
+        const answer = await post(
+          url,
+          '/insert',
+          { event: `e${i % 4}`, data: { i, pad: 'x'.repeat(50_000) } },
+          bearer(user.jwt),
+        );
         if (answer.status === 200) acknowledged.push(answer.body.id);
         else full = answer;
       }

@@ -27,7 +27,11 @@ export interface RawAnswer {
  * Sends bytes exactly as given and reads until the server closes the socket or `settleMs` after a
  * complete answer. fetch normalises headers and refuses malformed ones; an attacker does not.
  */
-export function rawRequest(url: string, bytes: string | Buffer, options: { timeoutMs?: number; settleMs?: number } = {}): Promise<RawAnswer> {
+export function rawRequest(
+  url: string,
+  bytes: string | Buffer,
+  options: { timeoutMs?: number; settleMs?: number } = {},
+): Promise<RawAnswer> {
   const { port, hostname } = new URL(url);
   const timeoutMs = options.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
@@ -48,7 +52,14 @@ export function rawRequest(url: string, bytes: string | Buffer, options: { timeo
         if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
       }
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0);
-      resolve({ status, head, headers, body: end < 0 ? '' : text.slice(end + 4), elapsedMs: Date.now() - started, closed });
+      resolve({
+        status,
+        head,
+        headers,
+        body: end < 0 ? '' : text.slice(end + 4),
+        elapsedMs: Date.now() - started,
+        closed,
+      });
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
     socket.on('connect', () => socket.write(bytes));

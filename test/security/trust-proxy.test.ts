@@ -48,16 +48,20 @@ describe('--trust_proxy', () => {
     expect(await loginFrom(broker.url, '127.0.0.1')).toBe(401);
   });
 
-  it('a number is that many proxies in front: the entry before the last proxy\'s', async () => {
+  it("a number is that many proxies in front: the entry before the last proxy's", async () => {
     broker = await startBroker({ login_rate_limit: LIMIT, trust_proxy: '2' });
     // client -> proxy A (appends the client's address) -> proxy B (appends A's) -> broker
-    expect(await forgingBurst(broker.url, '127.0.0.1', (i) => `198.18.0.${i}, 203.0.113.20, 10.0.0.1`)).toEqual(limited);
+    expect(await forgingBurst(broker.url, '127.0.0.1', (i) => `198.18.0.${i}, 203.0.113.20, 10.0.0.1`)).toEqual(
+      limited,
+    );
     expect(await loginFrom(broker.url, '127.0.0.1', '198.18.0.1, 203.0.113.21, 10.0.0.1')).toBe(401);
   });
 
   it('a list names the proxies: entries count from the right while they are listed; other peers are their own client', async () => {
     broker = await startBroker({ login_rate_limit: LIMIT, trust_proxy: '127.0.0.2, 10.0.0.0/8' });
-    expect(await forgingBurst(broker.url, '127.0.0.2', (i) => `198.18.0.${i}, 203.0.113.30, 10.1.2.3`)).toEqual(limited);
+    expect(await forgingBurst(broker.url, '127.0.0.2', (i) => `198.18.0.${i}, 203.0.113.30, 10.1.2.3`)).toEqual(
+      limited,
+    );
     expect(await loginFrom(broker.url, '127.0.0.2', '203.0.113.31')).toBe(401);
     // A peer that is not a listed proxy: its X-Forwarded-For is ignored, whatever it says.
     expect(await forgingBurst(broker.url, '127.0.0.3', (i) => `203.0.113.${40 + i}`)).toEqual(limited);
@@ -79,8 +83,12 @@ describe('--trust_proxy', () => {
 describe('the --trust_proxy flag', () => {
   it('alone, or =true, means one proxy in the built binary', async () => {
     for (const flag of [['--trust_proxy'], ['--trust_proxy=true']]) {
-      const child = killAfterTest(await spawnBroker(['--db', join(testDir(), 'db'), '--login_rate_limit', String(LIMIT), ...flag]));
-      expect(await forgingBurst(child.url, '127.0.0.1', (i) => `198.18.0.${i}, 203.0.113.50`), flag[0]).toEqual(limited);
+      const child = killAfterTest(
+        await spawnBroker(['--db', join(testDir(), 'db'), '--login_rate_limit', String(LIMIT), ...flag]),
+      );
+      expect(await forgingBurst(child.url, '127.0.0.1', (i) => `198.18.0.${i}, 203.0.113.50`), flag[0]).toEqual(
+        limited,
+      );
       expect(await loginFrom(child.url, '127.0.0.1', '198.18.0.9, 203.0.113.51')).toBe(401);
       await child.kill();
     }

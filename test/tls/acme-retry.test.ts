@@ -37,7 +37,10 @@ describe.skipIf(bins.skip)("Let's Encrypt mode retries with backoff", () => {
   const previousAgent = acme.axios.defaults.httpsAgent;
 
   beforeAll(async () => {
-    const paths = { pebble: requireBinary(bins.paths, 'pebble', INSTALL), challtestsrv: requireBinary(bins.paths, 'pebble-challtestsrv', INSTALL) };
+    const paths = {
+      pebble: requireBinary(bins.paths, 'pebble', INSTALL),
+      challtestsrv: requireBinary(bins.paths, 'pebble-challtestsrv', INSTALL),
+    };
     httpPort = await freePort();
     pebble = await startPebble(paths, httpPort);
     // In-process there is no NODE_EXTRA_CA_CERTS: acme-client's HTTP client is told to trust the
@@ -49,9 +52,13 @@ describe.skipIf(bins.skip)("Let's Encrypt mode retries with backoff", () => {
     finished = true;
     // A start that lost the race below (or never got to it) is closed if it resolves within a few
     // seconds now, or as soon as it resolves later (see the handler attached where it is created).
-    const late = starting && !server
-      ? await Promise.race([starting.catch(() => undefined), new Promise<undefined>((r) => setTimeout(() => r(undefined), 5_000).unref())])
-      : undefined;
+    const late =
+      starting && !server
+        ? await Promise.race([
+            starting.catch(() => undefined),
+            new Promise<undefined>((r) => setTimeout(() => r(undefined), 5_000).unref()),
+          ])
+        : undefined;
     await (server ?? late)?.close();
     acme.axios.defaults.httpsAgent = previousAgent;
     await pebble?.stop();
@@ -92,7 +99,8 @@ describe.skipIf(bins.skip)("Let's Encrypt mode retries with backoff", () => {
     const failures = () => lines.filter((l) => l.level === 50 && /could not obtain the certificate/.test(l.msg));
     const deadline = Date.now() + 30_000;
     while (failures().length < 2) {
-      if (Date.now() > deadline) throw new Error(`expected two failed attempts:\n${lines.map((l) => l.msg).join('\n')}`);
+      if (Date.now() > deadline)
+        throw new Error(`expected two failed attempts:\n${lines.map((l) => l.msg).join('\n')}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     const [first, second] = failures();
@@ -109,7 +117,12 @@ describe.skipIf(bins.skip)("Let's Encrypt mode retries with backoff", () => {
     await pebble.setDefaultIPv4('127.0.0.1');
     server = await Promise.race([
       starting,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no certificate after DNS was fixed:\n${lines.map((l) => l.msg).join('\n')}`)), 20_000).unref()),
+      new Promise<never>((_, reject) =>
+        setTimeout(
+          () => reject(new Error(`no certificate after DNS was fixed:\n${lines.map((l) => l.msg).join('\n')}`)),
+          20_000,
+        ).unref(),
+      ),
     ]);
     expect(lines.some((l) => /obtained the certificate for/.test(l.msg))).toBe(true);
     const root = await pebble.root();

@@ -17,7 +17,12 @@ const INSTALL = 'apt-get install pebble';
 const bins = binariesOrSkip(['pebble', 'pebble-challtestsrv'], INSTALL);
 const DAY = 24 * 3600_000;
 
-function plainHttp(port: number, path: string, method = 'GET', host?: string): Promise<{ status: number; location?: string; text: string }> {
+function plainHttp(
+  port: number,
+  path: string,
+  method = 'GET',
+  host?: string,
+): Promise<{ status: number; location?: string; text: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, path, method, headers: host ? { host } : {} }, (res) => {
       let text = '';
@@ -48,7 +53,10 @@ describe.skipIf(bins.skip)("Let's Encrypt mode against pebble", () => {
   const brokers: ChildBroker[] = [];
 
   beforeAll(async () => {
-    const paths = { pebble: requireBinary(bins.paths, 'pebble', INSTALL), challtestsrv: requireBinary(bins.paths, 'pebble-challtestsrv', INSTALL) };
+    const paths = {
+      pebble: requireBinary(bins.paths, 'pebble', INSTALL),
+      challtestsrv: requireBinary(bins.paths, 'pebble-challtestsrv', INSTALL),
+    };
     // pebble validates HTTP-01 on one fixed port: the brokers of this file take turns on it.
     httpPort = await freePort();
     pebble = await startPebble(paths, httpPort);
@@ -64,7 +72,25 @@ describe.skipIf(bins.skip)("Let's Encrypt mode against pebble", () => {
     // They share pebble's one HTTP-01 port: a broker left by a failed test must not hold it.
     await Promise.all(brokers.map((b) => b.kill()));
     const broker = await spawnBroker(
-      ['--secure', '--domain', domain, '--acme_directory', pebble.directory, '--https_port', '0', '--http_port', String(httpPort), '--certs', join(dir, 'certs'), '--db', join(dir, 'db'), '--admin_token', ADMIN, '--log_level', 'info'],
+      [
+        '--secure',
+        '--domain',
+        domain,
+        '--acme_directory',
+        pebble.directory,
+        '--https_port',
+        '0',
+        '--http_port',
+        String(httpPort),
+        '--certs',
+        join(dir, 'certs'),
+        '--db',
+        join(dir, 'db'),
+        '--admin_token',
+        ADMIN,
+        '--log_level',
+        'info',
+      ],
       { NODE_EXTRA_CA_CERTS: pebble.tlsCaFile },
     );
     brokers.push(broker);
@@ -86,17 +112,31 @@ describe.skipIf(bins.skip)("Let's Encrypt mode against pebble", () => {
     expect(health.status).toBe(200);
     expect(health.headers['strict-transport-security']).toBe('max-age=31536000');
     expect(health.peer.issuer).toMatch(/^Pebble Intermediate CA/);
-    const created = await httpsRequest(`${base}/create_user`, { ca: root, body: { admin_token: ADMIN, username: 'ann', password: 'correct horse battery staple', tenant_name: 'acme' } });
+    const created = await httpsRequest(`${base}/create_user`, {
+      ca: root,
+      body: { admin_token: ADMIN, username: 'ann', password: 'correct horse battery staple', tenant_name: 'acme' },
+    });
     expect(created.status).toBe(200);
-    const login = await httpsRequest(`${base}/login`, { ca: root, body: { username: 'ann', password: 'correct horse battery staple' } });
+    const login = await httpsRequest(`${base}/login`, {
+      ca: root,
+      body: { username: 'ann', password: 'correct horse battery staple' },
+    });
     expect(login.status).toBe(200);
-    const inserted = await httpsRequest(`${base}/insert`, { ca: root, body: { event: 'greeting', data: { hello: 'tls' } }, headers: bearer(login.body.jwt) });
+    const inserted = await httpsRequest(`${base}/insert`, {
+      ca: root,
+      body: { event: 'greeting', data: { hello: 'tls' } },
+      headers: bearer(login.body.jwt),
+    });
     expect(inserted.status).toBe(200);
 
     // The name is checked: the same certificate presented for another name is refused...
-    await expect(httpsRequest(`https://other.broker.test:${httpsPort}/`, { ca: root })).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+    await expect(httpsRequest(`https://other.broker.test:${httpsPort}/`, { ca: root })).rejects.toMatchObject({
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+    });
     // ...and so is a client that does not trust pebble's root.
-    await expect(httpsRequest(`${base}/`, { ca: issue({ cn: 'Unrelated CA', ca: true }).certPem })).rejects.toMatchObject({ code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' });
+    await expect(
+      httpsRequest(`${base}/`, { ca: issue({ cn: 'Unrelated CA', ca: true }).certPem }),
+    ).rejects.toMatchObject({ code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' });
 
     // Plain HTTP: reads are redirected with 301, writes with 308 (a POST stays a POST), to the HTTPS port.
     const read = await plainHttp(httpPort, '/sse?events=a', 'GET', `${domain}:${httpPort}`);
@@ -120,7 +160,10 @@ describe.skipIf(bins.skip)("Let's Encrypt mode against pebble", () => {
     expect(after.status).toBe(200);
     expect(after.peer.serial).toBe(health.peer.serial);
     // The data written before the restart is still served over HTTPS.
-    const relogin = await httpsRequest(`${again.url}/login`, { ca: root, body: { username: 'ann', password: 'correct horse battery staple' } });
+    const relogin = await httpsRequest(`${again.url}/login`, {
+      ca: root,
+      body: { username: 'ann', password: 'correct horse battery staple' },
+    });
     expect(relogin.status).toBe(200);
     expect(await again.kill()).toBe(0);
   }, 60_000);
@@ -144,9 +187,15 @@ describe.skipIf(bins.skip)("Let's Encrypt mode against pebble", () => {
       expect(failed).toMatch(/127\.0\.0\.2|connection refused/i);
       expect(failed).toMatch(/retrying in 30 s \(the current certificate expires on/);
       const base = broker.url;
-      const created = await httpsRequest(`${base}/create_user`, { ca, body: { admin_token: ADMIN, username: 'bob', password: 'correct horse battery staple', tenant_name: 't' } });
+      const created = await httpsRequest(`${base}/create_user`, {
+        ca,
+        body: { admin_token: ADMIN, username: 'bob', password: 'correct horse battery staple', tenant_name: 't' },
+      });
       expect(created.status).toBe(200);
-      const login = await httpsRequest(`${base}/login`, { ca, body: { username: 'bob', password: 'correct horse battery staple' } });
+      const login = await httpsRequest(`${base}/login`, {
+        ca,
+        body: { username: 'bob', password: 'correct horse battery staple' },
+      });
       const auth = bearer(login.body.jwt);
 
       const stream = new HttpsSse(`${base}/sse`, { ca, headers: auth });
@@ -166,7 +215,11 @@ describe.skipIf(bins.skip)("Let's Encrypt mode against pebble", () => {
       expect(fresh.peer.serial).not.toBe(old.serial.toUpperCase());
       expect(fresh.peer.issuer).toMatch(/^Pebble Intermediate CA/);
       // The stream opened before the swap is still live and receives new inserts.
-      const inserted = await httpsRequest(`${base}/insert`, { ca: root, body: { event: 'after', data: 2 }, headers: auth });
+      const inserted = await httpsRequest(`${base}/insert`, {
+        ca: root,
+        body: { event: 'after', data: 2 },
+        headers: auth,
+      });
       expect(inserted.status).toBe(200);
       await stream.waitForEvents(2);
       expect(stream.ended).toBe(false);

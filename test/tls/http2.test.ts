@@ -43,9 +43,19 @@ interface H2Answer {
   body: any;
 }
 
-function h2json(session: ClientHttp2Session, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<H2Answer> {
+function h2json(
+  session: ClientHttp2Session,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<H2Answer> {
   return new Promise((resolve, reject) => {
-    const req = session.request({ ':method': body === undefined ? 'GET' : 'POST', ':path': path, 'content-type': 'application/json', ...headers });
+    const req = session.request({
+      ':method': body === undefined ? 'GET' : 'POST',
+      ':path': path,
+      'content-type': 'application/json',
+      ...headers,
+    });
     let status = 0;
     let text = '';
     req.on('response', (h) => (status = Number(h[':status'])));
@@ -101,7 +111,12 @@ describe('HTTP/2 over TLS', () => {
   const users: Record<string, string> = {};
 
   const login = async (s: ClientHttp2Session, username: string, tenant = 'h2') => {
-    const created = await h2json(s, '/create_user', { admin_token: ADMIN_TOKEN, username, password: PASSWORD, tenant_name: tenant });
+    const created = await h2json(s, '/create_user', {
+      admin_token: ADMIN_TOKEN,
+      username,
+      password: PASSWORD,
+      tenant_name: tenant,
+    });
     expect(created.status).toBe(200);
     const answer = await h2json(s, '/login', { username, password: PASSWORD });
     expect(answer.status).toBe(200);
@@ -129,10 +144,22 @@ describe('HTTP/2 over TLS', () => {
     await waitUntil(() => streams.every((s) => s.status === 200), 5000, 'ten streams answered');
     expect(streams[0].headers['content-type']).toBe('text/event-stream; charset=utf-8');
     expect(streams[0].headers.connection).toBeUndefined();
-    const inserted = await h2json(session, '/insert', { event: 'h2.hello', data: { n: 1 } }, { authorization: `Bearer ${users.bob}` });
+    const inserted = await h2json(
+      session,
+      '/insert',
+      { event: 'h2.hello', data: { n: 1 } },
+      { authorization: `Bearer ${users.bob}` },
+    );
     expect(inserted.status).toBe(200);
-    await waitUntil(() => streams.every((s) => s.ids().includes(inserted.body.id)), 5000, 'every stream got the insert');
-    expect(streams[0].messages.find((m) => m.lastEventId === String(inserted.body.id))).toMatchObject({ type: 'h2.hello', data: '{"n":1}' });
+    await waitUntil(
+      () => streams.every((s) => s.ids().includes(inserted.body.id)),
+      5000,
+      'every stream got the insert',
+    );
+    expect(streams[0].messages.find((m) => m.lastEventId === String(inserted.body.id))).toMatchObject({
+      type: 'h2.hello',
+      data: '{"n":1}',
+    });
     // Heartbeats reach h2 streams too (--heartbeat 1).
     await waitUntil(() => streams.every((s) => s.comments >= 2), 5000, 'heartbeats');
     for (const s of streams) s.close();
@@ -145,21 +172,27 @@ describe('HTTP/2 over TLS', () => {
   });
 
   it('still answers HTTP/1.1 clients, streams included', async () => {
-    const body = await new Promise<{ alpn: string | false | null; version: string; text: string }>((resolve, reject) => {
-      const req = httpsRequest(`${broker.url}/sse`, { ca: cert.certPem, headers: { authorization: `Bearer ${users.alice}` }, agent: false }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          text += chunk;
-          if (text.includes('retry:')) {
-            resolve({ alpn: (res.socket as TLSSocket).alpnProtocol, version: res.httpVersion, text });
-            req.destroy();
-          }
-        });
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const body = await new Promise<{ alpn: string | false | null; version: string; text: string }>(
+      (resolve, reject) => {
+        const req = httpsRequest(
+          `${broker.url}/sse`,
+          { ca: cert.certPem, headers: { authorization: `Bearer ${users.alice}` }, agent: false },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              text += chunk;
+              if (text.includes('retry:')) {
+                resolve({ alpn: (res.socket as TLSSocket).alpnProtocol, version: res.httpVersion, text });
+                req.destroy();
+              }
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      },
+    );
     expect(body.alpn).toBe(false);
     expect(body.version).toBe('1.1');
     expect(body.text).toContain('retry:2000');
@@ -184,7 +217,10 @@ describe('HTTP/2 over TLS', () => {
       const good = new H2Sse(s, jwt);
       await waitUntil(() => small.services.hub.streamsOf('dave') === 2 && good.status === 200, 5000, 'both subscribed');
       const blob = 'x'.repeat(200_000);
-      for (let i = 0; i < 60; i++) expect((await h2json(s, '/insert', { event: 'big', data: { i, blob } }, { authorization: `Bearer ${jwt}` })).status).toBe(200);
+      for (let i = 0; i < 60; i++)
+        expect(
+          (await h2json(s, '/insert', { event: 'big', data: { i, blob } }, { authorization: `Bearer ${jwt}` })).status,
+        ).toBe(200);
       await waitUntil(() => good.ids().length === 60, 30_000, 'the reading stream got every event');
       expect(good.ids()).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
       await waitUntil(() => small.services.hub.streamsOf('dave') === 1, 5000, 'the slow stream was cut');
@@ -229,9 +265,12 @@ describe('HTTP/2 over TLS', () => {
   it('answers a slow HTTP/1.1 request head over TLS with 408 after 10 s, as on plain HTTP', async () => {
     const started = Date.now();
     const answer = await new Promise<string>((resolve, reject) => {
-      const socket = tlsConnect({ host: '127.0.0.1', port: Number(new URL(broker.url).port), ca: cert.certPem, ALPNProtocols: ['http/1.1'] }, () => {
-        socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
-      });
+      const socket = tlsConnect(
+        { host: '127.0.0.1', port: Number(new URL(broker.url).port), ca: cert.certPem, ALPNProtocols: ['http/1.1'] },
+        () => {
+          socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
+        },
+      );
       let text = '';
       socket.setEncoding('utf8');
       socket.on('data', (chunk: string) => (text += chunk));

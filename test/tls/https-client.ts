@@ -7,7 +7,10 @@ import type { LookupFunction } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
 const toLoopback: LookupFunction = (_hostname, options, callback) => {
-  if ((options as { all?: boolean }).all) (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
+  if ((options as { all?: boolean }).all)
+    (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
+      { address: '127.0.0.1', family: 4 },
+    ]);
   else callback(null, '127.0.0.1', 4);
 };
 
@@ -41,7 +44,7 @@ function peerOf(socket: TLSSocket): Peer {
   return { serial: cert.serialNumber?.toUpperCase(), issuer: cn(cert.issuer?.CN), subject: cn(cert.subject?.CN) };
 }
 
-function requestOptions(url: string, options: HttpsOptions): RequestOptions {
+function requestOptions(_url: string, options: HttpsOptions): RequestOptions {
   const body = options.body === undefined ? undefined : JSON.stringify(options.body);
   return {
     method: options.method ?? (body ? 'POST' : 'GET'),

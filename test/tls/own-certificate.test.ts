@@ -40,7 +40,26 @@ describe('own certificate mode', () => {
     ca = issue({ cn: 'Own test CA', ca: true });
     first = issue({ cn: NAME, names: [NAME], issuer: ca });
     install(first);
-    broker = await spawnBroker(['--secure', '--auto_cert=false', '--cert_path', certPath(), '--key_path', keyPath(), '--https_port', '0', '--http_port', '0', '--domain', NAME, '--db', join(dir, 'db'), '--admin_token', ADMIN, '--log_level', 'info']);
+    broker = await spawnBroker([
+      '--secure',
+      '--auto_cert=false',
+      '--cert_path',
+      certPath(),
+      '--key_path',
+      keyPath(),
+      '--https_port',
+      '0',
+      '--http_port',
+      '0',
+      '--domain',
+      NAME,
+      '--db',
+      join(dir, 'db'),
+      '--admin_token',
+      ADMIN,
+      '--log_level',
+      'info',
+    ]);
     base = broker.url;
   });
   afterAll(async () => {
@@ -62,9 +81,15 @@ describe('own certificate mode', () => {
   });
 
   it('reloads the files on SIGHUP without dropping an open stream, and keeps serving when the new files are bad', async () => {
-    const created = await httpsRequest(`${base}/create_user`, { ca: ca.certPem, body: { admin_token: ADMIN, username: 'carol', password: 'correct horse battery staple', tenant_name: 'own' } });
+    const created = await httpsRequest(`${base}/create_user`, {
+      ca: ca.certPem,
+      body: { admin_token: ADMIN, username: 'carol', password: 'correct horse battery staple', tenant_name: 'own' },
+    });
     expect(created.status).toBe(200);
-    const login = await httpsRequest(`${base}/login`, { ca: ca.certPem, body: { username: 'carol', password: 'correct horse battery staple' } });
+    const login = await httpsRequest(`${base}/login`, {
+      ca: ca.certPem,
+      body: { username: 'carol', password: 'correct horse battery staple' },
+    });
     const auth = bearer(login.body.jwt);
     const stream = new HttpsSse(`${base}/sse`, { ca: ca.certPem, headers: auth });
     await stream.opened;
@@ -107,10 +132,32 @@ describe('own certificate mode refuses bad files before it starts', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('starts with an expired certificate or one for another name, but warns about each', async () => {
-    const stale = issue({ cn: 'elsewhere.test', names: ['elsewhere.test'], notBefore: new Date(Date.now() - 10 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
+    const stale = issue({
+      cn: 'elsewhere.test',
+      names: ['elsewhere.test'],
+      notBefore: new Date(Date.now() - 10 * 86400_000),
+      notAfter: new Date(Date.now() - 86400_000),
+    });
     writeFileSync(join(dir, 'stale.pem'), stale.certPem);
     writeFileSync(join(dir, 'stale-key.pem'), stale.keyPem);
-    const broker = await spawnBroker(['--secure', '--auto_cert=false', '--cert_path', join(dir, 'stale.pem'), '--key_path', join(dir, 'stale-key.pem'), '--https_port', '0', '--http_port', '0', '--domain', NAME, '--db', join(dir, 'db-stale'), '--admin_token', ADMIN]);
+    const broker = await spawnBroker([
+      '--secure',
+      '--auto_cert=false',
+      '--cert_path',
+      join(dir, 'stale.pem'),
+      '--key_path',
+      join(dir, 'stale-key.pem'),
+      '--https_port',
+      '0',
+      '--http_port',
+      '0',
+      '--domain',
+      NAME,
+      '--db',
+      join(dir, 'db-stale'),
+      '--admin_token',
+      ADMIN,
+    ]);
     try {
       const log = broker.stdout.join('\n');
       expect(log).toMatch(/stale\.pem expired on/);
@@ -120,34 +167,78 @@ describe('own certificate mode refuses bad files before it starts', () => {
     }
   });
 
-  it.each(['--https_port', '--http_port'])('%s already in use: one line naming the port, exit 2, the database released', async (flag) => {
-    const busy = createServer();
-    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
-    const port = (busy.address() as AddressInfo).port;
-    try {
-      const ports = { '--https_port': '0', '--http_port': '0', [flag]: String(port) };
-      const db = join(dir, `db-busy${flag}`);
-      const result = await runCli(['--secure', '--auto_cert=false', '--cert_path', join(dir, 'chain.pem'), '--key_path', join(dir, 'key.pem'), ...Object.entries(ports).flat(), '--host', '127.0.0.1', '--db', db, '--admin_token', ADMIN]);
-      expect(result.code).toBe(2);
-      expect(result.stderr.trim()).toBe(`broker: port ${port} is already in use`);
-      // Shut down cleanly on the way out: the lock is gone, so the next start is not refused.
-      expect(existsSync(join(db, 'broker.pid'))).toBe(false);
-    } finally {
-      busy.close();
-    }
-  });
+  it.each(['--https_port', '--http_port'])(
+    '%s already in use: one line naming the port, exit 2, the database released',
+    async (flag) => {
+      const busy = createServer();
+      await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+      const port = (busy.address() as AddressInfo).port;
+      try {
+        const ports = { '--https_port': '0', '--http_port': '0', [flag]: String(port) };
+        const db = join(dir, `db-busy${flag}`);
+        const result = await runCli([
+          '--secure',
+          '--auto_cert=false',
+          '--cert_path',
+          join(dir, 'chain.pem'),
+          '--key_path',
+          join(dir, 'key.pem'),
+          ...Object.entries(ports).flat(),
+          '--host',
+          '127.0.0.1',
+          '--db',
+          db,
+          '--admin_token',
+          ADMIN,
+        ]);
+        expect(result.code).toBe(2);
+        expect(result.stderr.trim()).toBe(`broker: port ${port} is already in use`);
+        // Shut down cleanly on the way out: the lock is gone, so the next start is not refused.
+        expect(existsSync(join(db, 'broker.pid'))).toBe(false);
+      } finally {
+        busy.close();
+      }
+    },
+  );
 
   const cases: Array<[string, string, string, RegExp]> = [
     ['a missing certificate', 'missing.pem', 'key.pem', /cannot read --cert_path .*missing\.pem: no such file/],
     ['a missing key', 'chain.pem', 'missing-key.pem', /cannot read --key_path .*missing-key\.pem: no such file/],
-    ['an unreadable path (a directory)', 'a-directory', 'key.pem', /cannot read --cert_path .*a-directory: is a directory/],
+    [
+      'an unreadable path (a directory)',
+      'a-directory',
+      'key.pem',
+      /cannot read --cert_path .*a-directory: is a directory/,
+    ],
     ['a file that is not a certificate', 'garbage.pem', 'key.pem', /garbage\.pem holds no PEM certificate/],
     ['a key that is not a key', 'chain.pem', 'garbage.pem', /garbage\.pem is not a valid unencrypted PEM private key/],
-    ['a key that does not match the certificate', 'chain.pem', 'other-key.pem', /other-key\.pem does not match the certificate/],
+    [
+      'a key that does not match the certificate',
+      'chain.pem',
+      'other-key.pem',
+      /other-key\.pem does not match the certificate/,
+    ],
   ];
   it.each(cases)('%s: one line on stderr, exit 2, nothing opened', async (_what, cert, key, message) => {
     const db = join(dir, `db-${cert}-${key}`);
-    const result = await runCli(['--secure', '--auto_cert=false', '--cert_path', join(dir, cert), '--key_path', join(dir, key), '--https_port', '0', '--http_port', '0', '--host', '127.0.0.1', '--db', db, '--admin_token', ADMIN]);
+    const result = await runCli([
+      '--secure',
+      '--auto_cert=false',
+      '--cert_path',
+      join(dir, cert),
+      '--key_path',
+      join(dir, key),
+      '--https_port',
+      '0',
+      '--http_port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--db',
+      db,
+      '--admin_token',
+      ADMIN,
+    ]);
     expect(result.code).toBe(2);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(message);

@@ -82,7 +82,13 @@ async function stopProcess(proc: ChildProcess): Promise<void> {
 export async function startPebble(bins: PebbleBinaries, httpPort: number): Promise<Pebble> {
   const dir = tempDir('broker-pebble-');
   const logs: string[] = [];
-  const [acmePort, managementPort, tlsPort, dnsPort, challManagementPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [acmePort, managementPort, tlsPort, dnsPort, challManagementPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
 
   const ca = issue({ cn: 'Pebble directory test CA', ca: true });
   const tls = issue({ cn: 'localhost', names: ['localhost', '127.0.0.1'], issuer: ca });
@@ -108,12 +114,32 @@ export async function startPebble(bins: PebbleBinaries, httpPort: number): Promi
 
   const dns = run(
     bins.challtestsrv,
-    ['-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${challManagementPort}`],
+    [
+      '-defaultIPv4',
+      '127.0.0.1',
+      '-defaultIPv6',
+      '',
+      '-dns01',
+      `127.0.0.1:${dnsPort}`,
+      '-http01',
+      '',
+      '-https01',
+      '',
+      '-tlsalpn01',
+      '',
+      '-management',
+      `127.0.0.1:${challManagementPort}`,
+    ],
     {},
     logs,
   );
   // Without these, pebble sleeps up to 15 s before each validation and rejects 5% of good nonces on purpose.
-  const pebble = run(bins.pebble, ['-config', join(dir, 'pebble-config.json'), '-dnsserver', `127.0.0.1:${dnsPort}`], { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' }, logs);
+  const pebble = run(
+    bins.pebble,
+    ['-config', join(dir, 'pebble-config.json'), '-dnsserver', `127.0.0.1:${dnsPort}`],
+    { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
+    logs,
+  );
   const stop = async () => {
     await Promise.all([stopProcess(pebble), stopProcess(dns)]);
     rmSync(dir, { recursive: true, force: true });
@@ -129,11 +155,15 @@ export async function startPebble(bins: PebbleBinaries, httpPort: number): Promi
       logs,
       async root() {
         const res = await httpsGet(`https://127.0.0.1:${managementPort}/roots/0`, ca.certPem);
-        if (res.status !== 200 || !res.body.includes('BEGIN CERTIFICATE')) throw new Error(`pebble /roots/0 answered ${res.status}`);
+        if (res.status !== 200 || !res.body.includes('BEGIN CERTIFICATE'))
+          throw new Error(`pebble /roots/0 answered ${res.status}`);
         return res.body;
       },
       async setDefaultIPv4(ip: string) {
-        const res = await fetch(`http://127.0.0.1:${challManagementPort}/set-default-ipv4`, { method: 'POST', body: JSON.stringify({ ip }) });
+        const res = await fetch(`http://127.0.0.1:${challManagementPort}/set-default-ipv4`, {
+          method: 'POST',
+          body: JSON.stringify({ ip }),
+        });
         if (res.status !== 200) throw new Error(`challtestsrv set-default-ipv4 answered ${res.status}`);
       },
       stop,

@@ -26,11 +26,16 @@ export const IN_CI = !['', '0', 'false', 'no', 'off'].includes((process.env.CI ?
  * The binaries' paths, or undefined when the tests should skip (not installed, not in CI; the reason is
  * printed). Under CI a missing binary returns a path-less marker that `requireBinaries` turns into a failure.
  */
-export function binariesOrSkip(names: string[], install: string): { skip: boolean; paths: Record<string, string | undefined> } {
+export function binariesOrSkip(
+  names: string[],
+  install: string,
+): { skip: boolean; paths: Record<string, string | undefined> } {
   const paths = Object.fromEntries(names.map((n) => [n, findBinary(n)]));
   const missing = names.filter((n) => !paths[n]);
   if (missing.length && !IN_CI) {
-    process.stderr.write(`skipping: ${missing.join(', ')} not installed (${install}); under CI=true these tests fail instead\n`);
+    process.stderr.write(
+      `skipping: ${missing.join(', ')} not installed (${install}); under CI=true these tests fail instead\n`,
+    );
     return { skip: true, paths };
   }
   return { skip: false, paths };
