@@ -50,8 +50,8 @@ export async function createServices(config: Config, options: ServiceOptions = {
       heartbeatMs: config.heartbeat * 1000,
       now,
     });
-    log.onCommit((batch) => hub.publish(batch));
-    identity.onSessionEnd((username) => hub.closeUser(username));
+    log.committed.subscribe((batch) => hub.publish(batch));
+    identity.sessionEnded.subscribe(({ username }) => hub.closeUser(username));
 
     const policy = { maxAgeMs: config.history_max_age * 1000, maxEvents: config.history_max_events };
     let retention: NodeJS.Timeout | undefined;

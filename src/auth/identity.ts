@@ -1,6 +1,7 @@
 // Identity: the business rules of users, logins, two-factor and password resets. It knows no HTTP:
 // routes.ts validates shapes and calls these methods; errors come from errors.ts.
 import { randomUUID } from 'node:crypto';
+import { Signal } from '../lib/signal.js';
 import { LOGIN_FAILED, badRequest, notFound, unauthorized } from '../errors.js';
 import type { UserRecord, UserStore } from '../storage/users.js';
 import type { BiscuitIssuer } from './biscuit.js';
@@ -57,7 +58,8 @@ export type SessionEndReason = 'revoked' | 'password changed' | 'tenant changed'
 export const DEFAULT_ISSUER = 'Broker';
 
 export class Identity {
-  private readonly sessionEndListeners: Array<(username: string, reason: SessionEndReason) => void> = [];
+  /** A user's sessions ended (revoke, password or tenant change): every open stream of theirs must close. */
+  readonly sessionEnded = new Signal<{ username: string; reason: SessionEndReason }>();
   private readonly attempts: LoginAttempts;
   private readonly resets: PasswordResets;
   private readonly authenticator: Authenticator;
@@ -76,12 +78,8 @@ export class Identity {
     this.authenticator = new Authenticator(users, tokens, this.attempts, (name) => this.keyOf(name));
   }
 
-  onSessionEnd(listener: (username: string, reason: SessionEndReason) => void): void {
-    this.sessionEndListeners.push(listener);
-  }
-
   private endSessions(username: string, reason: SessionEndReason): void {
-    for (const listener of this.sessionEndListeners) listener(username, reason);
+    this.sessionEnded.emit({ username, reason });
   }
 
   /**

@@ -2,7 +2,7 @@
 import argon2 from 'argon2';
 import zxcvbn from 'zxcvbn';
 import { badRequest, busy } from '../errors.js';
-import { Semaphore } from '../semaphore.js';
+import { Semaphore } from '../lib/semaphore.js';
 
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
 

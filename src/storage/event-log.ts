@@ -4,6 +4,8 @@
 //   meta    pruned:<tenant> -> the highest id retention has deleted (resume before it → reset)
 //   meta    bytes:<tenant>  -> the bytes the tenant's events hold (tenant-usage.ts), in the same commit
 // Array keys compare element by element, so tenant "a" never sees the keys of tenant "ab".
+import { randomBytes } from 'node:crypto';
+import { Signal } from '../lib/signal.js';
 import type { Database } from './database.js';
 import { recordBytes, TenantUsageBook } from './tenant-usage.js';
 
@@ -80,17 +82,35 @@ export interface EventLog {
   isNewName(tenant: string, event: string): boolean;
   /** Deletes history beyond the policy, always keeping each name's latest event. Returns how many. */
   prune(policy: RetentionPolicy, nowMs: number): Promise<number>;
-  /** Called with every batch of events committed together, in id order. */
-  onCommit(listener: (records: EventRecord[]) => void): void;
+  /** Every batch of events committed together, in id order, once it is durable: the hub listens here. */
+  readonly committed: Signal<readonly EventRecord[]>;
+  /**
+   * This database's history: made when it is created, renewed when history is lost (a backup restored).
+   * Ids are positions within one epoch; an id from another epoch means nothing here.
+   */
+  readonly epoch: string;
 }
 
 const MAX_ID = Number.MAX_SAFE_INTEGER;
 
+/** The database's epoch (meta `epoch`), made on first use: 8 random bytes, base64url. */
+export const EPOCH_KEY = 'epoch';
+export const newEpoch = () => randomBytes(8).toString('base64url');
+
+function epochOf(db: Database): string {
+  const stored = db.meta.get(EPOCH_KEY);
+  if (typeof stored === 'string') return stored;
+  const epoch = newEpoch();
+  db.meta.putSync(EPOCH_KEY, epoch);
+  return epoch;
+}
+
 export class LmdbEventLog implements EventLog {
   private readonly counters = new Map<string, number>();
   private readonly book: TenantUsageBook;
-  private readonly listeners: Array<(records: EventRecord[]) => void> = [];
-  private committed: EventRecord[] = [];
+  readonly committed = new Signal<readonly EventRecord[]>();
+  readonly epoch: string;
+  private pending: EventRecord[] = [];
   private flushScheduled = false;
 
   constructor(
@@ -98,10 +118,7 @@ export class LmdbEventLog implements EventLog {
     private readonly now: () => number = Date.now,
   ) {
     this.book = new TenantUsageBook(db);
-  }
-
-  onCommit(listener: (records: EventRecord[]) => void): void {
-    this.listeners.push(listener);
+    this.epoch = epochOf(db);
   }
 
   lastId(tenant: string): number {
@@ -152,7 +169,7 @@ export class LmdbEventLog implements EventLog {
     } finally {
       this.book.settle(claim, failed);
     }
-    this.committed.push(record);
+    this.pending.push(record);
     this.scheduleFlush();
     return record;
   }
@@ -166,12 +183,12 @@ export class LmdbEventLog implements EventLog {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      const batch = this.committed;
-      this.committed = [];
+      const batch = this.pending;
+      this.pending = [];
       // Ids were assigned in order and commits complete in order, but resolution order of one commit's
       // puts is an lmdb detail: sort so that subscribers always receive id order.
       batch.sort((a, b) => a.id - b.id);
-      for (const listener of this.listeners) listener(batch);
+      this.committed.emit(batch);
     });
   }
 
