@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import argon2 from 'argon2';
-import * as currentPasswords from '../src/auth/passwords.js';
+import * as currentPasswords from '../src/identity/passwords.js';
 import { startBaseline, type BaselineHub } from './lib/baseline-hub.js';
 import { fitConfig, type KnownFlag } from './lib/broker-config.js';
 import { serve } from './lib/ipc.js';
@@ -19,7 +19,7 @@ import { parseSpec } from './lib/spec.js';
 
 type ConfigModule = typeof import('../src/config.js');
 type ServerModule = typeof import('../src/server.js');
-type PasswordsModule = typeof import('../src/auth/passwords.js');
+type PasswordsModule = typeof import('../src/identity/passwords.js');
 /** What the harness uses of a running broker, loosely: an old build may lack a field. */
 interface AnyBroker {
   url: string;
@@ -49,7 +49,11 @@ if (kind === 'baseline') {
 } else {
   const { resolveConfig, FLAGS } = await load<ConfigModule>('config.js');
   const { start } = await load<ServerModule>('server.js');
-  passwords = { ...currentPasswords, ...(await load<PasswordsModule>('auth/passwords.js').catch(() => ({}))) };
+  // An old build (before the identity split) keeps them in auth/.
+  const own = await load<PasswordsModule>('identity/passwords.js')
+    .catch(() => load<PasswordsModule>('auth/passwords.js'))
+    .catch(() => ({}));
+  passwords = { ...currentPasswords, ...own };
   // broker@shm: the database on tmpfs (/dev/shm), so fsync costs nothing: separates the hub from the disk.
   dir = mkdtempSync(join(tags.has('shm') ? '/dev/shm' : tmpdir(), 'broker-bench-'));
   fitted = fitConfig(

@@ -4,8 +4,8 @@ import rateLimit from '@fastify/rate-limit';
 import type { ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { adminRoutes } from './auth/admin-routes.js';
-import { identityRoutes } from './auth/routes.js';
+import { adminRoutes } from './identity/admin-routes.js';
+import { identityRoutes } from './identity/routes.js';
 import { capConnectionsPerAddress } from './http/connection-cap.js';
 import { toHttpError } from './errors.js';
 import { parseJsonBody, SMALL_BODY_LIMIT } from './json-body.js';
@@ -160,8 +160,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   reapConnectionsOnClose(app);
 
   app.get('/', async () => ({}));
-  identityRoutes(app, services);
-  adminRoutes(app, services);
+  const { identity, adminToken } = services;
+  const { users, login, twoFactor, resets, credentials, verifier } = identity;
+  identityRoutes(app, { users, login, resets, credentials, verifier, adminToken, bodyLimit: config.body_limit });
+  adminRoutes(app, { users, twoFactor, resets, adminToken, bodyLimit: config.body_limit });
   realtimeRoutes(app, services);
   return app;
 }

@@ -1,9 +1,9 @@
 // The application's parts, built once from a Config and wired together: the event log feeds the hub,
 // identity's session ends close streams. Tests build it with a controllable clock.
 import type { Config } from './config.js';
-import { createBiscuitIssuer } from './auth/biscuit.js';
-import { Identity } from './auth/identity.js';
-import { Tokens } from './auth/tokens.js';
+import { Identity } from './identity/identity.js';
+import { createBiscuitIssuer } from './tokens/biscuit.js';
+import { Tokens } from './tokens/tokens.js';
 import { Hub } from './realtime/hub.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { LmdbEventLog, type EventLog } from './storage/event-log.js';

@@ -1,7 +1,7 @@
 // /insert, /sse and /events: the thin HTTP face of the event log and the hub.
 import type { FastifyInstance } from 'fastify';
 import { badRequest, tooMany, unauthorized } from '../errors.js';
-import { principalOf, requireUser } from '../auth/require-user.js';
+import { principalOf, requireUser } from '../http/authenticate.js';
 import { anyJson, body, str } from '../schema.js';
 import type { Services } from '../services.js';
 import type { EventRecord } from '../storage/event-log.js';

@@ -67,7 +67,9 @@ describe('new names', () => {
   it('a lone surrogate → 400 (it would be stored as U+FFFD and never match again)', async () => {
     for (const field of ['username', 'tenant_name']) {
       // Raw JSON text: JSON.stringify would escape the surrogate the same way, but this says what is sent.
-      const body = `{"admin_token":"${ADMIN}","username":"lone-${field}","password":"${PASSWORD}","tenant_name":"t","${field}":"a\\ud800b"}`;
+      const body =
+        `{"admin_token":"${ADMIN}","username":"lone-${field}","password":"${PASSWORD}",` +
+        `"tenant_name":"t","${field}":"a\\ud800b"}`;
       const answer = await post(base, '/create_user', body);
       expect(answer.status, answer.text).toBe(400);
       expect(answer.body.error).toContain(field);
@@ -102,7 +104,9 @@ describe('new names', () => {
     expect((await post(base, '/get_user', { admin_token: ADMIN, username: decomposed })).status).toBe(200);
   });
 
-  it('records stored before the rules keep working: login, Basic, verify and admin lookups by the stored name', async () => {
+  const legacy =
+    'records stored before the rules keep working: login, Basic, verify and admin lookups by the stored name';
+  it(legacy, async () => {
     const seed = await makeUser(base, { tenant_name: 'legacy' });
     const record = broker.services.db.users.get(seed.username) as Record<string, unknown>;
     // Names the old rules let in, put where the old create_user put them.

@@ -145,7 +145,7 @@ describe('verify', () => {
       true,
     );
 
-    const { loadBiscuit } = await import('../../src/auth/biscuit.js');
+    const { loadBiscuit } = await import('../../src/tokens/biscuit.js');
     const b = await loadBiscuit();
     const root = b.PublicKey.fromBytes(Uint8Array.from(res.body.key));
     const allowed = (fact: string) => {

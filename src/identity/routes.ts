@@ -1,12 +1,27 @@
 // The identity routes any client calls: create_user (admin), login, verify, password_reset.
 import type { FastifyInstance } from 'fastify';
+import { authenticate } from '../http/authenticate.js';
+import { requireAdmin } from '../http/require-admin.js';
 import { anyJson, body, nullableBool, nullableScopes, nullableStr, str } from '../schema.js';
-import type { Services } from '../services.js';
-import { requireAdmin } from './admin-token.js';
-import type { NewUser } from './identity.js';
+import type { Verifier } from '../tokens/verification.js';
+import type { Credentials } from './credentials.js';
+import type { Login } from './login.js';
+import type { PasswordResets } from './password-reset.js';
+import type { NewUser, Users } from './users.js';
 
-export function identityRoutes(app: FastifyInstance, services: Services): void {
-  const { identity } = services;
+export interface IdentityRouteParts {
+  users: Users;
+  login: Login;
+  resets: PasswordResets;
+  credentials: Credentials;
+  verifier: Verifier;
+  adminToken: string;
+  /** --body_limit: create_user's `data` may be that large. */
+  bodyLimit: number;
+}
+
+export function identityRoutes(app: FastifyInstance, parts: IdentityRouteParts): void {
+  const { users, login, resets, credentials, verifier } = parts;
 
   app.post<{ Body: NewUser & { admin_token: string } }>(
     '/create_user',
@@ -21,13 +36,13 @@ export function identityRoutes(app: FastifyInstance, services: Services): void {
         scopes: nullableScopes,
         data: anyJson,
       }),
-      preHandler: requireAdmin(services),
+      preHandler: requireAdmin(parts.adminToken),
       config: { rateLimitGroup: 'admin' },
-      bodyLimit: services.config.body_limit,
+      bodyLimit: parts.bodyLimit,
     },
     async (req) => {
       const { admin_token: _token, ...input } = req.body;
-      await identity.createUser(input);
+      await users.create(input);
       return {};
     },
   );
@@ -39,13 +54,13 @@ export function identityRoutes(app: FastifyInstance, services: Services): void {
       config: { rateLimitGroup: 'login' },
     },
     async (req) => {
-      const { jwt } = await identity.login(req.body.username, req.body.password, req.body.totp ?? undefined);
+      const { jwt } = await login.attempt(req.body.username, req.body.password, req.body.totp ?? undefined);
       return { jwt };
     },
   );
 
   app.get('/verify', { config: { rateLimitGroup: 'user' } }, async (req) =>
-    identity.verification(await identity.authenticate(req.headers.authorization)),
+    verifier.answer(await authenticate(credentials, req.headers.authorization)),
   );
 
   app.post<{ Body: { totp: string; username: string; password: string } }>(
@@ -55,7 +70,7 @@ export function identityRoutes(app: FastifyInstance, services: Services): void {
       config: { rateLimitGroup: 'login' },
     },
     async (req) => {
-      await identity.resetPassword(req.body.username, req.body.totp, req.body.password);
+      await resets.reset(req.body.username, req.body.totp, req.body.password);
       return {};
     },
   );

@@ -1,7 +1,8 @@
 // JWTs: HS256 only, issuer "Broker", claims sub/iat/exp plus `tv`, the user's token version, so that a
 // password change or a revoke ends every token issued before it.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { sameBytes } from '../lib/digest.js';
 
 export interface TokenClaims {
   sub: string;
@@ -49,8 +50,7 @@ export class Tokens {
     const [header, payload, signature] = parts;
     if (!BASE64URL.test(header) || !BASE64URL.test(payload) || !BASE64URL.test(signature)) return undefined;
     const expected = createHmac('sha256', this.key).update(`${header}.${payload}`).digest();
-    const given = Buffer.from(signature, 'base64url');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    if (!sameBytes(Buffer.from(signature, 'base64url'), expected)) return undefined;
     const head = parseJsonObject(header);
     if (head?.alg !== 'HS256' || head.crit !== undefined || (head.typ !== undefined && head.typ !== 'JWT'))
       return undefined;

@@ -1,6 +1,6 @@
 // Per-account backoff after failed logins: every 3rd failure in a row locks the account, for 1 minute
 // the first time and 3 times longer each time after (3, 9, 27 minutes), never more than 60 minutes.
-// A successful login resets the count (identity.ts).
+// A successful login resets the count (login.ts).
 
 export interface LockState {
   failures: number;

@@ -1,6 +1,6 @@
 // Two-factor recovery codes: issued ten at a time, shown once, stored as SHA-256, each usable once.
 import { randomBytes } from 'node:crypto';
-import { sha256 } from './totp.js';
+import { sameBytes, sha256Hex } from '../lib/digest.js';
 
 export const RECOVERY_CODE_COUNT = 10;
 const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
@@ -15,5 +15,12 @@ export function newRecoveryCode(): string {
 
 /** What is stored and compared: case and separators do not matter to the person typing it. */
 export function hashRecoveryCode(code: string): string {
-  return sha256(code.toUpperCase().replace(/[^A-Z0-9]/g, ''));
+  return sha256Hex(code.toUpperCase().replace(/[^A-Z0-9]/g, ''));
+}
+
+/** The stored hash this code matches, compared in constant time; undefined when none. */
+export function matchRecoveryCode(stored: readonly string[], code: string): string | undefined {
+  const hashed = hashRecoveryCode(code);
+  const given = Buffer.from(hashed, 'hex');
+  return stored.some((h) => sameBytes(Buffer.from(h, 'hex'), given)) ? hashed : undefined;
 }

@@ -1,0 +1,53 @@
+// Identity: the parts of users, logins, two-factor and password resets, built over one user store. It
+// holds no rules of its own (each part does) and knows no HTTP: routes.ts and admin-routes.ts are its
+// faces, and each route group takes the parts it uses.
+import type { UserRecord, UserStore } from '../storage/users.js';
+import type { BiscuitIssuer } from '../tokens/biscuit.js';
+import type { Tokens } from '../tokens/tokens.js';
+import { Verifier } from '../tokens/verification.js';
+import { Credentials } from './credentials.js';
+import { Login } from './login.js';
+import { LoginAttempts } from './login-attempts.js';
+import { PasswordResets } from './password-reset.js';
+import { Sessions } from './sessions.js';
+import { TwoFactor } from './two-factor.js';
+import { Users } from './users.js';
+
+export interface IdentityOptions {
+  passwordChecker: boolean;
+  totpDuration: number;
+  jwtExpiry: number;
+  now: () => number;
+}
+
+export class Identity {
+  readonly sessions: Sessions;
+  readonly users: Users;
+  readonly login: Login;
+  readonly twoFactor: TwoFactor;
+  readonly resets: PasswordResets;
+  /** What a request's credentials mean (src/http/authenticate.ts reads them from the request). */
+  readonly credentials: Credentials;
+  /** /verify's answer. */
+  readonly verifier: Verifier;
+  /** The sessions' signal, where services.ts wires the hub. */
+  readonly sessionEnded: Sessions['sessionEnded'];
+
+  constructor(store: UserStore, tokens: Tokens, biscuit: BiscuitIssuer, options: IdentityOptions) {
+    const { now } = options;
+    const attempts = new LoginAttempts(store, now);
+    this.sessions = new Sessions(store);
+    this.sessionEnded = this.sessions.sessionEnded;
+    this.users = new Users(store, this.sessions, options);
+    this.twoFactor = new TwoFactor(store, this.users, now);
+    this.login = new Login(store, attempts, this.twoFactor, tokens);
+    this.resets = new PasswordResets(store, this.users, attempts, this.sessions, options);
+    this.credentials = new Credentials(store, tokens, attempts);
+    this.verifier = new Verifier(biscuit, options);
+  }
+
+  /** sessions.isCurrent, for the realtime routes. */
+  isCurrent(user: UserRecord): boolean {
+    return this.sessions.isCurrent(user);
+  }
+}

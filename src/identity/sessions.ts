@@ -1,0 +1,28 @@
+// A user's sessions (tokens, Basic streams): whether one opened earlier is still the current one, and the
+// signal that ends them all, which the hub answers by closing that user's streams (services.ts).
+import { Signal } from '../lib/signal.js';
+import type { UserRecord, UserStore } from '../storage/users.js';
+
+/** Why a user's sessions must end now: the hub closes their streams. */
+export type SessionEndReason = 'revoked' | 'password changed' | 'tenant changed' | 'two-factor enabled';
+
+export class Sessions {
+  /** A user's sessions ended (revoke, password or tenant change): every open stream of theirs must close. */
+  readonly sessionEnded = new Signal<{ username: string; reason: SessionEndReason }>();
+
+  constructor(private readonly store: UserStore) {}
+
+  /**
+   * Whether a session opened from this record is still the user's current one: same token version
+   * (bumped by a password change, a revoke and turning two-factor on), same tenant, not revoked.
+   * /sse asks once its stream is registered, so that a change in between cannot leave it open.
+   */
+  isCurrent(user: UserRecord): boolean {
+    const now = this.store.get(user.username);
+    return !!now && !now.revoked && now.token_version === user.token_version && now.tenant_name === user.tenant_name;
+  }
+
+  end(username: string, reason: SessionEndReason): void {
+    this.sessionEnded.emit({ username, reason });
+  }
+}
