@@ -1,7 +1,7 @@
 // How much of an /sse connect or an /insert is token verification? jose's jwtVerify with the secret as a
-// Uint8Array (what src/auth/tokens.ts did before) against the same with a CryptoKey imported once, and
+// Uint8Array (what src/tokens/tokens.ts did before) against the same with a CryptoKey imported once, and
 // against a synchronous node:crypto HMAC check of the same HS256 token (same claim checks, constant-time
-// compare), which is what src/auth/tokens.ts does now (jose only signs there).
+// compare), which is what src/tokens/tokens.ts does now (jose only signs there).
 //   node dist/bench/experiments/jwt-verify.js
 import { createHmac, timingSafeEqual, webcrypto } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
