@@ -1,6 +1,6 @@
 // Admin routes: each takes admin_token in the body; an unknown username → 404.
 import type { FastifyInstance } from 'fastify';
-import { anyJson, body, nullableBool, nullableScopes, nullableStr, str } from '../schema.js';
+import { anyJson, body, nullableBool, nullableScopes, nullableStr, str } from '../http/schema.js';
 import type { Services } from '../services.js';
 import { toPublicUser } from '../storage/users.js';
 import { requireAdmin } from './admin-token.js';

@@ -1,6 +1,6 @@
 // The identity routes any client calls: create_user (admin), login, verify, password_reset.
 import type { FastifyInstance } from 'fastify';
-import { anyJson, body, nullableBool, nullableScopes, nullableStr, str } from '../schema.js';
+import { anyJson, body, nullableBool, nullableScopes, nullableStr, str } from '../http/schema.js';
 import type { Services } from '../services.js';
 import { requireAdmin } from './admin-token.js';
 import type { NewUser } from './identity.js';

@@ -4,16 +4,16 @@ import rateLimit from '@fastify/rate-limit';
 import type { ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { adminRoutes } from './auth/admin-routes.js';
-import { identityRoutes } from './auth/routes.js';
-import { capConnectionsPerAddress } from './http/connection-cap.js';
-import { toHttpError } from './errors.js';
+import { adminRoutes } from '../auth/admin-routes.js';
+import { identityRoutes } from '../auth/routes.js';
+import { capConnectionsPerAddress } from './connection-cap.js';
+import { toHttpError } from '../errors.js';
 import { parseJsonBody, SMALL_BODY_LIMIT } from './json-body.js';
-import { realtimeRoutes } from './realtime/routes.js';
-import { logRequests, OneLinePerRequest, redactUrl } from './http/request-log.js';
+import { realtimeRoutes } from '../realtime/routes.js';
+import { logRequests, OneLinePerRequest, redactUrl } from './request-log.js';
 import { formatSchemaErrors } from './schema.js';
-import type { Services } from './services.js';
-import { proxyTrust } from './http/trust-proxy.js';
+import type { Services } from '../services.js';
+import { proxyTrust } from './trust-proxy.js';
 
 const notFoundBody = (req: FastifyRequest) => ({ error: `no route ${req.method} ${req.url.split('?')[0]}` });
 
