@@ -434,7 +434,8 @@ export function resolveConfig(raw: Partial<Record<keyof Config, unknown>>): Conf
       const bytes = Buffer.byteLength(value);
       if (bytes < MIN_SECRET_BYTES) {
         throw new ConfigError(
-          `refusing to start with --secure: --${name} is ${bytes} bytes, it needs at least ${MIN_SECRET_BYTES} (make one with: openssl rand -base64 32)`,
+          `refusing to start with --secure: --${name} is ${bytes} bytes, it needs at least ${MIN_SECRET_BYTES} ` +
+            `(make one with: openssl rand -base64 32)`,
         );
       }
     }
@@ -483,7 +484,8 @@ export function unsafeSettings(config: Config): string[] {
   if (config.origin === '*') warnings.push('--origin is "*": any website may call this API from a browser');
   if (typeof config.trust_proxy === 'number' && config.trust_proxy > 0)
     warnings.push(
-      "--trust_proxy is a count of proxies: any peer may be one, so --max_connections_per_ip is off and X-Forwarded-For is believed from anyone who reaches this port; list the proxies' addresses instead",
+      '--trust_proxy is a count of proxies: any peer may be one, so --max_connections_per_ip is off and ' +
+        "X-Forwarded-For is believed from anyone who reaches this port; list the proxies' addresses instead",
     );
   return warnings;
 }
