@@ -17,7 +17,8 @@ const perSec = (x: FanoutRow) => x.r.received / (x.r.deliverMs / 1000);
 const usPerDeliv = (x: FanoutRow) => x.serverCpuUs / Math.max(1, x.r.received);
 
 export const RATIO_NOTE =
-  "ratios are current ÷ old, same run (with --repeat, each target's run with the least CPU per unit): above 1 is better for /s figures, below 1 is better for µs, ms and KiB";
+  "ratios are current ÷ old, same run (with --repeat, each target's run with the least CPU per unit): above 1 " +
+  'is better for /s figures, below 1 is better for µs, ms and KiB';
 
 export interface Check {
   what: string;
@@ -272,20 +273,28 @@ export function compareVerdict(checks: Check[], tolerance: number, oldLabel: str
   const unsure = checks.filter((c) => outside(c) && noisy(c));
   const pct = Math.round(tolerance * 100);
   const judged =
-    'judged: srv µs per delivery in every row, per insert and per login; 0 lost/dup/failed; rates and latencies shown above';
-  const line = (c: Check) =>
-    `  ${c.what}: ${Number.isFinite(c.value) ? `${r2(c.value)}×` : 'failed'}${c.spread !== undefined && Number.isFinite(c.spread) ? ` (runs of one build differ by ${r2(c.spread)}×)` : ''}`;
+    'judged: srv µs per delivery in every row, per insert and per login; 0 lost/dup/failed; rates and latencies ' +
+    'shown above';
+  const line = (c: Check) => {
+    const value = Number.isFinite(c.value) ? `${r2(c.value)}×` : 'failed';
+    const spread =
+      c.spread !== undefined && Number.isFinite(c.spread) ? ` (runs of one build differ by ${r2(c.spread)}×)` : '';
+    return `  ${c.what}: ${value}${spread}`;
+  };
   if (bad.length === 0 && unsure.length === 0)
     return `NO REGRESSION beside the old build (${oldLabel}): ${checks.length} figures within ${pct}% (${judged})`;
   const lines: string[] = [];
   if (bad.length)
     lines.push(
-      `POSSIBLE REGRESSION beside the old build (${oldLabel}): ${bad.length} of ${checks.length} figures outside ${pct}% (rerun to tell noise from a change; other CPU% shows the machine's load)`,
+      `POSSIBLE REGRESSION beside the old build (${oldLabel}): ${bad.length} of ${checks.length} figures ` +
+        `outside ${pct}% (rerun to tell noise from a change; other CPU% shows the machine's load)`,
       ...bad.map(line),
     );
   if (unsure.length)
     lines.push(
-      `INCONCLUSIVE beside the old build (${oldLabel}): ${unsure.length} of ${checks.length} figures outside ${pct}%, but the runs of one build differ by more than that here (machine too busy: rerun when quieter, or with --repeat 3)`,
+      `INCONCLUSIVE beside the old build (${oldLabel}): ${unsure.length} of ${checks.length} figures outside ` +
+        `${pct}%, but the runs of one build differ by more than that here ` +
+        '(machine too busy: rerun when quieter, or with --repeat 3)',
       ...unsure.map(line),
     );
   return lines.join('\n');

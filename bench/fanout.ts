@@ -88,7 +88,8 @@ export async function fanout(options: FanoutOptions, loadgen: Peer) {
       const specs = opts.targets.slice(g, g + perGroup);
       if (perGroup < opts.targets.length)
         opts.log(
-          `  · ${subs} subscribers: fd limit ${fdLimit}, servers measured in groups of ${perGroup}: ${specs.join(', ')}`,
+          `  · ${subs} subscribers: fd limit ${fdLimit}, servers measured in groups of ${perGroup}: ` +
+            `${specs.join(', ')}`,
         );
       await fanoutGroup({ ...opts, targets: specs }, subs, loadgen, rows, connects, inserts);
     }
@@ -146,7 +147,8 @@ async function fanoutGroup(
       };
       connects.push(row);
       opts.log(
-        `  · ${spec} ${subs} streams: connected ${c.ok} in ${fmtNum(c.ms / 1000, 2)} s (${c.failed} failed ${JSON.stringify(c.statuses)}), ${kib(row.rssPerStream)} KiB RSS each`,
+        `  · ${spec} ${subs} streams: connected ${c.ok} in ${fmtNum(c.ms / 1000, 2)} s (${c.failed} failed ` +
+          `${JSON.stringify(c.statuses)}), ${kib(row.rssPerStream)} KiB RSS each`,
       );
     }
     // Repeats alternate the order (A B, B A) so that neither target always runs right after the other.
@@ -199,8 +201,10 @@ async function fanoutGroup(
           };
           rows.push(fr);
           opts.log(
-            `  · ${spec} ${subs} subs ${rateName(rate)}: ${fmtInt(r.received / (r.deliverMs / 1000))} deliveries/s, p99 ${ms(r.latency.p99)} ms, ` +
-              `${fmtNum(fr.serverCpuUs / Math.max(1, r.received), 2)} µs/delivery, lost ${r.lost}, dup ${r.dup}, cut ${r.cut}`,
+            `  · ${spec} ${subs} subs ${rateName(rate)}: ${fmtInt(r.received / (r.deliverMs / 1000))} ` +
+              `deliveries/s, p99 ${ms(r.latency.p99)} ms, ` +
+              `${fmtNum(fr.serverCpuUs / Math.max(1, r.received), 2)} µs/delivery, lost ${r.lost}, dup ` +
+              `${r.dup}, cut ${r.cut}`,
           );
         }
       }
@@ -245,7 +249,8 @@ async function fanoutGroup(
             statuses: l.statuses,
           });
           opts.log(
-            `  · ${spec} inserts with ${opts.insertClients} clients: ${fmtInt(l.perSec)}/s ${JSON.stringify(l.statuses)}`,
+            `  · ${spec} inserts with ${opts.insertClients} clients: ${fmtInt(l.perSec)}/s ` +
+              `${JSON.stringify(l.statuses)}`,
           );
         }
       }

@@ -138,11 +138,11 @@ interface ConnectArgs {
 async function connectAll(a: ConnectArgs) {
   const target = parseUrl(a.url);
   const conns = groupOf(a.group);
-  const head = `GET ${a.path} HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\nAccept: text/event-stream\r\n${Object.entries(
-    a.headers,
-  )
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('')}\r\n`;
+  const head =
+    `GET ${a.path} HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\nAccept: ` +
+    `text/event-stream\r\n${Object.entries(a.headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('')}\r\n`;
   const t0 = performance.now();
   let started = 0;
   let ok = 0;

@@ -127,7 +127,8 @@ export function loginTable(results: LoginResult[], opts: LoginOptions): string {
   for (const r of results) {
     const { type: _t, ...params } = r.argon2;
     lines.push(
-      `${r.target}: argon2id parameters (ARGON2_OPTIONS): ${JSON.stringify(params)}; hashing bounded to ${r.hashConcurrency} at a time`,
+      `${r.target}: argon2id parameters (ARGON2_OPTIONS): ${JSON.stringify(params)}; hashing bounded to ` +
+        `${r.hashConcurrency} at a time`,
     );
   }
   const prefix = (r: LoginResult) => (results.length > 1 ? `${r.target}: ` : '');
@@ -161,7 +162,8 @@ export function loginTable(results: LoginResult[], opts: LoginOptions): string {
           '-',
         ],
         [
-          `${prefix(r)}argon2.verify ×${r.hashConcurrency}, no HTTP (ceiling; before/after: ${fmtInt(r.rawBefore.perSec)}/${fmtInt(r.rawAfter.perSec)})`,
+          `${prefix(r)}argon2.verify ×${r.hashConcurrency}, no HTTP (ceiling; before/after: ` +
+            `${fmtInt(r.rawBefore.perSec)}/${fmtInt(r.rawAfter.perSec)})`,
           fmtInt(r.raw.perSec),
           '-',
           '-',
@@ -191,7 +193,8 @@ export function loginTable(results: LoginResult[], opts: LoginOptions): string {
   );
   for (const r of results)
     lines.push(
-      `${prefix(r)}logins/s vs ceiling: ${fmtNum(r.loginsPerSec / r.raw.perSec, 2)}× (logins/s counts 200 answers only; the storm's own length includes its last in-flight logins)`,
+      `${prefix(r)}logins/s vs ceiling: ${fmtNum(r.loginsPerSec / r.raw.perSec, 2)}× (logins/s counts 200 ` +
+        `answers only; the storm's own length includes its last in-flight logins)`,
     );
   return lines.join('\n');
 }

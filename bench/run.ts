@@ -1,5 +1,6 @@
 // `npm run bench [-- --quick] [-- --only login|fanout] [-- --targets baseline,broker,broker@shm] [-- --no-nchan]
-//   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.2] [-- --repeat N] [-- --set name=value,...]`
+//   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.2] [-- --repeat N]
+//   [-- --set name=value,...]`
 // Benchmarks print figures beside a baseline measured in the same run: they are not tests, and the
 // machine is shared, so compare the ratios and the CPU cost per unit, not the raw rates.
 import { execFileSync } from 'node:child_process';
@@ -127,26 +128,33 @@ function verdict(res: Awaited<ReturnType<typeof fanout>>): string {
     const worst = ratios.filter((x) => Number.isFinite(x.ratio)).sort((a, c) => a.ratio - c.ratio)[0];
     if (worst)
       lines.push(
-        `${mark(worst.ratio >= 0.75)} ${b}: deliveries per server-core-second ≥ 0.75× baseline — worst ${fmtNum(worst.ratio, 2)}× (${worst.r.subs} subs, ${worst.r.rate || 'max'}${worst.r.rate ? '/s' : ''})`,
+        `${mark(worst.ratio >= 0.75)} ${b}: deliveries per server-core-second ≥ 0.75× baseline — worst ` +
+          `${fmtNum(worst.ratio, 2)}× (${worst.r.subs} subs, ${worst.r.rate || 'max'}${worst.r.rate ? '/s' : ''})`,
       );
     const p = res.rows.find((r) => r.target === b && r.subs === 1000 && r.rate === 100);
     if (p)
       lines.push(
-        `${mark(p.r.latency.p99 <= 35_000)} ${b}: p99 ≤ 35 ms at 1,000 subscribers × 100 events/s — ${fmtNum(p.r.latency.p99 / 1000, 1)} ms`,
+        `${mark(p.r.latency.p99 <= 35_000)} ${b}: p99 ≤ 35 ms at 1,000 subscribers × 100 events/s — ` +
+          `${fmtNum(p.r.latency.p99 / 1000, 1)} ms`,
       );
     const lossy = res.rows.filter((r) => r.target === b && (r.r.lost > 0 || r.r.dup > 0));
     lines.push(
-      `${mark(lossy.length === 0)} ${b}: 0 lost, 0 duplicated frames${lossy.length ? ` — ${lossy.map((r) => `${r.subs}/${r.rate || 'max'}: lost ${r.r.lost} dup ${r.r.dup}`).join(', ')}` : ''}`,
+      `${mark(lossy.length === 0)} ${b}: 0 lost, 0 duplicated frames` +
+        (lossy.length
+          ? ` — ${lossy.map((r) => `${r.subs}/${r.rate || 'max'}: lost ${r.r.lost} dup ${r.r.dup}`).join(', ')}`
+          : ''),
     );
     for (const c of res.connects.filter((c) => c.target === b)) {
       if (c.failed > 0) lines.push(`MISSED ${b}: ${c.failed} of ${c.subs} streams failed to connect`);
       if (c.ok > 0)
         lines.push(
-          `${mark(c.rssPerStream <= 20 * 1024)} ${b}: ≤ 20 KiB RSS per idle stream — ${kib(c.rssPerStream)} KiB at ${c.ok}`,
+          `${mark(c.rssPerStream <= 20 * 1024)} ${b}: ≤ 20 KiB RSS per idle stream — ${kib(c.rssPerStream)} KiB ` +
+            `at ${c.ok}`,
         );
       if (c.subs >= 5000)
         lines.push(
-          `${mark(c.ms < 1500 && c.failed === 0)} ${b}: 5,000 streams connected in < 1.5 s — ${c.ok} in ${fmtNum(c.ms / 1000, 2)} s`,
+          `${mark(c.ms < 1500 && c.failed === 0)} ${b}: 5,000 streams connected in < 1.5 s — ${c.ok} in ` +
+            `${fmtNum(c.ms / 1000, 2)} s`,
         );
     }
   }

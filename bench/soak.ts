@@ -33,7 +33,8 @@ function slope(points: Array<[number, number]>): number {
 
 async function main() {
   console.log(
-    `# Soak: ${subs} SSE streams × ${rate} inserts/s for ${minutes} min against ${spec}; RSS every ${intervalS} s; warm-up ${fmtNum(warmupMin, 1)} min`,
+    `# Soak: ${subs} SSE streams × ${rate} inserts/s for ${minutes} min against ${spec}; RSS every ${intervalS} ` +
+      `s; warm-up ${fmtNum(warmupMin, 1)} min`,
   );
   console.log(`started ${new Date().toISOString()}`);
   setOldBuild(oldBuildFromArgs((line) => console.log(line)));
@@ -56,7 +57,8 @@ async function main() {
       120_000,
     );
     console.log(
-      `connected ${c.ok}/${subs} streams in ${fmtNum(c.ms / 1000, 2)} s (${c.failed} failed); RSS ${mib(rss0)} → ${mib(await target.gc())} MiB`,
+      `connected ${c.ok}/${subs} streams in ${fmtNum(c.ms / 1000, 2)} s (${c.failed} failed); RSS ${mib(rss0)} ` +
+        `→ ${mib(await target.gc())} MiB`,
     );
     let progress = { received: 0, acked: 0 };
     loadgen.on((m) => {
@@ -132,7 +134,8 @@ async function main() {
       if (!afterWarmupGc && minute >= warmupMin) {
         afterWarmupGc = await target.peer!.call<{ rss: number; heapUsed: number }>('heapAfterGc');
         console.log(
-          `  (warm-up over: after a full GC, RSS ${mib(afterWarmupGc.rss)} MiB, heap ${mib(afterWarmupGc.heapUsed)} MiB)`,
+          `  (warm-up over: after a full GC, RSS ${mib(afterWarmupGc.rss)} MiB, heap ` +
+            `${mib(afterWarmupGc.heapUsed)} MiB)`,
         );
       }
       last = s;
@@ -145,16 +148,20 @@ async function main() {
     console.log('');
     if (result) {
       console.log(
-        `inserts acked ${fmtInt(result.acked)} (${result.errors} errors); frames received ${fmtInt(result.received)} of ${fmtInt(result.expected)}; ` +
-          `lost ${result.lost}, duplicated ${result.dup}, streams cut ${result.cut}; latency p50 ${ms(result.latency.p50)} ms, p99 ${ms(result.latency.p99)} ms, max ${ms(result.latency.max)} ms`,
+        `inserts acked ${fmtInt(result.acked)} (${result.errors} errors); frames received ` +
+          `${fmtInt(result.received)} of ${fmtInt(result.expected)}; ` +
+          `lost ${result.lost}, duplicated ${result.dup}, streams cut ${result.cut}; latency p50 ` +
+          `${ms(result.latency.p50)} ms, p99 ${ms(result.latency.p99)} ms, max ${ms(result.latency.max)} ms`,
       );
     }
     const k = slope(samples);
     const first = samples[0]?.[1] ?? NaN;
     const lastRss = samples[samples.length - 1]?.[1] ?? NaN;
     console.log(
-      `after warm-up: RSS ${fmtNum(first, 1)} → ${fmtNum(lastRss, 1)} MiB, slope ${fmtNum(k, 2)} MiB/min over ${samples.length} samples; ` +
-        `after a full GC: RSS ${afterWarmupGc ? mib(afterWarmupGc.rss) : '-'} → ${mib(endGc.rss)} MiB, heap ${afterWarmupGc ? mib(afterWarmupGc.heapUsed) : '-'} → ${mib(endGc.heapUsed)} MiB`,
+      `after warm-up: RSS ${fmtNum(first, 1)} → ${fmtNum(lastRss, 1)} MiB, slope ${fmtNum(k, 2)} MiB/min over ` +
+        `${samples.length} samples; ` +
+        `after a full GC: RSS ${afterWarmupGc ? mib(afterWarmupGc.rss) : '-'} → ${mib(endGc.rss)} MiB, heap ` +
+        `${afterWarmupGc ? mib(afterWarmupGc.heapUsed) : '-'} → ${mib(endGc.heapUsed)} MiB`,
     );
     const heapGrowth = afterWarmupGc ? (endGc.heapUsed - afterWarmupGc.heapUsed) / 1048576 : NaN;
     // RSS saws up and down as V8 grows and releases pages (a period of minutes), so a slope over a
@@ -168,7 +175,9 @@ async function main() {
     const growing = (samples.length >= 4 && troughRise > 0.1) || heapGrowth > 10;
     const peak = Math.max(...samples.map((p) => p[1]));
     console.log(
-      `RSS after warm-up: min ${fmtNum(Math.min(trough1, trough2), 1)}, max ${fmtNum(peak, 1)} MiB; lowest RSS first half ${fmtNum(trough1, 1)} → second half ${fmtNum(trough2, 1)} MiB (${fmtNum(troughRise * 100, 1)}%, limit 10%); ` +
+      `RSS after warm-up: min ${fmtNum(Math.min(trough1, trough2), 1)}, max ${fmtNum(peak, 1)} MiB; lowest RSS ` +
+        `first half ${fmtNum(trough1, 1)} → second half ${fmtNum(trough2, 1)} MiB ` +
+        `(${fmtNum(troughRise * 100, 1)}%, limit 10%); ` +
         `heap after a full GC ${fmtNum(heapGrowth, 1)} MiB (limit 10)`,
     );
     console.log(growing ? 'GROWTH FLAGGED' : 'flat after warm-up');

@@ -3,7 +3,9 @@
 import type { BackoffOptions } from './backoff.js';
 import { BrokerError, errorFrom } from './errors.js';
 import { tokenTimes } from './jwt.js';
-import { Subscription, type SubscribeOptions } from './subscription.js';
+import type { HistoryEvent, HistoryPage, Verification } from './protocol.js';
+import type { SubscribeOptions } from './subscribe-options.js';
+import { Subscription } from './subscription.js';
 
 export interface BrokerClientOptions {
   /** The broker's base URL, e.g. "https://broker.example.com". */
@@ -34,22 +36,6 @@ export interface BrokerClientOptions {
   timeoutMs?: number;
   /** The fetch to use. Default: the global fetch. */
   fetch?: typeof fetch;
-}
-
-export interface HistoryEvent<T = unknown> {
-  id: number;
-  event: string;
-  data: T;
-  /** ms since the epoch, when the broker stored it. */
-  timestamp: number;
-}
-
-export interface Verification {
-  key: number[];
-  token: number[];
-  expiry: number;
-  username: string;
-  scopes: string[];
 }
 
 export class BrokerClient {
@@ -126,9 +112,7 @@ export class BrokerClient {
     if (options.limit !== undefined) query.set('limit', String(options.limit));
     if (options.event !== undefined) query.set('event', options.event);
     const qs = query.toString();
-    const answer = (await this.authed(`/events${qs ? `?${qs}` : ''}`, { method: 'GET' }, 'history')) as {
-      events: HistoryEvent<T>[];
-    };
+    const answer = (await this.authed(`/events${qs ? `?${qs}` : ''}`, { method: 'GET' }, 'history')) as HistoryPage<T>;
     return answer.events;
   }
 

@@ -1,6 +1,15 @@
 // broker/client: the public surface of the client package export.
-export { BrokerClient, type BrokerClientOptions, type HistoryEvent, type Verification } from './client.js';
-export { Subscription, RESET_EVENT, type BrokerEvent, type ErrorInfo, type SubscribeOptions } from './subscription.js';
+export { BrokerClient, type BrokerClientOptions } from './client.js';
+export { Subscription } from './subscription.js';
+export type { BrokerEvent, ErrorInfo, SubscribeOptions } from './subscribe-options.js';
+export {
+  EPOCH_HEADER,
+  EPOCH_PARAM,
+  RESET_EVENT,
+  type HistoryEvent,
+  type HistoryPage,
+  type Verification,
+} from './protocol.js';
 export { LatestView, type LatestChange, type LatestEntry } from './latest.js';
 export { SseParser, type SseHandlers, type SseMessage } from './sse-parser.js';
 export { BrokerError } from './errors.js';

@@ -5,15 +5,15 @@
 // tabs over a BroadcastChannel. When the leader tab closes, the browser grants the lock to the next tab
 // waiting for it, which resumes the stream from the last id it got (the broker replays the rest), so no
 // tab sees a gap; every tab drops ids it already delivered, so none sees a duplicate either.
-import type { BrokerClient } from './client.js';
 import { tokenSubject } from './jwt.js';
 import type { LatestView } from './latest.js';
 import type { SseMessage } from './sse-parser.js';
+import type { StreamClient } from './stream-client.js';
 
 /** What the leader tells the other tabs. */
 export type Relayed =
   | { kind: 'message'; message: SseMessage }
-  | { kind: 'open' }
+  | { kind: 'open'; epoch: string | undefined }
   | { kind: 'down' }
   | { kind: 'error'; message: string; retrying: boolean; delayMs?: number };
 
@@ -21,8 +21,14 @@ type Wire =
   | Relayed
   /** A tab that just subscribed asks the leader for the state so far. */
   | { kind: 'hello' }
-  /** The leader's answer: the latest frame of each name, and the position they bring one to. */
-  | { kind: 'state'; messages: SseMessage[]; position: number | undefined; connected: boolean }
+  /** The leader's answer: the latest frame of each name, and the position (with its epoch) they bring one to. */
+  | {
+      kind: 'state';
+      messages: SseMessage[];
+      position: number | undefined;
+      epoch: string | undefined;
+      connected: boolean;
+    }
   /** A new leader: whoever still waits for a state asks again. */
   | { kind: 'leader' }
   /** The leader is alive (sent every few seconds, however quiet the stream). */
@@ -36,6 +42,8 @@ export interface SharedSubscriber {
   beforeConnect: (() => Error | undefined) | undefined;
   readonly connected: boolean;
   position: number | undefined;
+  /** The epoch of the log `position` is in: a new leader resumes with both. */
+  positionEpoch: string | undefined;
   relay: ((event: Relayed) => void) | undefined;
   onStop: (() => void) | undefined;
   /** The subscription's own connect-and-reconnect loop: the leader runs it, while `leading`. */
@@ -43,7 +51,7 @@ export interface SharedSubscriber {
   /** Ends the open stream and any wait of runDirect (which then returns once no longer leading). */
   interrupt(): void;
   handle(message: SseMessage): void;
-  setConnected(connected: boolean, opened: boolean): void;
+  setConnected(connected: boolean, opened: boolean, epoch?: string): void;
   report(error: Error, info: { retrying: boolean; delayMs?: number }): void;
   close(): void;
   readonly latest: LatestView;
@@ -92,7 +100,7 @@ export function sharingKey(url: string, username: string, events: string[] | und
 /** Starts `sub` sharing when it should (SubscribeOptions.shareAcrossTabs); undefined: it runs alone. */
 export function shareIfAlike(
   sub: SharedSubscriber,
-  client: BrokerClient,
+  client: StreamClient,
   options: { shareAcrossTabs?: boolean; lastEventId?: number; events?: string[] },
 ): Promise<void> | undefined {
   const user = tokenSubject(client.token);
@@ -112,7 +120,7 @@ export function shareIfAlike(
  * stops. Where the lock cannot be had at all (a sandboxed iframe's opaque origin: SecurityError) the
  * subscription runs a stream of its own instead.
  */
-export async function runShared(sub: SharedSubscriber, client: BrokerClient, key: string, user: string): Promise<void> {
+export async function runShared(sub: SharedSubscriber, client: StreamClient, key: string, user: string): Promise<void> {
   if (sub.closed) return;
   const idleTimeoutMs = client.options.idleTimeoutMs ?? 45_000;
   const locks = lockManager()!;
@@ -164,7 +172,13 @@ export async function runShared(sub: SharedSubscriber, client: BrokerClient, key
     if (sub.closed || !wire || typeof wire !== 'object') return;
     if (leading) {
       if (wire.kind === 'hello')
-        post({ kind: 'state', messages: latestFrames(sub.latest), position: sub.position, connected: sub.connected });
+        post({
+          kind: 'state',
+          messages: latestFrames(sub.latest),
+          position: sub.position,
+          epoch: sub.positionEpoch,
+          connected: sub.connected,
+        });
       return;
     }
     watch();
@@ -179,9 +193,12 @@ export async function runShared(sub: SharedSubscriber, client: BrokerClient, key
         if (synced) return;
         synced = true;
         for (const message of wire.messages) sub.handle(message);
-        if (wire.position !== undefined && (sub.position === undefined || wire.position > sub.position))
+        // The state's frames came from the leader's log: its epoch goes with the position they bring.
+        if (wire.position !== undefined && (sub.position === undefined || wire.position >= sub.position)) {
           sub.position = wire.position;
-        sub.setConnected(wire.connected, wire.connected);
+          sub.positionEpoch = wire.epoch;
+        }
+        sub.setConnected(wire.connected, wire.connected, wire.epoch);
         return;
       case 'leader':
         if (!synced) post({ kind: 'hello' });
@@ -190,7 +207,7 @@ export async function runShared(sub: SharedSubscriber, client: BrokerClient, key
         if (synced) sub.handle(wire.message);
         return;
       case 'open':
-        if (synced) sub.setConnected(true, true);
+        if (synced) sub.setConnected(true, true, wire.epoch);
         return;
       case 'down':
         sub.setConnected(false, false);

@@ -2,64 +2,24 @@
 // saw, and every reconnection (after a drop, a broker restart, a token renewal) sends it as
 // Last-Event-ID so the broker replays exactly what was missed. Ids only grow within a stream, so an id
 // at or below the last one delivered is a duplicate and is dropped — except after `event:reset`, when
-// the broker replaces our state with its snapshot.
+// the broker replaces our state with its snapshot. An id means something only in the log it came from:
+// the broker names that log's epoch on every stream (EPOCH_HEADER), and a resume sends it back beside
+// the id, so that after a restored backup the broker answers with a reset instead of a silent gap.
 import { backoffDelay, DEFAULT_INITIAL_DELAY_MS } from './backoff.js';
-import type { BrokerClient } from './client.js';
 import { BrokerError, errorFrom } from './errors.js';
 import { LatestView } from './latest.js';
+import type { ErrorInfo, SubscribeOptions } from './subscribe-options.js';
+import { EPOCH_HEADER, EPOCH_PARAM, RESET_EVENT } from './protocol.js';
 import { shareIfAlike, type Relayed, type SharedSubscriber } from './shared-stream.js';
-import { SseParser, type SseMessage } from './sse-parser.js';
+import type { SseMessage } from './sse-parser.js';
+import type { StreamClient } from './stream-client.js';
+import { readStream } from './stream-connection.js';
 
-export interface BrokerEvent<T = unknown> {
-  id: number;
-  event: string;
-  data: T;
-}
-
-export interface ErrorInfo {
-  /** false: the subscription has stopped for good (e.g. a 401 with no way to log in again). */
-  retrying: boolean;
-  /** When retrying: the wait before the next attempt. */
-  delayMs?: number;
-}
-
-export interface SubscribeOptions {
-  /** Only these event names (replay and live). Names containing "," cannot be filtered. */
-  events?: string[];
-  onEvent?: (event: BrokerEvent) => void;
-  /** Connection problems, each with whether (and when) the subscription tries again. */
-  onError?: (error: Error, info: ErrorInfo) => void;
-  /** The broker sent `event:reset` (our position is older than its history): state was dropped. */
-  onReset?: () => void;
-  /** Each time a stream is established (first connect and every reconnection). */
-  onOpen?: () => void;
-  /** Aborting it closes the subscription, as close() does. */
-  signal?: AbortSignal;
-  /**
-   * Start after this id (0 = the whole history). Default: the latest event of each name, then live.
-   */
-  lastEventId?: number;
-  /** Share a view between subscriptions; by default each has its own. */
-  latest?: LatestView;
-  /**
-   * In a browser, tabs subscribing alike (same broker, user and `events`) share one stream: one tab
-   * holds it and relays to the others, and another takes over when it closes (shared-stream.ts).
-   * Default true in a browser page (not in Node, even one with Web Locks); never with `lastEventId`.
-   * A tab whose client then switches user stops with a final error (subscribe again for the new user).
-   */
-  shareAcrossTabs?: boolean;
-}
-
-export const RESET_EVENT = 'reset';
 const MIN_SERVER_RETRY_MS = 100;
 
 /** A failure that retrying cannot fix. */
 class FinalError extends Error {
   override readonly name = 'FinalError';
-}
-
-class IdleTimeout extends Error {
-  override readonly name = 'IdleTimeout';
 }
 
 export class Subscription implements SharedSubscriber {
@@ -71,6 +31,10 @@ export class Subscription implements SharedSubscriber {
   private isConnected = false;
   /** @internal What to send as Last-Event-ID: the last id seen on any stream; undefined until the first open. */
   position: number | undefined;
+  /** @internal The epoch of the log `position` is in (undefined when the broker named none). */
+  positionEpoch: string | undefined;
+  /** The epoch of the stream now open (ours, or the leader's that relays to us). */
+  private streamEpoch: string | undefined;
   /** @internal Set while this tab leads a shared stream: every frame and state change goes to the others. */
   relay: ((event: Relayed) => void) | undefined;
   /** @internal */ onStop: (() => void) | undefined;
@@ -88,12 +52,15 @@ export class Subscription implements SharedSubscriber {
   private readonly onAbort = () => this.close();
 
   constructor(
-    private readonly client: BrokerClient,
+    private readonly client: StreamClient,
     private readonly options: SubscribeOptions,
   ) {
     this.latest = options.latest ?? new LatestView();
     this.position = options.lastEventId;
-    if (options.lastEventId !== undefined) this.delivered = options.lastEventId;
+    if (options.lastEventId !== undefined) {
+      this.delivered = options.lastEventId;
+      this.positionEpoch = options.epoch;
+    }
     client.retain();
     if (options.signal?.aborted) this.stopped = true;
     else options.signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -109,6 +76,11 @@ export class Subscription implements SharedSubscriber {
   /** The id a reconnection resumes after (undefined before the first stream opened). */
   get lastEventId(): number | undefined {
     return this.position;
+  }
+
+  /** The epoch of the log `lastEventId` belongs to, as the broker named it; kept and sent with it. */
+  get epoch(): string | undefined {
+    return this.positionEpoch;
   }
 
   get connected(): boolean {
@@ -218,83 +190,47 @@ export class Subscription implements SharedSubscriber {
     const controller = new AbortController();
     this.current = controller;
     const headers: Record<string, string> = { accept: 'text/event-stream', ...this.client.authHeaders() };
-    if (this.position !== undefined) headers['last-event-id'] = String(this.position);
-    const filter = this.options.events?.length
-      ? `?events=${this.options.events.map(encodeURIComponent).join(',')}`
-      : '';
+    const query: string[] = [];
+    if (this.options.events?.length) query.push(`events=${this.options.events.map(encodeURIComponent).join(',')}`);
+    if (this.position !== undefined) {
+      headers['last-event-id'] = String(this.position);
+      if (this.positionEpoch !== undefined) query.push(`${EPOCH_PARAM}=${encodeURIComponent(this.positionEpoch)}`);
+    }
+    const path = `/sse${query.length ? `?${query.join('&')}` : ''}`;
     const token = this.client.token;
-    // The watchdog covers the wait for the response headers too: a server (or a proxy) that accepts the
-    // connection and then says nothing is as dead as a stream that goes quiet.
-    const idleMs = this.client.options.idleTimeoutMs ?? 45_000;
-    let idle = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const disarm = () => {
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
-    };
-    const arm = () => {
-      disarm();
-      timer = setTimeout(() => {
-        idle = true;
-        controller.abort();
-      }, idleMs);
-    };
-    arm();
-    try {
-      const res = await this.client.send(`/sse${filter}`, { headers, signal: controller.signal }, 'subscribe');
-      if (res.status === 401) {
-        disarm();
-        await res.body?.cancel().catch(() => {});
-        if (!this.client.canRelogin) throw await errorFrom(res, 'subscribe');
-        await this.renew(() => this.client.relogin(token));
-        return 'unauthorized';
-      }
-      if (!res.ok) throw await errorFrom(res, 'subscribe');
-      const type = res.headers.get('content-type') ?? '';
-      if (!type.toLowerCase().startsWith('text/event-stream') || !res.body) {
-        await res.body?.cancel().catch(() => {});
-        // A proxy's error page or a captive portal: not the broker; try again later.
-        throw new BrokerError(502, `subscribe: expected text/event-stream, got "${type}"`);
-      }
-
-      // Established. From here the stream defines our position: with no Last-Event-ID the broker sends
-      // the latest event of each name in id order, so resuming after the last id received misses nothing
-      // (and an empty snapshot means nothing before now matched: resume from 0).
-      this.position ??= 0;
-      this.isConnected = true;
-      this.failures = 0;
-      this.unauthorizedInARow = 0;
-      this.safely(this.options.onOpen);
-      this.relay?.({ kind: 'open' });
-
-      const parser = new SseParser({
+    const end = await readStream(
+      (signal) => this.client.send(path, { headers, signal }, 'subscribe'),
+      controller,
+      this.client.options.idleTimeoutMs ?? 45_000,
+      {
+        onOpen: (res) => this.opened(res.headers.get(EPOCH_HEADER) ?? undefined),
         onMessage: (message) => this.handle(message),
         onRetry: (ms) => {
           this.serverRetryMs = ms;
         },
-      });
-      const reader = res.body.getReader();
-      arm();
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          arm();
-          parser.feed(value);
-        }
-      } finally {
-        reader.releaseLock();
-      }
-      // A frame cut off by the end of the stream is discarded by the parser: it is replayed next time,
-      // because our position only moves with complete frames.
-      parser.end();
-      return 'ended';
-    } catch (err) {
-      if (idle) throw new IdleTimeout(`subscribe: no data for ${idleMs} ms`);
-      throw err;
-    } finally {
-      disarm();
+      },
+    );
+    if (end === 'ended') return end;
+    if (!this.client.canRelogin) throw await errorFrom(end.unauthorized, 'subscribe');
+    await this.renew(() => this.client.relogin(token));
+    return 'unauthorized';
+  }
+
+  /** Our own stream is established, in the log of `epoch`. */
+  private opened(epoch: string | undefined): void {
+    // From here the stream defines our position: with no Last-Event-ID the broker sends the latest event
+    // of each name in id order, so resuming after the last id received misses nothing (and an empty
+    // snapshot means nothing before now matched: resume from 0).
+    this.streamEpoch = epoch;
+    if (this.position === undefined) {
+      this.position = 0;
+      this.positionEpoch = epoch;
     }
+    this.isConnected = true;
+    this.failures = 0;
+    this.unauthorizedInARow = 0;
+    this.safely(this.options.onOpen);
+    this.relay?.({ kind: 'open', epoch });
   }
 
   /** @internal */
@@ -314,6 +250,7 @@ export class Subscription implements SharedSubscriber {
       if (id <= this.delivered) return;
       this.delivered = id;
       this.position = id;
+      this.positionEpoch = this.streamEpoch;
     }
     let data: unknown;
     try {
@@ -333,9 +270,10 @@ export class Subscription implements SharedSubscriber {
     if (onError) this.safely(() => onError(error, info));
   }
 
-  /** @internal A follower learns the leader's connection state. */
-  setConnected(connected: boolean, opened: boolean): void {
+  /** @internal A follower learns the leader's connection state (and, when it opened, its stream's epoch). */
+  setConnected(connected: boolean, opened: boolean, epoch?: string): void {
     this.isConnected = connected;
+    if (opened) this.streamEpoch = epoch;
     if (opened) this.safely(this.options.onOpen);
   }
 

@@ -120,7 +120,8 @@ async function runServer(config: Config): Promise<void> {
     if (tokenFile) {
       // The path, never the token: stderr ends up in journals and CI logs.
       process.stderr.write(
-        `\nGenerated an admin token and wrote it to ${tokenFile} (readable by this user only). Read it with:\n  cat ${tokenFile}\n` +
+        `\nGenerated an admin token and wrote it to ${tokenFile} (readable by this user only). Read it with:\n  ` +
+          `cat ${tokenFile}\n` +
           `Pass --admin_token_file or set BROKER_ADMIN_TOKEN to choose your own.\n\n`,
       );
     }

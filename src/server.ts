@@ -1,15 +1,17 @@
 // start(): open the services, build the app, listen, log where, and shut down cleanly on signals.
 // Plain HTTP on --port, or with --secure HTTPS on --https_port with a certificate from our own files or
-// from Let's Encrypt (tls/), plus --http_port for ACME challenges and redirects to HTTPS.
+// from Let's Encrypt (tls/ holds the strategies), plus --http_port for ACME challenges and redirects to
+// HTTPS. One lifecycle for the three: the strategy only says where the certificate comes from.
 import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
-import { buildApp, type AppOptions } from './app.js';
+import { buildApp, type AppOptions } from './http/app.js';
 import { unsafeSettings, type Config } from './config.js';
 import { createServices, type ServiceOptions, type Services } from './services.js';
-import { AcmeCertificates } from './tls/acme.js';
-import { coversDomain, describeCertificate, type Certificate } from './tls/certificate.js';
+import { acmeCertificate } from './tls/acme.js';
+import type { Certificate } from './tls/certificate.js';
 import { createChallengeServer } from './tls/challenge-server.js';
-import { loadOwnCertificate } from './tls/own-certificate.js';
+import { ownCertificate } from './tls/own-certificate.js';
+import { plainHttp, type AcmeTiming, type CertificateStrategy } from './tls/strategy.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -27,47 +29,100 @@ export interface RunningServer {
 export interface StartOptions extends ServiceOptions {
   logger?: AppOptions['logger'];
   /** ACME timing, for tests that exercise retries; the defaults are the production ones. */
-  acme?: { retryBaseMs?: number; retryMaxMs?: number };
+  acme?: AcmeTiming;
 }
 
+/** Where the certificate comes from; an own certificate is read and checked now (CertificateError if bad). */
+function certificateStrategy(config: Config, acme: AcmeTiming = {}): CertificateStrategy {
+  if (!config.secure) return plainHttp;
+  return config.auto_cert ? acmeCertificate(config, acme) : ownCertificate(config);
+}
+
+/**
+ * The own certificate is checked before anything opens (a bad file exits 2 without touching the
+ * database or a port); with --secure both ports are bound before ACME starts, so a port in use fails at
+ * once rather than after issuance. HTTPS handshakes fail until the first certificate is in place, and
+ * the "listening" line (with the url) is written only then.
+ */
 export async function start(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  if (config.secure) return startSecure(config, options);
+  const tls = certificateStrategy(config, options.acme);
   const services = await createServices(config, options);
-  let app: FastifyInstance;
-  try {
-    app = await buildApp(services, { logger: options.logger });
-    await listenQuietly(app, config.port, config.host);
-  } catch (err) {
+  let httpsPort = config.https_port;
+  const redirect = config.secure
+    ? createChallengeServer({ challenges: tls.challenges, domain: config.domain, httpsPort: () => httpsPort })
+    : undefined;
+  let app: FastifyInstance | undefined;
+  const shutdown = async () => {
+    tls.stop();
+    // Streams first: an open SSE response would hold app.close() until its client hangs up.
+    services.hub.closeAll();
+    if (redirect?.listening) {
+      redirect.closeAllConnections();
+      await new Promise<void>((resolve) => redirect.close(() => resolve()));
+    }
+    await app?.close();
     await services.close();
+  };
+  try {
+    // No key yet with ACME: the server starts without one and gets it through setSecureContext.
+    const https = config.secure ? (tls.initial ? { key: tls.initial.key, cert: tls.initial.cert } : {}) : undefined;
+    app = await buildApp(services, { logger: options.logger, https: https as never });
+    const log = app.log.child({ component: 'tls' });
+    let httpPort: number | undefined;
+    if (redirect) {
+      httpPort = await listenPlain(redirect, config.http_port, config.host);
+      // After listen, a server error (EMFILE on accept...) is logged; without a listener it would crash us.
+      redirect.on('error', (err) => log.error({ err }, `plain HTTP server on port ${httpPort}: ${err.message}`));
+    }
+    const port = await listenQuietly(app, config.secure ? config.https_port : config.port, config.host);
+    httpsPort = port;
+    const server = app.server as unknown as TlsServer;
+    await tls.start({
+      log,
+      serve: (certificate: Certificate) => server.setSecureContext({ key: certificate.key, cert: certificate.cert }),
+    });
+    const url = logListening(app, config, services, port, httpPort);
+    logWarnings(app, config, services);
+    let closing: Promise<void> | undefined;
+    return { app, services, url, close: () => (closing ??= shutdown()), reload: tls.reload };
+  } catch (err) {
+    await shutdown().catch(() => {});
     throw err;
   }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = urlFor('http', config.host, port);
-  app.log.info(
-    { url, listen: `${config.host}:${port}`, db: services.db.path },
-    `broker listening on http://${config.host}:${port}, data in ${services.db.path}`,
-  );
-  logWarnings(app, config, services);
+}
 
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      // Streams first: an open SSE response would hold app.close() until its client hangs up.
-      services.hub.closeAll();
-      await app.close();
-      await services.close();
-    })());
-  return { app, services, url, close };
+/** The one "listening" line: where (the url), and where the data is. Returns the url. */
+function logListening(
+  app: FastifyInstance,
+  config: Config,
+  services: Services,
+  port: number,
+  httpPort: number | undefined,
+): string {
+  const listen = `${config.host}:${port}`;
+  const db = services.db.path;
+  if (httpPort === undefined) {
+    const url = urlFor('http', config.host, port);
+    app.log.info({ url, listen, db }, `broker listening on http://${listen}, data in ${db}`);
+    return url;
+  }
+  const url = urlFor('https', config.domain ?? config.host, port);
+  const redirect = `${config.host}:${httpPort}`;
+  app.log.info(
+    { url, listen, redirect, db },
+    `broker listening on https://${listen} (plain HTTP on ${redirect} answers ACME challenges and redirects ` +
+      `to HTTPS), data in ${db}`,
+  );
+  return url;
 }
 
 /**
  * fastify logs "Server listening at ..." once per address (every interface for 0.0.0.0) and its
  * listenTextResolver changes only the words; our own line says more (the url, where the data is), so
  * the root logger's info is muted while fastify listens. Request loggers are children with their own
- * methods: a request that arrives in this window is still logged.
+ * methods: a request that arrives in this window is still logged. Resolves with the port bound.
  */
-async function listenQuietly(app: FastifyInstance, port: number, host: string): Promise<void> {
+async function listenQuietly(app: FastifyInstance, port: number, host: string): Promise<number> {
   const info = app.log.info;
   app.log.info = (() => {}) as typeof info;
   try {
@@ -75,6 +130,8 @@ async function listenQuietly(app: FastifyInstance, port: number, host: string): 
   } finally {
     app.log.info = info;
   }
+  const address = app.server.address();
+  return typeof address === 'object' && address ? address.port : port;
 }
 
 function logWarnings(app: FastifyInstance, config: Config, services: Services): void {
@@ -97,103 +154,6 @@ function listenPlain(server: ReturnType<typeof createChallengeServer>, port: num
       resolve(typeof address === 'object' && address ? address.port : port);
     });
   });
-}
-
-/**
- * --secure: the own certificate is checked before anything opens (a bad file exits 2 without touching
- * the database or a port); both ports are bound before ACME starts, so a port in use fails at once
- * rather than after issuance. HTTPS handshakes fail until the first certificate is in place, and the
- * "listening" line (with the url) is written only then.
- */
-async function startSecure(config: Config, options: StartOptions): Promise<RunningServer> {
-  const own = config.auto_cert ? undefined : loadOwnCertificate(config.cert_path, config.key_path);
-  const services = await createServices(config, options);
-  const challenges = new Map<string, string>();
-  let httpsPort = config.https_port;
-  const redirect = createChallengeServer({ challenges, domain: config.domain, httpsPort: () => httpsPort });
-  let app: FastifyInstance | undefined;
-  let acmeCertificates: AcmeCertificates | undefined;
-  const shutdown = async () => {
-    acmeCertificates?.stop();
-    services.hub.closeAll();
-    if (redirect.listening) {
-      redirect.closeAllConnections();
-      await new Promise<void>((resolve) => redirect.close(() => resolve()));
-    }
-    await app?.close();
-    await services.close();
-  };
-  try {
-    // No key yet with ACME: the server starts without one and gets it through setSecureContext.
-    const https = own ? { key: own.key, cert: own.cert } : {};
-    app = await buildApp(services, { logger: options.logger, https: https as never });
-    const server = app.server as unknown as TlsServer;
-    const log = app.log.child({ component: 'tls' });
-    const serve = (certificate: Certificate) =>
-      server.setSecureContext({ key: certificate.key, cert: certificate.cert });
-    const httpPort = await listenPlain(redirect, config.http_port, config.host);
-    // After listen, a server error (EMFILE on accept...) is logged; without a listener it would crash us.
-    redirect.on('error', (err) => log.error({ err }, `plain HTTP server on port ${httpPort}: ${err.message}`));
-    await listenQuietly(app, config.https_port, config.host);
-    const address = app.server.address();
-    httpsPort = typeof address === 'object' && address ? address.port : config.https_port;
-
-    let reload: () => Promise<void>;
-    if (own) {
-      // Served anyway (the operator may be mid-rotation), but said loudly: clients will refuse it.
-      const warnAbout = (certificate: Certificate) => {
-        if (certificate.info.notAfter.getTime() < Date.now())
-          log.warn(`the certificate in ${config.cert_path} expired on ${certificate.info.notAfter.toISOString()}`);
-        if (config.domain && !coversDomain(certificate.cert, config.domain))
-          log.warn(`the certificate in ${config.cert_path} is not valid for --domain ${config.domain}`);
-      };
-      log.info(
-        { certificate: describeCertificate(own.info) },
-        `serving the certificate from ${config.cert_path}, valid until ${own.info.notAfter.toISOString()}`,
-      );
-      warnAbout(own);
-      reload = async () => {
-        try {
-          const next = loadOwnCertificate(config.cert_path, config.key_path);
-          serve(next);
-          log.info(
-            { certificate: describeCertificate(next.info) },
-            `reloaded the certificate from ${config.cert_path}, valid until ${next.info.notAfter.toISOString()}`,
-          );
-          warnAbout(next);
-        } catch (err) {
-          log.error(`certificate reload failed, still serving the previous certificate: ${(err as Error).message}`);
-        }
-      };
-    } else {
-      const acmeCerts = new AcmeCertificates({
-        domain: config.domain!,
-        directoryUrl: config.acme_directory,
-        email: config.acme_email,
-        certsDir: config.certs,
-        log,
-        challenges,
-        onCertificate: serve,
-        retryBaseMs: options.acme?.retryBaseMs,
-        retryMaxMs: options.acme?.retryMaxMs,
-      });
-      acmeCertificates = acmeCerts;
-      serve(await acmeCerts.start());
-      reload = () => acmeCerts.checkRenewal().catch((err) => log.error({ err }, 'certificate renewal check failed'));
-    }
-
-    const url = urlFor('https', config.domain ?? config.host, httpsPort);
-    app.log.info(
-      { url, listen: `${config.host}:${httpsPort}`, redirect: `${config.host}:${httpPort}`, db: services.db.path },
-      `broker listening on https://${config.host}:${httpsPort} (plain HTTP on ${config.host}:${httpPort} answers ACME challenges and redirects to HTTPS), data in ${services.db.path}`,
-    );
-    logWarnings(app, config, services);
-    let closing: Promise<void> | undefined;
-    return { app, services, url, close: () => (closing ??= shutdown()), reload };
-  } catch (err) {
-    await shutdown().catch(() => {});
-    throw err;
-  }
 }
 
 /** SIGHUP: reload the certificate (own files) or renew it if due (ACME). Other modes keep Node's default. */

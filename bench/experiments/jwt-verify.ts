@@ -59,7 +59,8 @@ async function measure(name: string, n: number, concurrency: number, fn: () => P
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   console.log(
-    `${name.padEnd(48)} ${((wall * 1000) / n).toFixed(1).padStart(7)} µs wall  ${((cpu.user + cpu.system) / n).toFixed(1).padStart(7)} µs CPU per verify (all threads)`,
+    `${name.padEnd(48)} ${((wall * 1000) / n).toFixed(1).padStart(7)} µs wall  ` +
+      `${((cpu.user + cpu.system) / n).toFixed(1).padStart(7)} µs CPU per verify (all threads)`,
   );
 }
 

@@ -117,7 +117,8 @@ http {
     await sleep(50);
     if (proc.exitCode !== null)
       throw new Error(
-        `nginx exited: ${stderr}${existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : ''}`,
+        `nginx exited: ${stderr}` +
+          (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : ''),
       );
     try {
       const res = await fetch(`${url}/`);

@@ -80,7 +80,8 @@ export function buildFromRef(ref: string, log: (line: string) => void): Build {
   // Type errors still emit JavaScript (e.g. an old source against today's type definitions): run it, say so.
   if (tsc.status !== 0)
     log(
-      `  · old build ${label}: tsc reported errors but emitted; first lines:\n${tsc.stdout.split('\n').slice(0, 5).join('\n')}`,
+      `  · old build ${label}: tsc reported errors but emitted; first ` +
+        `lines:\n${tsc.stdout.split('\n').slice(0, 5).join('\n')}`,
     );
   writeFileSync(marker, `${sha}\n`);
   return { dist, label };

@@ -1,7 +1,7 @@
 // Admin routes: each takes admin_token in the body; an unknown username → 404.
 import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../http/require-admin.js';
-import { anyJson, body, nullableBool, nullableScopes, nullableStr, str } from '../schema.js';
+import { anyJson, body, nullableBool, nullableScopes, nullableStr, str } from '../http/schema.js';
 import { toPublicUser } from '../storage/users.js';
 import type { PasswordResets } from './password-reset.js';
 import type { TwoFactor } from './two-factor.js';

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { authenticate } from '../http/authenticate.js';
 import { requireAdmin } from '../http/require-admin.js';
-import { anyJson, body, nullableBool, nullableScopes, nullableStr, str } from '../schema.js';
+import { anyJson, body, nullableBool, nullableScopes, nullableStr, str } from '../http/schema.js';
 import type { Verifier } from '../tokens/verification.js';
 import type { Credentials } from './credentials.js';
 import type { Login } from './login.js';

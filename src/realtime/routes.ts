@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { badRequest, tooMany, unauthorized } from '../errors.js';
 import { principalOf, requireUser } from '../http/authenticate.js';
-import { anyJson, body, str } from '../schema.js';
+import { anyJson, body, str } from '../http/schema.js';
 import type { Services } from '../services.js';
 import type { EventRecord } from '../storage/event-log.js';
 import { EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT, history } from './history.js';

@@ -7,9 +7,11 @@
 // propagated yet heals itself, and a CA outage during renewal has weeks of slack before the old
 // certificate expires. Each failure is logged with the CA's own explanation and the next attempt time.
 import * as acme from 'acme-client';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from '../config.js';
+import type { Log } from '../lib/log.js';
 import { describeCertificate, inspectCertificate, type Certificate } from './certificate.js';
 import { CertificateCache } from './certificate-cache.js';
+import type { AcmeTiming, CertificateStrategy } from './strategy.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 export const RENEW_BEFORE_MS = 30 * DAY;
@@ -21,7 +23,7 @@ export interface AcmeOptions {
   directoryUrl: string;
   email: string | undefined;
   certsDir: string;
-  log: FastifyBaseLogger;
+  log: Log;
   /** token -> key authorization, read by the challenge server on --http_port. */
   challenges: Map<string, string>;
   onCertificate: (certificate: Certificate) => void;
@@ -81,7 +83,8 @@ export class AcmeCertificates {
           certificate: describeCertificate(cached.certificate.info),
           renewAfter: new Date(this.renewAt(cached.certificate)).toISOString(),
         },
-        `using the cached certificate for ${domain} from ${this.cache.dir}, valid until ${cached.certificate.info.notAfter.toISOString()}`,
+        `using the cached certificate for ${domain} from ${this.cache.dir}, ` +
+          `valid until ${cached.certificate.info.notAfter.toISOString()}`,
       );
     } else {
       const reason = cached.certificate
@@ -160,7 +163,8 @@ export class AcmeCertificates {
             certificate: describeCertificate(certificate.info),
             renewAfter: new Date(this.renewAt(certificate)).toISOString(),
           },
-          `${what === 'renew' ? 'renewed' : 'obtained'} the certificate for ${domain}: valid until ${certificate.info.notAfter.toISOString()}, cached in ${this.cache.dir}`,
+          `${what === 'renew' ? 'renewed' : 'obtained'} the certificate for ${domain}: ` +
+            `valid until ${certificate.info.notAfter.toISOString()}, cached in ${this.cache.dir}`,
         );
         return certificate;
       } catch (err) {
@@ -171,7 +175,8 @@ export class AcmeCertificates {
           : '';
         log.error(
           { attempt, retryInMs: delay, directory: this.options.directoryUrl },
-          `could not ${what} the certificate for ${domain} from ${this.options.directoryUrl}: ${(err as Error).message}; retrying in ${seconds(delay)}${expires}`,
+          `could not ${what} the certificate for ${domain} from ${this.options.directoryUrl}: ` +
+            `${(err as Error).message}; retrying in ${seconds(delay)}${expires}`,
         );
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, delay);
@@ -245,4 +250,34 @@ export class AcmeCertificates {
     this.cache.save(domain, certificate.key, certificate.cert);
     return certificate;
   }
+}
+
+/** The ACME strategy: the certificate comes from the CA (or the cache) once the ports are bound. */
+export function acmeCertificate(config: Config, timing: AcmeTiming): CertificateStrategy {
+  const challenges = new Map<string, string>();
+  let certificates: AcmeCertificates | undefined;
+  let log: Log | undefined;
+  return {
+    initial: undefined,
+    challenges,
+    async start(context) {
+      log = context.log;
+      certificates = new AcmeCertificates({
+        domain: config.domain!,
+        directoryUrl: config.acme_directory,
+        email: config.acme_email,
+        certsDir: config.certs,
+        log: context.log,
+        challenges,
+        onCertificate: context.serve,
+        retryBaseMs: timing.retryBaseMs,
+        retryMaxMs: timing.retryMaxMs,
+      });
+      context.serve(await certificates.start());
+    },
+    reload: async () => {
+      await certificates?.checkRenewal().catch((err) => log?.error({ err }, 'certificate renewal check failed'));
+    },
+    stop: () => certificates?.stop(),
+  };
 }

@@ -10,8 +10,9 @@
 // Private keys are written 0600 in 0700 folders; every file is written to a temporary name and renamed,
 // so a crash never leaves half a PEM behind (a key and chain from two different renewals are caught by
 // the key-match check on load, and the certificate is then simply obtained again).
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../lib/atomic-file.js';
 import { CertificateError, coversDomain, inspectCertificate, type Certificate } from './certificate.js';
 
 /** `https://acme-v02.api.letsencrypt.org/directory` -> `acme-v02.api.letsencrypt.org-directory`. */
@@ -19,18 +20,6 @@ export function directorySlug(directoryUrl: string): string {
   const url = new URL(directoryUrl);
   const raw = `${url.host}${url.pathname}`.replace(/\/+$/, '');
   return raw.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+/, '') || 'acme';
-}
-
-function writeAtomic(file: string, content: string, mode: number): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
 }
 
 export class CertificateCache {
@@ -60,7 +49,7 @@ export class CertificateCache {
     }
     const key = await create();
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    writeAtomic(file, key, 0o600);
+    writeFileAtomic(file, key, 0o600);
     return key;
   }
 
@@ -92,7 +81,7 @@ export class CertificateCache {
   save(domain: string, key: string, cert: string): void {
     const paths = this.paths(domain);
     mkdirSync(this.domainDir(domain), { recursive: true, mode: 0o700 });
-    writeAtomic(paths.key, key, 0o600);
-    writeAtomic(paths.cert, cert, 0o644);
+    writeFileAtomic(paths.key, key, 0o600);
+    writeFileAtomic(paths.cert, cert, 0o644);
   }
 }

@@ -22,7 +22,8 @@ const JWT_SECRET = 'many-tabs-jwt-secret-long-enough-for-secure-0123456789';
 const TABS = 8;
 if (!HAVE_CHROMIUM && !IN_CI)
   console.warn(
-    `browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium); under CI (CI=true, CI=1, ...) it fails instead`,
+    `browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium); under CI (CI=true, CI=1, ` +
+      `...) it fails instead`,
   );
 
 interface PageState {

@@ -17,7 +17,8 @@ const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const PASSWORD = 'correct horse battery staple';
 if (!HAVE_CHROMIUM && !IN_CI)
   console.warn(
-    `browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium); under CI (CI=true, CI=1, ...) it fails instead`,
+    `browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium); under CI (CI=true, CI=1, ` +
+      `...) it fails instead`,
   );
 
 interface PageState {

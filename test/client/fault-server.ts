@@ -71,14 +71,19 @@ export function frame(e: Ev): string {
   return `event:${e.event}\nid:${e.id}\ndata:${JSON.stringify(e.data)}\n\n`;
 }
 
-export function startSse(res: ServerResponse, retryMs?: number): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+export function startSse(res: ServerResponse, retryMs?: number, headers: Record<string, string> = {}): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
   if (retryMs !== undefined) res.write(`retry:${retryMs}\n\n`);
 }
 
 export function lastEventId(req: IncomingMessage): number | undefined {
   const value = req.headers['last-event-id'];
   return typeof value === 'string' ? Number(value) : undefined;
+}
+
+/** A request's query parameter (`epoch`, `events`), as the broker would read it. */
+export function queryParam(req: { url: string }, name: string): string | null {
+  return new URL(req.url, 'http://x').searchParams.get(name);
 }
 
 /** Polls until the predicate holds. */

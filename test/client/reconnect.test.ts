@@ -1,7 +1,7 @@
 // The subscription's reconnect logic against a real HTTP server that injects faults on cue.
 import { afterEach, describe, expect, it } from 'vitest';
-import { BrokerClient, backoffDelay, type BrokerEvent, type ErrorInfo } from '../../client/index.js';
-import { FaultServer, fakeJwt, frame, lastEventId, startSse, until, type Ev } from './fault-server.js';
+import { BrokerClient, EPOCH_HEADER, backoffDelay, type BrokerEvent, type ErrorInfo } from '../../client/index.js';
+import { FaultServer, fakeJwt, frame, lastEventId, queryParam, startSse, until, type Ev } from './fault-server.js';
 
 const servers: FaultServer[] = [];
 const closers: Array<() => void> = [];
@@ -431,5 +431,70 @@ describe('subscription reconnects', () => {
     expect(server.streams[0].headers.authorization).toBe('Bearer abc');
     expect(server.streams[0].headers.accept).toBe('text/event-stream');
     expect(server.streams[0].headers['last-event-id']).toBeUndefined();
+  });
+});
+
+describe('subscription epochs', () => {
+  it('keeps the epoch each stream names beside its last id, and sends it with every resume', async () => {
+    const server = await serve((_req, res, n) => {
+      if (n === 1) {
+        startSse(res, undefined, { [EPOCH_HEADER]: 'E1' });
+        res.end(log(2).map(frame).join(''));
+      } else if (n === 2) {
+        // The broker's log was restored meanwhile: a new epoch, a reset and the snapshot.
+        startSse(res, undefined, { [EPOCH_HEADER]: 'E2' });
+        res.end(`event:reset\ndata:{}\n\n${frame({ id: 1, event: 'e1', data: 'restored' })}`);
+      } else startSse(res, undefined, { [EPOCH_HEADER]: 'E2' });
+    });
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast });
+    const { events, sub } = collect(client, { events: ['e1', 'e2'] });
+    await until(() => server.streams.length === 3, 'two resumes');
+    // The first request has no position, so no epoch either.
+    expect(server.streams[0].url).toBe('/sse?events=e1,e2');
+    expect(server.streams[0].headers['last-event-id']).toBeUndefined();
+    expect(server.streams[1].url).toBe('/sse?events=e1,e2&epoch=E1');
+    expect(server.streams[1].headers['last-event-id']).toBe('2');
+    expect(queryParam(server.streams[2], 'epoch')).toBe('E2');
+    expect(server.streams[2].headers['last-event-id']).toBe('1');
+    expect(events.map((e) => e.id)).toEqual([1, 2, 1]);
+    expect(sub.lastEventId).toBe(1);
+    expect(sub.epoch).toBe('E2');
+  });
+
+  it('an empty snapshot still takes the epoch of its stream (resuming from 0)', async () => {
+    const server = await serve((_req, res, n) => {
+      startSse(res, undefined, { [EPOCH_HEADER]: 'E1' });
+      if (n === 1) res.end();
+    });
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast });
+    collect(client);
+    await until(() => server.streams.length === 2, 'the resume');
+    expect(server.streams[1].url).toBe('/sse?epoch=E1');
+    expect(server.streams[1].headers['last-event-id']).toBe('0');
+  });
+
+  it('a saved lastEventId goes out with its saved epoch on the first request', async () => {
+    const server = await serve((_req, res) => {
+      startSse(res, undefined, { [EPOCH_HEADER]: 'E7' });
+    });
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast });
+    const { sub } = collect(client, { lastEventId: 41, epoch: 'E7' });
+    await until(() => server.streams.length === 1, 'the request');
+    expect(server.streams[0].url).toBe('/sse?epoch=E7');
+    expect(server.streams[0].headers['last-event-id']).toBe('41');
+    expect(sub.epoch).toBe('E7');
+  });
+
+  it('a broker that names no epoch gets none back', async () => {
+    const server = await serve((_req, res, n) => {
+      startSse(res);
+      if (n === 1) res.end(frame({ id: 3, event: 'a', data: 1 }));
+    });
+    const client = new BrokerClient({ url: server.url, token: 't', reconnect: fast });
+    const { sub } = collect(client);
+    await until(() => server.streams.length === 2, 'the resume');
+    expect(server.streams[1].url).toBe('/sse');
+    expect(server.streams[1].headers['last-event-id']).toBe('3');
+    expect(sub.epoch).toBeUndefined();
   });
 });

@@ -2,11 +2,12 @@
 // installs a small in-process Web Locks (the platform, not our code) on globalThis.navigator, and runs
 // several BrokerClient subscriptions, each one a tab, against the real broker.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerClient, type BrokerEvent, type ErrorInfo, type Subscription } from '../../client/index.js';
+import { BrokerClient, EPOCH_HEADER, type BrokerEvent, type ErrorInfo, type Subscription } from '../../client/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { makeUser } from '../helpers/http.js';
 import { sharingKey } from '../../client/shared-stream.js';
 import { waitUntil } from '../helpers/wait.js';
+import { FaultServer, fakeJwt, frame, queryParam, startSse } from './fault-server.js';
 
 type Callback = () => Promise<void>;
 
@@ -232,6 +233,31 @@ describe('shared stream between tabs', () => {
     for (const t of [first, second]) {
       await waitUntil(() => t.events.some((e) => e.id === after.id));
       expect(t.events.map((e) => e.id).filter((id) => id >= before.id)).toEqual([before.id, during.id, after.id]);
+    }
+  });
+
+  it("a follower that takes over resumes with the leader's epoch beside the last id", async () => {
+    // The broker's side of epochs is another branch's: a fault server names one on every stream.
+    const server = await new FaultServer((_req, res, n) => {
+      startSse(res, undefined, { [EPOCH_HEADER]: 'E9' });
+      if (n === 1) res.write([1, 2, 3].map((id) => frame({ id, event: `e${id}`, data: id })).join(''));
+    }).start();
+    try {
+      const token = fakeJwt({ iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3600 });
+      const leader = tab(new BrokerClient({ url: server.url, token }));
+      await waitUntil(() => leader.events.length === 3);
+      expect(leader.sub.epoch).toBe('E9');
+      // A tab that joins now learns the position, and its epoch, from the leader's state.
+      const follower = tab(new BrokerClient({ url: server.url, token }));
+      await waitUntil(() => follower.events.length === 3 && follower.sub.connected);
+      expect(follower.sub.leading).toBe(false);
+      expect(follower.sub.epoch).toBe('E9');
+      leader.sub.close();
+      await waitUntil(() => server.streams.length === 2, 5000, 'the follower resumes the stream');
+      expect(server.streams[1].headers['last-event-id']).toBe('3');
+      expect(queryParam(server.streams[1], 'epoch')).toBe('E9');
+    } finally {
+      await server.stop();
     }
   });
 });

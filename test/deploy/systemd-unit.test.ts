@@ -72,7 +72,10 @@ describe.skipIf(bins.skip)('broker.service under systemd-analyze', () => {
 
 // Reads the file only: runs with or without systemd-analyze.
 describe('broker.service as written', () => {
-  it('runs hardened: own user, state directory, one capability, read-only system, restart on failure, secrets from a file', () => {
+  const TITLE =
+    'runs hardened: own user, state directory, one capability, read-only ' +
+    'system, restart on failure, secrets from a file';
+  it(TITLE, () => {
     const service = serviceSection(readFileSync(UNIT, 'utf8'));
     const one = (key: string) => service.get(key)?.at(-1);
     expect(one('User')).toBe('broker');

@@ -345,12 +345,14 @@ export async function property<T>(
   await Promise.allSettled([...inFlight]);
   if (details.failed) {
     throw new Error(
-      `property failed (replay with FUZZ_SEED=${details.seed}):\n${fc.defaultReportMessage(details) ?? String(details.errorInstance)}`,
+      `property failed (replay with ` +
+        `FUZZ_SEED=${details.seed}):\n${fc.defaultReportMessage(details) ?? String(details.errorInstance)}`,
       { cause: details.errorInstance },
     );
   }
   expect(
     details.numRuns,
-    `only ${details.numRuns} of ${numRuns} cases ran within ${timeMs} ms (seed ${details.seed}): raise the budget or lighten the property`,
+    `only ${details.numRuns} of ${numRuns} cases ran within ${timeMs} ms (seed ${details.seed}): raise the ` +
+      `budget or lighten the property`,
   ).toBeGreaterThanOrEqual(minRuns);
 }

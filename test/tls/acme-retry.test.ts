@@ -65,7 +65,9 @@ describe.skipIf(bins.skip)("Let's Encrypt mode retries with backoff", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('logs each failed attempt with the reason and the delay, backs off, and succeeds once the name resolves here', async () => {
+  const TITLE =
+    'logs each failed attempt with the reason and the delay, backs off, ' + 'and succeeds once the name resolves here';
+  it(TITLE, async () => {
     const lines: LogLine[] = [];
     const stream = new Writable({
       write(chunk: Buffer, _enc, done) {

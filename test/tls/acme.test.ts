@@ -97,7 +97,10 @@ describe.skipIf(bins.skip)("Let's Encrypt mode against pebble", () => {
     return broker;
   };
 
-  it('obtains a certificate by HTTP-01, serves the API over HTTPS with it, redirects plain HTTP, and reuses the cache after a restart', async () => {
+  const TITLE =
+    'obtains a certificate by HTTP-01, serves the API over HTTPS with it, ' +
+    'redirects plain HTTP, and reuses the cache after a restart';
+  it(TITLE, async () => {
     const dir = tempDir();
     dirs.push(dir);
     const domain = `api-${process.pid}-${Date.now().toString(36)}.broker.test`;

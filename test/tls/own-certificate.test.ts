@@ -80,7 +80,9 @@ describe('own certificate mode', () => {
     expect(res.headers.get('location')).toBe(`${base}/verify?x=1`);
   });
 
-  it('reloads the files on SIGHUP without dropping an open stream, and keeps serving when the new files are bad', async () => {
+  const TITLE =
+    'reloads the files on SIGHUP without dropping an open stream, and ' + 'keeps serving when the new files are bad';
+  it(TITLE, async () => {
     const created = await httpsRequest(`${base}/create_user`, {
       ca: ca.certPem,
       body: { admin_token: ADMIN, username: 'carol', password: 'correct horse battery staple', tenant_name: 'own' },

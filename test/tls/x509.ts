@@ -92,7 +92,8 @@ export function issue(options: IssueOptions): Issued {
   );
   const signature = sign('sha256', tbs, options.issuer?.key ?? privateKey);
   const der = seq(tbs, ECDSA_SHA256, bits(signature));
-  const certPem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
+  const base64 = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n');
+  const certPem = `-----BEGIN CERTIFICATE-----\n${base64}-----END CERTIFICATE-----\n`;
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   // Parse it back: a malformed certificate fails here, in the helper, not deep inside a handshake.
   const parsed = new X509Certificate(certPem);

@@ -2,7 +2,7 @@
 // JSON is refused by a linear scan before parsing, so it costs no recursion and no stack. Everything
 // here is linear in the body's size: a plain JSON.parse (a reviver calls back into JS for every
 // value, several times the parse's cost), then a walk only when the text could hold what it looks for.
-import { badRequest } from './errors.js';
+import { badRequest } from '../errors.js';
 
 export const MAX_JSON_DEPTH = 64;
 /** The body limit of every route without a `data` field (login, reset, admin): credentials and names. */

@@ -4,16 +4,16 @@ import rateLimit from '@fastify/rate-limit';
 import type { ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { adminRoutes } from './identity/admin-routes.js';
-import { identityRoutes } from './identity/routes.js';
-import { capConnectionsPerAddress } from './http/connection-cap.js';
-import { toHttpError } from './errors.js';
+import { adminRoutes } from '../identity/admin-routes.js';
+import { identityRoutes } from '../identity/routes.js';
+import { capConnectionsPerAddress } from './connection-cap.js';
+import { toHttpError } from '../errors.js';
 import { parseJsonBody, SMALL_BODY_LIMIT } from './json-body.js';
-import { realtimeRoutes } from './realtime/routes.js';
-import { logRequests, OneLinePerRequest, redactUrl } from './http/request-log.js';
+import { realtimeRoutes } from '../realtime/routes.js';
+import { logRequests, OneLinePerRequest, redactUrl } from './request-log.js';
 import { formatSchemaErrors } from './schema.js';
-import type { Services } from './services.js';
-import { proxyTrust } from './http/trust-proxy.js';
+import type { Services } from '../services.js';
+import { proxyTrust } from './trust-proxy.js';
 
 const notFoundBody = (req: FastifyRequest) => ({ error: `no route ${req.method} ${req.url.split('?')[0]}` });
 
@@ -185,7 +185,8 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   const body = JSON.stringify({ error: message });
   if (socket.writable) {
     socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ` +
+        `${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
   socket.destroySoon?.();
