@@ -65,7 +65,8 @@ function eventsJson(records: EventRecord[], next: number | undefined): string {
   let out = '{"events":[';
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
-    out += `${i ? ',' : ''}{"id":${r.id},"event":${JSON.stringify(r.event)},"data":${r.data},"timestamp":${r.timestamp}}`;
+    out += `${i ? ',' : ''}{"id":${r.id},"event":${JSON.stringify(r.event)},`;
+    out += `"data":${r.data},"timestamp":${r.timestamp}}`;
   }
   return `${out}]${next === undefined ? '' : `,"next":${next}`}}`;
 }
