@@ -75,7 +75,12 @@ export class Hub {
     let mine = this.byUser.get(sub.username);
     if (!mine) this.byUser.set(sub.username, (mine = new Set()));
     mine.add(sub);
-    sub.attach({ maxBuffer: this.options.maxBuffer, now: this.options.now, gone: () => this.remove(sub) });
+    sub.attach({
+      maxBuffer: this.options.maxBuffer,
+      seq: this.published,
+      now: this.options.now,
+      gone: () => this.remove(sub),
+    });
     if (sub.init.isCurrent && !sub.init.isCurrent()) return sub.end();
     const through = await replay(this.log, sub, from, this.options.maxBuffer);
     if (through !== undefined) this.deliveries += sub.goLive(through);
@@ -109,6 +114,7 @@ export class Hub {
   private publish(batch: readonly EventRecord[]): void {
     if (batch.length === 0) return;
     this.queue.push(batch);
+    this.published++;
     if (this.pumping) return;
     this.pumping = true;
     this.startRound();
@@ -116,6 +122,8 @@ export class Hub {
   }
 
   private readonly queue: (readonly EventRecord[])[] = [];
+  /** Batches published so far: a round's jobs carry it, so a subscriber knows what predates its attach. */
+  private published = 0;
   private pumping = false;
   private jobs: FanOutJob[] = [];
 
@@ -139,6 +147,7 @@ export class Hub {
         records,
         frames,
         all: frames.length === 1 ? frames[0] : Buffer.concat(frames),
+        seq: this.published,
         subs: [...subs],
         next: 0,
       });

@@ -97,6 +97,7 @@ async function snapshot(replay: Replay, prefix: string): Promise<number | undefi
   const latest = await log.latestIds(stream, names);
   const ids = names ? latest.filter((id) => id <= floor) : latest;
   const through = names ? floor : Math.max(ids.length > 0 ? ids[ids.length - 1] : 0, floor);
+  sub.covered(through);
   let text = prefix;
   let i = 0;
   do {
@@ -133,6 +134,7 @@ async function after(replay: Replay, from: number): Promise<number | undefined> 
       return position;
     }
     if (!(await replay.write(encode(page.records)))) return undefined;
+    sub.covered(position);
     // A slow reader's replay can span a retention run: events it had not reached may be gone, and
     // skipping them silently would be a gap. Start over from the snapshot, as a resume from before
     // the retained history does.

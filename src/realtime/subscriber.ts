@@ -40,11 +40,15 @@ export interface FramedBatch {
   frames: readonly Buffer[];
   /** Every frame in one Buffer: what an unfiltered subscriber gets. */
   all: Buffer;
+  /** The hub's count of batches published when this one's round began (all of them committed by then). */
+  seq: number;
 }
 
 /** What the hub hands a subscriber on attach. */
 export interface Attachment {
   maxBuffer: number;
+  /** The hub's count of batches published so far: those are committed, so the replay will read them. */
+  seq: number;
   now: () => number;
   /** Called once when the stream ends, however it ends (the hub drops it from its registry). */
   gone: () => void;
@@ -55,8 +59,9 @@ const CLOSE_GRACE_MS = 5000;
 
 export class Subscriber {
   private replaying = true;
-  private queue: FramedBatch[] = [];
+  private queue: { batch: FramedBatch; bytes: number }[] = [];
   private queueBytes = 0;
+  private attachedSeq = 0;
   /** The highest id written (or covered by the replay): live events at or below it are not sent again. */
   private lastId = 0;
   private ended = false;
@@ -94,6 +99,7 @@ export class Subscriber {
   /** From now on, live batches queue until goLive (the hub calls this as it registers the stream). */
   attach(attachment: Attachment): void {
     this.maxBuffer = attachment.maxBuffer;
+    this.attachedSeq = attachment.seq;
     this.gone = attachment.gone;
     const { expiresAt } = this.init;
     if (expiresAt !== undefined) {
@@ -156,12 +162,15 @@ export class Subscriber {
   }
 
   private enqueue(batch: FramedBatch): void {
+    // Committed before the attach (a round already under way, or waiting): the replay reads it from the
+    // log, and queuing it would count a big commit against a subscriber that is not behind at all.
+    if (batch.seq <= this.attachedSeq) return;
     const { records, frames } = batch;
     let bytes = 0;
     if (!this.init.names) bytes = batch.all.length;
     else for (let i = 0; i < records.length; i++) if (this.init.names.has(records[i].event)) bytes += frames[i].length;
     if (bytes === 0) return;
-    this.queue.push(batch);
+    this.queue.push({ batch, bytes });
     this.queueBytes += bytes;
     // The queue is as much behind as unsent bytes are: past --max_buffer, cut like a slow reader.
     if (this.queuedBytes > this.maxBuffer) this.cut();
@@ -189,6 +198,20 @@ export class Subscriber {
   }
 
   /**
+   * The replay has covered every id up to `position`: queued batches it has overtaken are dropped, so the
+   * queue counts against --max_buffer only what the subscriber is really behind.
+   */
+  covered(position: number): void {
+    if (!this.replaying) return;
+    while (this.queue.length > 0) {
+      const { batch, bytes } = this.queue[0];
+      if (batch.records[batch.records.length - 1].id > position) break;
+      this.queue.shift();
+      this.queueBytes -= bytes;
+    }
+  }
+
+  /**
    * The replay is written and covered every id up to `through` (events it skipped by a filter, or as
    * superseded in a snapshot, included): the queued batches go out, minus what the replay already held,
    * and from now on the hub's batches are written as they come. Returns the events delivered.
@@ -201,7 +224,7 @@ export class Subscriber {
     this.queue = [];
     this.queueBytes = 0;
     let delivered = 0;
-    for (const batch of queue) delivered += this.deliver(batch);
+    for (const { batch } of queue) delivered += this.deliver(batch);
     return delivered;
   }
 }

@@ -124,3 +124,69 @@ describe('hub.attach with async log reads', () => {
     });
   }
 });
+
+describe('a replaying subscriber and --max_buffer', () => {
+  const options = { maxBuffer: 64 * 1024, maxStreamsPerUser: 10, heartbeatMs: 60_000, now: Date.now };
+
+  it('its live queue counts: one that never reads is cut while commits pile up, nobody waits', async () => {
+    broker = await startBroker({ tenant_insert_rate: 0 });
+    const { log } = broker.services;
+    const blob = JSON.stringify('q'.repeat(1000));
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => log.append('stuck', `n${i}`, blob)));
+    await turn();
+    hub = new Hub(log, options);
+    // A sink that takes nothing in after its first chunk: the replay waits for a 'drain' that never comes.
+    const stuck = new Writable({ highWaterMark: 16 * 1024, write() {} });
+    const sub = new Subscriber({ stream: 'stuck', username: 'u', sink: stuck, names: undefined, expiresAt: undefined });
+    void hub.attach(sub, { after: 0 });
+    await waitUntil(() => stuck.writableLength > 0, 5000, 'the first page written');
+    for (let i = 0; i < 200 && !sub.closed; i++) await log.append('stuck', `live${i}`, blob);
+    expect(sub.closed).toBe(true);
+    expect(stuck.destroyed).toBe(true);
+    expect(hub.streamsOf('u')).toBe(0);
+  });
+
+  it('what its replay has overtaken leaves the queue: a reader that keeps up is not cut', async () => {
+    broker = await startBroker({ tenant_insert_rate: 0 });
+    const { log } = broker.services;
+    const data = JSON.stringify('t'.repeat(100));
+    const append = (n: number) => Promise.all(Array.from({ length: n }, (_, i) => log.append('held', `e${i}`, data)));
+    await append(600);
+    await turn();
+    hub = new Hub(log, { ...options, maxBuffer: 256 * 1024 });
+    // A sink that takes one chunk at a time when told to: the replay waits for its 'drain' between pages.
+    const ids: number[] = [];
+    const parser = new SseParser({ onMessage: (m) => ids.push(Number(m.lastEventId)) });
+    let pending: (() => void) | undefined;
+    let held = true;
+    const sink = new Writable({
+      highWaterMark: 16 * 1024,
+      write(chunk: Buffer, _encoding, done) {
+        parser.feed(chunk);
+        if (held) pending = done;
+        else setImmediate(done);
+      },
+    });
+    const sub = new Subscriber({ stream: 'held', username: 'u', sink, names: undefined, expiresAt: undefined });
+    const attached = hub.attach(sub, { after: 0 });
+    // Five rounds of 600 events in six commits (more than a page of 500) while a page waits: ~400 KB
+    // queued in all, more than --max_buffer, but each next page overtakes most of what is queued.
+    for (let round = 0; round < 5; round++) {
+      await waitUntil(() => pending !== undefined, 5000, 'a page waiting for drain');
+      const before = sub.queuedBytes;
+      for (let i = 0; i < 6; i++) await append(100);
+      await waitUntil(() => sub.queuedBytes > before || sub.closed, 5000, 'the commits queued');
+      expect(sub.live).toBe(false);
+      expect(sub.closed).toBe(false);
+      const done = pending!;
+      pending = undefined;
+      done();
+    }
+    held = false;
+    pending?.();
+    await attached;
+    expect(sub.closed).toBe(false);
+    await waitUntil(() => ids.length >= 3600, 10_000, 'every event delivered');
+    expect(ids).toEqual(Array.from({ length: 3600 }, (_, i) => i + 1));
+  });
+});
