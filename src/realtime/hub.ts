@@ -99,11 +99,6 @@ export class Hub {
     }
   }
 
-  /** Ends a stream cleanly (the client reconnects and resumes from its last id). */
-  close(sub: Subscriber): void {
-    sub.end();
-  }
-
   /**
    * Fans out committed batches. One commit to 5,000 subscribers in one synchronous loop held the event
    * loop for tens of milliseconds (inserts and new streams waited behind it), so the fan-out goes

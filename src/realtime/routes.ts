@@ -54,7 +54,7 @@ function epochOf(req: FastifyRequest<{ Querystring: Record<string, string | stri
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-/** Takes the connection over from fastify: sse.ts writes the head itself on the socket or h2 stream. */
+/** What carries the stream once fastify has let go (reply.hijack): the socket, or the request's h2 stream. */
 function eventStreamTarget(raw: FastifyReply['raw']): EventStreamTarget {
   const h2 = (raw as unknown as { stream?: ServerHttp2Stream }).stream;
   return h2 ? { h2 } : { socket: raw.socket };
