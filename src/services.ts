@@ -1,5 +1,5 @@
-// The application's parts, built once from a Config and wired together: the event log feeds the hub,
-// identity's session ends close streams. Tests build it with a controllable clock.
+// The application's parts, built once from a Config and wired together: the hub hears the event log's
+// commits (it subscribes itself), identity's session ends close streams. Tests build it with a controllable clock.
 import type { Config } from './config.js';
 import { Identity } from './identity/identity.js';
 import { createBiscuitIssuer } from './tokens/biscuit.js';
@@ -44,13 +44,12 @@ export async function createServices(config: Config, options: ServiceOptions = {
       now,
     });
     const log = new LmdbEventLog(db, now);
-    const hub = new Hub({
+    const hub = new Hub(log, {
       maxBuffer: config.max_buffer,
       maxStreamsPerUser: config.max_streams_per_user,
       heartbeatMs: config.heartbeat * 1000,
       now,
     });
-    log.committed.subscribe((batch) => hub.publish(batch));
     identity.sessionEnded.subscribe(({ username }) => hub.closeUser(username));
 
     const policy = { maxAgeMs: config.history_max_age * 1000, maxEvents: config.history_max_events };

@@ -9,6 +9,7 @@ import { identityRoutes } from '../identity/routes.js';
 import { capConnectionsPerAddress } from './connection-cap.js';
 import { toHttpError } from '../errors.js';
 import { parseJsonBody, SMALL_BODY_LIMIT } from './json-body.js';
+import { EPOCH_HEADER } from '../../client/protocol.js';
 import { realtimeRoutes } from '../realtime/routes.js';
 import { logRequests, OneLinePerRequest, redactUrl } from './request-log.js';
 import { formatSchemaErrors } from './schema.js';
@@ -133,7 +134,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   await app.register(cors, {
     origin: config.origin === '*' ? '*' : config.origin.split(',').map((o) => o.trim()),
     methods: ['GET', 'HEAD', 'POST', 'OPTIONS'],
-    allowedHeaders: ['authorization', 'content-type', 'last-event-id', 'cache-control'],
+    allowedHeaders: ['authorization', 'content-type', 'last-event-id', 'cache-control', EPOCH_HEADER],
+    exposedHeaders: [EPOCH_HEADER],
     maxAge: 600,
   });
   // An unknown route answers before its body is read or parsed (after CORS, so a browser can read the
@@ -164,7 +166,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const { users, login, twoFactor, resets, credentials, verifier } = identity;
   identityRoutes(app, { users, login, resets, credentials, verifier, adminToken, bodyLimit: config.body_limit });
   adminRoutes(app, { users, twoFactor, resets, adminToken, bodyLimit: config.body_limit });
-  realtimeRoutes(app, services);
+  realtimeRoutes(app, { log: services.log, hub: services.hub, identity, config });
   return app;
 }
 

@@ -2,9 +2,12 @@
 // count and bytes, the request by the records it may look at, and the scan yields between chunks.
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { EventLog, EventRecord } from '../storage/event-log.js';
-import { EXAMINE_BYTES_PER_TURN, EXAMINE_PER_TURN } from './stream.js';
+import { EXAMINE_BYTES_PER_TURN, EXAMINE_PER_TURN } from './replay.js';
 
-/** GET /events: `limit` defaults to 100, at most 1,000; an answer holds about 4 MiB of data at most (always one event). */
+/**
+ * GET /events: `limit` defaults to 100, at most 1,000; an answer holds about 4 MiB of data at most (always
+ * one event).
+ */
 export const EVENTS_DEFAULT_LIMIT = 100;
 export const EVENTS_MAX_LIMIT = 1000;
 export const EVENTS_MAX_BYTES = 4 * 1024 * 1024;

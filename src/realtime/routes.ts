@@ -1,15 +1,30 @@
 // /insert, /sse and /events: the thin HTTP face of the event log and the hub.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerHttp2Stream } from 'node:http2';
+import { EPOCH_HEADER, EPOCH_PARAM } from '../../client/protocol.js';
 import { badRequest, tooMany, unauthorized } from '../errors.js';
+import type { Config } from '../config.js';
 import { principalOf, requireUser } from '../http/authenticate.js';
 import { anyJson, body, str } from '../http/schema.js';
-import type { Services } from '../services.js';
-import type { EventRecord } from '../storage/event-log.js';
+import type { Identity } from '../identity/identity.js';
+import type { EventLog, EventRecord } from '../storage/event-log.js';
 import { EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT, history } from './history.js';
-import { Subscriber } from './hub.js';
-import { invalidEventName, openEventStream } from './sse.js';
-import { startStream } from './stream.js';
+import type { Hub } from './hub.js';
+import { type EventStreamTarget, invalidEventName, openEventStream } from './sse.js';
+import { Subscriber } from './subscriber.js';
 import { TenantLimits } from './tenant-limits.js';
+
+/** The parts the realtime routes use. */
+export interface RealtimeParts {
+  log: EventLog;
+  hub: Hub;
+  /** Authenticates requests (requireUser) and re-reads a user record (isCurrent). */
+  identity: Identity;
+  config: Pick<
+    Config,
+    'tenant_insert_rate' | 'tenant_quota' | 'tenant_max_event_names' | 'body_limit' | 'max_streams_per_user'
+  >;
+}
 
 function parseId(value: unknown, what: string): number | undefined {
   if (value === undefined || value === '') return undefined;
@@ -33,18 +48,30 @@ function single(value: unknown): unknown {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** The epoch a resume's id is from (`epoch` parameter or Broker-Epoch header); undefined when not sent. */
+function epochOf(req: FastifyRequest<{ Querystring: Record<string, string | string[] | undefined> }>) {
+  const value = single(req.headers[EPOCH_HEADER]) ?? single(req.query[EPOCH_PARAM]);
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** What carries the stream once fastify has let go (reply.hijack): the socket, or the request's h2 stream. */
+function eventStreamTarget(raw: FastifyReply['raw']): EventStreamTarget {
+  const h2 = (raw as unknown as { stream?: ServerHttp2Stream }).stream;
+  return h2 ? { h2 } : { socket: raw.socket };
+}
+
 /** The stored data is compact JSON text already: spliced into the answer, never parsed again. */
 function eventsJson(records: EventRecord[], next: number | undefined): string {
   let out = '{"events":[';
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
-    out += `${i ? ',' : ''}{"id":${r.id},"event":${JSON.stringify(r.event)},"data":${r.data},"timestamp":${r.timestamp}}`;
+    out += `${i ? ',' : ''}{"id":${r.id},"event":${JSON.stringify(r.event)},`;
+    out += `"data":${r.data},"timestamp":${r.timestamp}}`;
   }
   return `${out}]${next === undefined ? '' : `,"next":${next}`}}`;
 }
 
-export function realtimeRoutes(app: FastifyInstance, services: Services): void {
-  const { identity, log, hub, config } = services;
+export function realtimeRoutes(app: FastifyInstance, { identity, log, hub, config }: RealtimeParts): void {
   const limits = new TenantLimits(
     { insertRate: config.tenant_insert_rate, quota: config.tenant_quota, maxEventNames: config.tenant_max_event_names },
     log,
@@ -95,7 +122,10 @@ export function realtimeRoutes(app: FastifyInstance, services: Services): void {
         limit,
         names: parseNames(req.query),
       });
-      return reply.type('application/json; charset=utf-8').send(eventsJson(records, next));
+      return reply
+        .type('application/json; charset=utf-8')
+        .header(EPOCH_HEADER, log.epoch)
+        .send(eventsJson(records, next));
     },
   );
 
@@ -112,20 +142,20 @@ export function realtimeRoutes(app: FastifyInstance, services: Services): void {
       if (!hub.canSubscribe(user.username))
         throw tooMany(`at most ${config.max_streams_per_user} open streams per user`, 5);
 
-      const sink = openEventStream(reply);
+      const epoch = epochOf(req);
+      reply.hijack();
+      const headers = { ...reply.getHeaders(), [EPOCH_HEADER]: log.epoch };
+      const sink = openEventStream(eventStreamTarget(reply.raw), headers, log.epoch);
       if (!sink) return;
       const sub = new Subscriber({
-        tenant: user.tenant_name,
+        stream: user.tenant_name,
         username: user.username,
         sink,
         names,
         expiresAt: exp === undefined ? undefined : exp * 1000,
+        isCurrent: () => identity.isCurrent(user),
       });
-      hub.add(sub);
-      // Registered: a revoke, password change or tenant move from now on closes it. One that happened
-      // while this request was authenticated and parsed did not see it, so the record is read again.
-      if (!identity.isCurrent(user)) return hub.close(sub);
-      await startStream(hub, log, sub, lastEventId);
+      await hub.attach(sub, lastEventId === undefined ? undefined : { after: lastEventId, epoch });
     },
   );
 }

@@ -1,17 +1,20 @@
 // Server-Sent Events framing. No space after the colon, so the original fetch-based broker-client,
 // which splits on ':' without trimming, parses our frames too.
-import type { FastifyReply } from 'fastify';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import { RESET_EVENT } from '../../client/protocol.js';
 import type { EventRecord } from '../storage/event-log.js';
+import type { Sink } from './subscriber.js';
 
 export function frame(record: Pick<EventRecord, 'event' | 'id' | 'data'>): string {
   return `event:${record.event}\nid:${record.id}\ndata:${record.data}\n\n`;
 }
 
-/** The server's own event name (client/subscription.ts knows it as RESET_EVENT); users may not insert it. */
-export const RESET_EVENT = 'reset';
-/** Sent first on a resume whose Last-Event-ID is older than the retained history, or newer than the log. */
+/**
+ * Sent first on a resume whose Last-Event-ID is older than the retained history, newer than the log, or
+ * from another epoch: drop local state, a fresh snapshot follows.
+ */
 export const RESET_FRAME = `event:${RESET_EVENT}\ndata:{}\n\n`;
 export const RETRY_MS = 2000;
 export const HEARTBEAT = Buffer.from(':\n\n');
@@ -23,56 +26,54 @@ export const SSE_HEADERS = {
   connection: 'close',
 } as const;
 
-/**
- * Where a subscriber's bytes go: over HTTP/1.1 the connection's socket itself, over HTTP/2 the
- * request's own stream (the connection is shared with the browser's other requests and tabs, so a
- * cut or an end applies to this stream alone).
- */
-export interface EventSink {
-  write(bytes: Buffer | string): boolean;
-  end(): void;
-  destroy(): void;
-  readonly writableLength: number;
-  readonly destroyed: boolean;
-  once(event: 'close' | 'drain', listener: () => void): unknown;
-}
-
 /** Connection-specific headers HTTP/2 forbids (RFC 9113 8.2.2); Node refuses a response carrying one. */
 const NOT_IN_H2 = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
+/** What carries the response: the HTTP/1.1 connection's socket, or the request's HTTP/2 stream. */
+export type EventStreamTarget = { socket: Socket | null | undefined } | { h2: ServerHttp2Stream };
+
 /**
- * Takes the connection over from fastify and writes the response head itself. An SSE body only ends
- * when the connection closes, so it needs no chunked encoding: every frame can then go to the socket as
- * it is, and one Buffer serves every subscriber (res.write would wrap each write in chunk framing and
- * a cork/nextTick per subscriber). Over HTTP/2 the stream is the sink (h2 frames the data itself).
- * Returns undefined when the client is already gone.
+ * The stream's first lines: the reconnection delay, then the log's epoch as a comment (a client keeps it
+ * with its last id; parsers that do not know it skip a comment).
  */
-export function openEventStream(reply: FastifyReply): EventSink | undefined {
-  reply.hijack();
-  const h2 = (reply.raw as unknown as { stream?: ServerHttp2Stream }).stream;
-  if (h2) return openHttp2Stream(reply, h2);
-  const socket = reply.raw.socket;
+function preamble(epoch: string): string {
+  return `retry:${RETRY_MS}\n:epoch ${epoch}\n\n`;
+}
+
+/**
+ * Writes the response head and the preamble on a connection the HTTP layer has handed over. An SSE body
+ * only ends when the connection closes, so it needs no chunked encoding: every frame can then go to the
+ * socket as it is, and one Buffer serves every subscriber (res.write would wrap each write in chunk
+ * framing and a cork/nextTick per subscriber). Over HTTP/2 the stream is the sink (h2 frames the data
+ * itself). Returns undefined when the client is already gone.
+ */
+export function openEventStream(
+  target: EventStreamTarget,
+  headers: Record<string, unknown>,
+  epoch: string,
+): Sink | undefined {
+  if ('h2' in target) return openHttp2Stream(target.h2, headers, epoch);
+  const socket = target.socket;
   if (!socket || socket.destroyed) return undefined;
-  const headers: Record<string, unknown> = { ...reply.getHeaders(), ...SSE_HEADERS };
   let head = 'HTTP/1.1 200 OK\r\n';
-  for (const [name, value] of Object.entries(headers)) {
+  for (const [name, value] of Object.entries({ ...headers, ...SSE_HEADERS })) {
     if (value === undefined) continue;
     head += `${name}: ${Array.isArray(value) ? value.join(', ') : String(value)}\r\n`;
   }
   socket.setNoDelay(true);
-  socket.write(`${head}\r\nretry:${RETRY_MS}\n\n`);
+  socket.write(`${head}\r\n${preamble(epoch)}`);
   return socket;
 }
 
-function openHttp2Stream(reply: FastifyReply, stream: ServerHttp2Stream): EventSink | undefined {
+function openHttp2Stream(stream: ServerHttp2Stream, headers: Record<string, unknown>, epoch: string): Sink | undefined {
   if (stream.destroyed || stream.closed || stream.headersSent) return undefined;
-  const headers: OutgoingHttpHeaders = { ':status': 200 };
-  for (const [name, value] of Object.entries({ ...reply.getHeaders(), ...SSE_HEADERS })) {
+  const out: OutgoingHttpHeaders = { ':status': 200 };
+  for (const [name, value] of Object.entries({ ...headers, ...SSE_HEADERS })) {
     if (value !== undefined && !NOT_IN_H2.has(name.toLowerCase()))
-      headers[name.toLowerCase()] = value as OutgoingHttpHeaders[string];
+      out[name.toLowerCase()] = value as OutgoingHttpHeaders[string];
   }
-  stream.respond(headers);
-  stream.write(`retry:${RETRY_MS}\n\n`);
+  stream.respond(out);
+  stream.write(preamble(epoch));
   return stream;
 }
 

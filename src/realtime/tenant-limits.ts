@@ -35,12 +35,15 @@ export class TenantLimits {
       const usage = this.log.usage(tenant);
       if (quota > 0 && usage.bytes + recordBytes(event, data) > quota) {
         throw tenantLimit(
-          `the tenant's events would exceed --tenant_quota (${quota} bytes; ${usage.bytes} used): nothing was written. Raise --tenant_quota or let retention (--history_max_events, --history_max_age) free space`,
+          `the tenant's events would exceed --tenant_quota (${quota} bytes; ${usage.bytes} used): ` +
+            'nothing was written. Raise --tenant_quota or let retention (--history_max_events, ' +
+            '--history_max_age) free space',
         );
       }
       if (maxEventNames > 0 && usage.names >= maxEventNames && this.log.isNewName(tenant, event)) {
         throw tenantLimit(
-          `the tenant has ${usage.names} event names, --tenant_max_event_names is ${maxEventNames}: a new name is refused (existing names still insert)`,
+          `the tenant has ${usage.names} event names, --tenant_max_event_names is ${maxEventNames}: ` +
+            'a new name is refused (existing names still insert)',
         );
       }
     }

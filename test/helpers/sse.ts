@@ -10,7 +10,10 @@ export interface Frame {
 
 export class SseReader {
   frames: Frame[] = [];
+  /** Comments other than the stream's first `:epoch <epoch>` line: the heartbeats. */
   comments = 0;
+  /** The epoch the stream announced in its `:epoch` comment. */
+  epoch: string | undefined;
   status = 0;
   headers: Headers | undefined;
   ended = false;
@@ -42,7 +45,10 @@ export class SseReader {
     const parser = new SseParser({
       onMessage: (m) => this.frames.push({ event: m.type, id: m.lastEventId, data: m.data }),
       onRetry: (ms) => this.frames.push({ retry: String(ms), data: '' }),
-      onComment: () => this.comments++,
+      onComment: (text) => {
+        if (this.epoch === undefined && text.startsWith('epoch ')) this.epoch = text.slice('epoch '.length);
+        else this.comments++;
+      },
     });
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       parser.feed(chunk);

@@ -43,7 +43,7 @@ describe('--tenant_insert_rate', () => {
 });
 
 describe('--tenant_quota', () => {
-  it('refuses inserts past the quota with a 403 naming the flag, keeps counting across a restart, and a database from before the quota is counted at start', async () => {
+  it('403 naming the flag past the quota; the count survives a restart, is made for an older database', async () => {
     const dir = testDir();
     broker = await startBroker({ tenant_quota: 50_000, tenant_insert_rate: 0 }, { dir });
     const full = await makeUser(broker.url, { tenant_name: 'hoarder' });
@@ -151,7 +151,7 @@ describe('events filling --map_size', () => {
 });
 
 describe('event names an SSE parser would read differently', () => {
-  it('refuses surrounding whitespace, control and format characters (" reset" cannot forge the reset frame)', async () => {
+  it('refuses surrounding whitespace, control and format characters (" reset" cannot forge reset)', async () => {
     broker = await startBroker();
     const u = await makeUser(broker.url, { tenant_name: 'forger' });
     for (const event of [

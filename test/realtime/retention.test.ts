@@ -22,7 +22,8 @@ describe('retention', () => {
     const dir = testDir();
     running = await startBroker({}, { dir });
     const { jwt, username, password } = await makeUser(running.url, { tenant_name: 'kept' });
-    await post(running.url, '/insert', { event: 'config', data: { theme: 'dark' } }, bearer(jwt)); // id 1: only one of its name
+    // id 1: only one of its name
+    await post(running.url, '/insert', { event: 'config', data: { theme: 'dark' } }, bearer(jwt));
     for (let i = 2; i <= 20; i++) await post(running.url, '/insert', { event: 'tick', data: i }, bearer(jwt));
     await running.close();
 

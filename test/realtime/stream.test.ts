@@ -128,7 +128,7 @@ describe('subscribe', () => {
     expect((await get(base, '/events', bearer(c.jwt))).body.events).toHaveLength(1);
   });
 
-  it('1,000 concurrent inserts reach each of 50 subscribers exactly once, in id order, even those connecting mid-storm', async () => {
+  it('1,000 concurrent inserts reach 50 subscribers exactly once, in id order, even those joining midway', async () => {
     const users = await Promise.all(Array.from({ length: 5 }, () => makeUser(base, { tenant_name: 'storm' })));
     const early = Array.from({ length: 25 }, (_, i) => sse(base, users[i % 5].jwt, { lastEventId: 0 }));
     await Promise.all(early.map((r) => r.waitFor((x) => x.frames.length >= 1)));
@@ -216,7 +216,7 @@ describe('resume', () => {
     expect(r.events.map((f) => Number(f.data))).toEqual(Array.from({ length: 1200 }, (_, i) => i + 1));
   });
 
-  it('a Last-Event-ID beyond the log (an older backup restored) gets event:reset and the snapshot, then live', async () => {
+  it('a Last-Event-ID beyond the log (an older backup restored): event:reset, the snapshot, live', async () => {
     const { jwt } = await makeUser(base, { tenant_name: 'future-resume' });
     await insert(jwt, 'x', 1);
     await insert(jwt, 'y', 2);

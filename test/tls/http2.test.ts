@@ -79,7 +79,7 @@ class H2Sse {
 
   constructor(session: ClientHttp2Session, jwt: string, { read = true } = {}) {
     this.req = session.request({ ':path': '/sse', authorization: `Bearer ${jwt}` });
-    const parser = new SseParser({ onMessage: (m) => this.messages.push(m), onComment: () => this.comments++ });
+    const parser = new SseParser({ onMessage: (m) => this.messages.push(m), onComment: (c) => this.heartbeat(c) });
     this.req.on('response', (h) => {
       this.status = Number(h[':status']);
       this.headers = h;
@@ -92,6 +92,11 @@ class H2Sse {
     });
     this.req.on('error', () => {});
     if (!read) this.req.pause();
+  }
+
+  /** The stream's first comment is its `:epoch`; the others are heartbeats. */
+  private heartbeat(comment: string): void {
+    if (!comment.startsWith('epoch ')) this.comments++;
   }
 
   ids(): number[] {
