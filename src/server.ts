@@ -45,8 +45,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = urlFor('http', config.host, port);
   app.log.info(
-    { url, listen: `${config.host}:${port}`, db: services.db.path },
-    `broker listening on http://${config.host}:${port}, data in ${services.db.path}`,
+    { url, listen: `${config.host}:${port}`, db: services.storage.path },
+    `broker listening on http://${config.host}:${port}, data in ${services.storage.path}`,
   );
   logWarnings(app, config, services);
 
@@ -78,7 +78,7 @@ async function listenQuietly(app: FastifyInstance, port: number, host: string): 
 }
 
 function logWarnings(app: FastifyInstance, config: Config, services: Services): void {
-  for (const warning of services.db.warnings) app.log.warn(warning);
+  for (const warning of services.storage.warnings) app.log.warn(warning);
   for (const warning of unsafeSettings(config)) app.log.warn(`unsafe setting: ${warning}`);
 }
 
@@ -184,8 +184,8 @@ async function startSecure(config: Config, options: StartOptions): Promise<Runni
 
     const url = urlFor('https', config.domain ?? config.host, httpsPort);
     app.log.info(
-      { url, listen: `${config.host}:${httpsPort}`, redirect: `${config.host}:${httpPort}`, db: services.db.path },
-      `broker listening on https://${config.host}:${httpsPort} (plain HTTP on ${config.host}:${httpPort} answers ACME challenges and redirects to HTTPS), data in ${services.db.path}`,
+      { url, listen: `${config.host}:${httpsPort}`, redirect: `${config.host}:${httpPort}`, db: services.storage.path },
+      `broker listening on https://${config.host}:${httpsPort} (plain HTTP on ${config.host}:${httpPort} answers ACME challenges and redirects to HTTPS), data in ${services.storage.path}`,
     );
     logWarnings(app, config, services);
     let closing: Promise<void> | undefined;

@@ -9,25 +9,14 @@
 // start would (database.ts: header, meta pages, every page read in a child process) and that its schema
 // is one this broker understands, and keeps the database it replaces beside it instead of deleting it.
 // Files are fsync'd before each rename, so a crash never leaves a truncated file under the final name.
-import {
-  chmodSync,
-  closeSync,
-  copyFileSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { open } from 'lmdb';
-import { DatabaseOpenError, LMDB_OPTIONS, SCHEMA_VERSION, checkDatabaseFiles } from './database.js';
+import { fsyncPath } from '../../lib/atomic-file.js';
+import { BackupError, DatabaseOpenError } from '../errors.js';
+import { SCHEMA_VERSION } from './database.js';
+import { checkDatabaseFiles, LMDB_OPTIONS } from './integrity.js';
 import { acquireLock } from './process-lock.js';
-
-export class BackupError extends Error {}
 
 const DATA_FILE = 'data.mdb';
 
@@ -59,16 +48,6 @@ export async function backupDatabase(dbDir: string, outFile: string): Promise<{ 
   }
 }
 
-/** Flushes a file's (or a directory's, after a rename in it) contents to the disk. */
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Checks a staged copy of the backup as a start would, then its schema version. */
 async function checkBackup(stagingDir: string, source: string): Promise<void> {
   try {
@@ -90,7 +69,8 @@ async function checkBackup(stagingDir: string, source: string): Promise<void> {
     if (typeof version !== 'number') throw new BackupError(`${source} is not a broker database (no schema version)`);
     if (version > SCHEMA_VERSION) {
       throw new BackupError(
-        `${source} has schema version ${version}, newer than this broker understands (${SCHEMA_VERSION}): upgrade broker first`,
+        `${source} has schema version ${version}, newer than this broker understands (${SCHEMA_VERSION}): ` +
+          'upgrade broker first',
       );
     }
   } finally {
