@@ -9,12 +9,17 @@
 // start would (database.ts: header, meta pages, every page read in a child process) and that its schema
 // is one this broker understands, and keeps the database it replaces beside it instead of deleting it.
 // Files are fsync'd before each rename, so a crash never leaves a truncated file under the final name.
+//
+// A restore loses history (whatever was written after the backup), so it gives the restored database a
+// new epoch: a client holding an id of the replaced history gets a reset, even once the restored log
+// has grown back past that id.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { open } from 'lmdb';
 import { fsyncPath } from '../../lib/atomic-file.js';
 import { BackupError, DatabaseOpenError } from '../errors.js';
-import { SCHEMA_VERSION } from './database.js';
+import { newEpoch } from '../event-log.js';
+import { EPOCH_KEY, SCHEMA_VERSION } from './database.js';
 import { checkDatabaseFiles, LMDB_OPTIONS } from './integrity.js';
 import { acquireLock } from './process-lock.js';
 
@@ -78,6 +83,18 @@ async function checkBackup(stagingDir: string, source: string): Promise<void> {
   }
 }
 
+/** A new epoch in the staged copy, before it is moved into place (the put's commit is fsync'd). */
+async function renewEpoch(stagingDir: string): Promise<void> {
+  const root = open({ path: stagingDir, ...LMDB_OPTIONS });
+  try {
+    await root.openDB<unknown, string>({ name: 'meta' }).put(EPOCH_KEY, newEpoch());
+  } finally {
+    await root.close();
+  }
+  // The staged copy's reader table: not moved with data.mdb, and nothing to keep.
+  rmSync(join(stagingDir, 'lock.mdb'), { force: true });
+}
+
 export async function restoreDatabase(
   inFile: string,
   dbDir: string,
@@ -100,6 +117,7 @@ export async function restoreDatabase(
     chmodSync(staged, 0o600);
     fsyncPath(staged);
     await checkBackup(staging, source);
+    await renewEpoch(staging);
     let previous: string | undefined;
     const target = join(dir, DATA_FILE);
     if (existsSync(target)) {
