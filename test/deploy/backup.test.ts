@@ -187,7 +187,7 @@ describe('backup and restore', () => {
     expect(noOut.stderr).toMatch(/--out/);
   });
 
-  it('gives the restored database a new epoch, kept across restarts: ids of the replaced history are stale', async () => {
+  it('gives the restored database a new epoch, kept across restarts: ids of the old history are stale', async () => {
     const target = join(dir, 'epochs');
     const first = openStorage(target);
     await first.log.append('t', 'e', '1');

@@ -4,30 +4,19 @@
 //   meta    pruned:<tenant> -> the highest id retention has deleted (resume before it → reset)
 //   meta    bytes:<tenant>  -> the bytes the tenant's events hold (tenant-usage.ts), in the same commit
 // Array keys compare element by element, so tenant "a" never sees the keys of tenant "ab".
-import { Signal } from '../../lib/signal.js';
-import {
-  recordBytes,
-  type EventLog,
-  type EventRecord,
-  type RetentionPolicy,
-  type ScanPage,
-  type ScanQuery,
-  type TenantUsage,
-} from '../event-log.js';
+import { CommittedBatches } from '../committed-batches.js';
+import type { EventLog, EventRecord, RetentionPolicy, ScanPage, ScanQuery, TenantUsage } from '../event-log.js';
 import type { Database } from './database.js';
 import { classified, toStorageError } from './errors.js';
 import { TenantUsageBook } from './tenant-usage.js';
-import type { StoredEvent } from './trees.js';
-
-const MAX_ID = Number.MAX_SAFE_INTEGER;
+import { doomedBy, emptyPage, MAX_ID, pageOf, scanRange, takeMany, type StoredEvent } from '../pages.js';
 
 export class LmdbEventLog implements EventLog {
   private readonly counters = new Map<string, number>();
   private readonly book: TenantUsageBook;
-  readonly committed = new Signal<readonly EventRecord[]>();
+  private readonly batches = new CommittedBatches();
+  readonly committed = this.batches.committed;
   readonly epoch: string;
-  private pending: EventRecord[] = [];
-  private flushScheduled = false;
 
   constructor(
     private readonly db: Database,
@@ -88,31 +77,8 @@ export class LmdbEventLog implements EventLog {
     } finally {
       this.book.settle(claim, failed);
     }
-    this.pending.push(record);
-    this.scheduleFlush();
+    this.batches.add(record);
     return record;
-  }
-
-  /**
-   * Every put of one commit resolves in the same turn: gathering them until the next macrotask hands
-   * the hub one batch per commit, so it writes one buffer per subscriber instead of one per event.
-   */
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      const batch = this.pending;
-      this.pending = [];
-      // Ids were assigned in order and commits complete in order, but resolution order of one commit's
-      // puts is an lmdb detail: sort so that subscribers always receive id order.
-      batch.sort((a, b) => a.id - b.id);
-      this.committed.emit(batch);
-    });
-  }
-
-  private read(tenant: string, id: number, value: StoredEvent): EventRecord {
-    return { tenant, id, event: value.e, data: value.d, timestamp: value.t };
   }
 
   latestIds(tenant: string, names?: ReadonlySet<string>): number[] {
@@ -132,50 +98,17 @@ export class LmdbEventLog implements EventLog {
   }
 
   getMany(tenant: string, ids: readonly number[], maxBytes: number): { records: EventRecord[]; taken: number } {
-    const records: EventRecord[] = [];
-    let bytes = 0;
-    let taken = 0;
-    while (taken < ids.length && (taken === 0 || bytes < maxBytes)) {
-      const id = ids[taken++];
-      const stored = this.db.events.get([tenant, id]);
-      if (!stored) continue;
-      records.push(this.read(tenant, id, stored));
-      bytes += Buffer.byteLength(stored.d);
-    }
-    return { records, taken };
+    return takeMany(tenant, ids, maxBytes, (id) => this.db.events.get([tenant, id]));
   }
 
   scan(tenant: string, q: ScanQuery): ScanPage {
-    const after = q.after ?? 0;
-    const before = q.before ?? MAX_ID;
-    if (before <= after + 1) return { records: [], through: undefined, end: true };
-    const range = q.desc
-      ? { start: [tenant, before - 1] as [string, number], end: [tenant, after] as [string, number], reverse: true }
-      : { start: [tenant, after + 1] as [string, number], end: [tenant, before] as [string, number] };
-    const records: EventRecord[] = [];
-    let bytes = 0;
-    let examined = 0;
-    let examinedBytes = 0;
-    let through: number | undefined;
-    for (const { key, value: stored } of this.db.events.getRange(range)) {
-      // Checked before taking the next: the page always holds what it took, and the first event.
-      if (records.length >= q.limit || (records.length > 0 && bytes >= q.maxBytes))
-        return { records, through, end: false };
-      if (examined >= q.maxExamined || examinedBytes >= q.maxExaminedBytes) return { records, through, end: false };
-      examined++;
-      examinedBytes += stored.d.length;
-      if (q.names && !q.names.has(stored.e)) {
-        through = key[1];
-        continue;
-      }
-      // UTF-8 bytes, what a page costs on the wire (non-ASCII data is up to 3 bytes a UTF-16 unit).
-      const size = Buffer.byteLength(stored.d);
-      if (records.length > 0 && bytes + size > q.maxBytes) return { records, through, end: false };
-      through = key[1];
-      records.push(this.read(tenant, key[1], stored));
-      bytes += size;
-    }
-    return { records, through, end: true };
+    const range = scanRange(q);
+    if (!range) return emptyPage();
+    const { after, before } = range;
+    const entries = q.desc
+      ? this.db.events.getRange({ start: [tenant, before - 1], end: [tenant, after], reverse: true })
+      : this.db.events.getRange({ start: [tenant, after + 1], end: [tenant, before] });
+    return pageOf(tenant, entries, q);
   }
 
   prunedThrough(tenant: string): number {
@@ -197,31 +130,19 @@ export class LmdbEventLog implements EventLog {
     let deleted = 0;
     for (const tenant of this.tenants()) {
       const keep = new Set(this.latestIds(tenant));
-      const last = this.lastId(tenant);
-      const countCutoff = policy.maxEvents > 0 ? last - policy.maxEvents : 0;
-      const ageCutoff = policy.maxAgeMs > 0 ? nowMs - policy.maxAgeMs : -Infinity;
+      const log = this.db.events.getRange({ start: [tenant, 0], end: [tenant, MAX_ID] });
+      const doomed = doomedBy(policy, nowMs, this.lastId(tenant), keep, log);
+      if (doomed.ids.length === 0) continue;
       let highest = this.prunedThrough(tenant);
-      const doomed: number[] = [];
-      let freed = 0;
-      for (const { key, value: stored } of this.db.events.getRange({ start: [tenant, 0], end: [tenant, MAX_ID] })) {
-        const id = key[1];
-        if (id > countCutoff && stored.t >= ageCutoff) break;
-        if (!keep.has(id)) {
-          doomed.push(id);
-          freed += recordBytes(stored.e, stored.d);
-        }
-        if (doomed.length >= 10_000) break;
-      }
-      if (doomed.length === 0) continue;
-      for (const id of doomed) {
+      for (const id of doomed.ids) {
         void this.db.events.remove([tenant, id]);
         highest = Math.max(highest, id);
       }
-      const total = this.book.freed(tenant, freed);
+      const total = this.book.freed(tenant, doomed.bytes);
       await classified(
         Promise.all([this.db.meta.put(`pruned:${tenant}`, highest), this.db.meta.put(`bytes:${tenant}`, total)]),
       );
-      deleted += doomed.length;
+      deleted += doomed.ids.length;
     }
     return deleted;
   }

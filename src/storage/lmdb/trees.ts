@@ -7,6 +7,7 @@
 //   latest  [tenant, name]  -> id of that name's latest event
 // Array keys compare element by element, so tenant "a" never sees the keys of tenant "ab".
 import type { Database as LmdbTree, Key, RootDatabase } from 'lmdb';
+import type { StoredEvent } from '../pages.js';
 import type { UserRecord } from '../users.js';
 
 /**
@@ -30,13 +31,6 @@ export interface TreeSpec<K extends Key, V> {
   readonly since: number;
   /** Types only: what the tree's keys and values are. */
   readonly types?: { key: K; value: V };
-}
-
-/** An event as stored: short field names, since the log holds many. */
-export interface StoredEvent {
-  e: string;
-  d: string;
-  t: number;
 }
 
 const tree = <K extends Key, V>(spec: TreeSpec<K, V>) => spec;
