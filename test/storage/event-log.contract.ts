@@ -164,7 +164,7 @@ export function eventLogContract(engine: string, open: EventLogFactory): void {
       expect(scanAll(log, 't', { after: i2, before: i2 + 1 })).toEqual({ records: [], through: undefined, end: true });
     });
 
-    it('a names filter stops the scan after maxExamined records (or bytes) looked at; it resumes at through', async () => {
+    it('a names filter ends a scan after maxExamined records (or bytes) looked at; resume at through', async () => {
       const { log } = await open({});
       const r = await appendAll(log, 't', ['x', 'y', 'y', 'y', 'x', 'y', 'y', 'x']);
       const xs = r.filter((e) => e.event === 'x');
