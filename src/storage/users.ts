@@ -67,10 +67,20 @@ export interface UserStore {
    * Read-modify-write in one transaction; undefined when there is no such user. A change that returns
    * false writes nothing (a check that refused) and the update answers the record as it is.
    */
-  update(
-    username: string,
-    // biome-ignore lint/suspicious/noConfusingVoidType: a change that mutates in place returns nothing
-    change: (user: UserRecord) => UserRecord | void | false,
-  ): Promise<UserRecord | undefined>;
+  update(username: string, change: UserChange): Promise<UserRecord | undefined>;
   list(): UserRecord[];
+}
+
+/** What an update does to a user: mutates the copy it is given, returns a replacement, or refuses (false). */
+// biome-ignore lint/suspicious/noConfusingVoidType: a change that mutates in place returns nothing
+export type UserChange = (user: UserRecord) => UserRecord | void | false;
+
+/** The record an update writes (stamped updated_at), or undefined when the change refused. */
+export function changed(current: UserRecord, change: UserChange): UserRecord | undefined {
+  const copy = structuredClone(current);
+  const result = change(copy);
+  if (result === false) return undefined;
+  const next = result ?? copy;
+  next.updated_at = Date.now();
+  return next;
 }

@@ -1,5 +1,5 @@
 // The UserStore in LMDB: the users tree, keyed by username.
-import type { UserRecord, UserStore } from '../users.js';
+import { changed, type UserChange, type UserRecord, type UserStore } from '../users.js';
 import type { Database } from './database.js';
 import { classified } from './errors.js';
 
@@ -25,20 +25,13 @@ export class LmdbUserStore implements UserStore {
     );
   }
 
-  async update(
-    username: string,
-    // biome-ignore lint/suspicious/noConfusingVoidType: a change that mutates in place returns nothing
-    change: (user: UserRecord) => UserRecord | void | false,
-  ): Promise<UserRecord | undefined> {
+  async update(username: string, change: UserChange): Promise<UserRecord | undefined> {
     return classified(() =>
       this.db.root.transaction(() => {
         const current = this.get(username);
         if (!current) return undefined;
-        const copy = structuredClone(current);
-        const changed = change(copy);
-        if (changed === false) return current;
-        const next = changed ?? copy;
-        next.updated_at = Date.now();
+        const next = changed(current, change);
+        if (!next) return current;
         void this.db.users.put(username, next);
         return next;
       }),
