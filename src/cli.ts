@@ -7,9 +7,8 @@ import { parseEnv } from 'node:util';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, FLAGS, envName, resolveConfig, type Config } from './config.js';
 import { unknownEnvWarnings } from './env-check.js';
-import { DatabaseInUseError } from './storage/process-lock.js';
-import { DatabaseOpenError } from './storage/database.js';
-import { BackupError, backupDatabase, restoreDatabase } from './storage/backup.js';
+import { BackupError, DatabaseInUseError, DatabaseOpenError } from './storage/errors.js';
+import { backupDatabase, restoreDatabase } from './storage/storage.js';
 import { exitOnSignals, reloadOnHangup, start } from './server.js';
 import { CertificateError } from './tls/certificate.js';
 

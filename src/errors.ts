@@ -1,5 +1,6 @@
 // Every error the API answers with is created here, with its HTTP status, so that handlers and the
 // domain code throw meaning ("not found") and only the error handler knows it becomes {"error": "..."}.
+import { DiskFullError, StorageFullError } from './storage/errors.js';
 
 export class BrokerError extends Error {
   constructor(
@@ -31,45 +32,21 @@ export const storageFull = () =>
   new BrokerError(
     507,
     'STORAGE_FULL',
-    'the database is full (--map_size reached): nothing was written; reads still work. Raise --map_size or let retention free space, then retry',
+    'the database is full (--map_size reached): nothing was written; reads still work. ' +
+      'Raise --map_size or let retention free space, then retry',
   );
 export const diskFull = () =>
   new BrokerError(
     507,
     'STORAGE_FULL',
-    'the database could not write to its disk (full, over quota or failing): nothing was written; reads still work. Free disk space, then retry',
+    'the database could not write to its disk (full, over quota or failing): nothing was written; ' +
+      'reads still work. Free disk space, then retry',
   );
 
-/**
- * A full map: LMDB's MDB_MAP_FULL (code -30792), or storage/database.ts's DatabaseFullError, which
- * carries the same code because lmdb-js grows its map by itself and the broker enforces --map_size.
- */
-export function isMapFull(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  return (
-    !!e &&
-    (e.code === -30792 ||
-      e.code === 'MDB_MAP_FULL' ||
-      (typeof e.message === 'string' && e.message.includes('MDB_MAP_FULL')))
-  );
-}
-
-/**
- * A failed commit in lmdb-js (disk full, over quota, I/O error): the "Commit failed" error each write of
- * the batch rejects with (it carries `commitError`), or that shared cause, an LMDB status with a numeric
- * code raised in lmdb-js's write path. Not a key-size or encoding error (no code): those are bugs.
- */
-export function isCommitFailure(err: unknown): boolean {
-  const e = err as { code?: unknown; stack?: unknown; commitError?: unknown } | null;
-  if (!e || typeof e !== 'object') return false;
-  if (e.commitError !== undefined) return true;
-  return typeof e.code === 'number' && typeof e.stack === 'string' && /[\\/]lmdb[\\/]write\.js/.test(e.stack);
-}
-
-/** The disk (or the process's file size limit, or a quota) refused to grow a file. */
-export function isDiskFull(err: unknown): boolean {
+/** The disk (or the process's file size limit, or a quota) refused a file write outside the storage engine. */
+function isDiskFull(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' || code === 28 || code === 122 || code === 27;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG';
 }
 
 export interface HttpError {
@@ -82,8 +59,9 @@ export interface HttpError {
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof BrokerError)
     return { statusCode: err.statusCode, headers: err.headers, body: { error: err.message } };
-  if (isMapFull(err)) return toHttpError(storageFull());
-  if (isDiskFull(err) || isCommitFailure(err)) return toHttpError(diskFull());
+  // The storage engines classify their failures (storage/errors.ts): no engine's codes are known here.
+  if (err instanceof StorageFullError) return toHttpError(storageFull());
+  if (err instanceof DiskFullError || isDiskFull(err)) return toHttpError(diskFull());
   const e = err as { statusCode?: number; validation?: unknown; message?: string; code?: string };
   if (e?.validation) return { statusCode: 400, headers: {}, body: { error: e.message ?? 'invalid request' } };
   if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
@@ -95,5 +73,8 @@ export function toHttpError(err: unknown): HttpError {
   return { statusCode: 500, headers: {}, body: { error: 'internal error' } };
 }
 
-/** A per-tenant limit (--tenant_quota, --tenant_max_event_names) refuses a write: retrying will not help until something changes. */
+/**
+ * A per-tenant limit (--tenant_quota, --tenant_max_event_names) refuses a write: retrying will not help
+ * until something changes.
+ */
 export const tenantLimit = (message: string) => new BrokerError(403, 'TENANT_LIMIT', message);

@@ -100,7 +100,7 @@ function logListening(
   httpPort: number | undefined,
 ): string {
   const listen = `${config.host}:${port}`;
-  const db = services.db.path;
+  const db = services.storage.path;
   if (httpPort === undefined) {
     const url = urlFor('http', config.host, port);
     app.log.info({ url, listen, db }, `broker listening on http://${listen}, data in ${db}`);
@@ -135,7 +135,7 @@ async function listenQuietly(app: FastifyInstance, port: number, host: string): 
 }
 
 function logWarnings(app: FastifyInstance, config: Config, services: Services): void {
-  for (const warning of services.db.warnings) app.log.warn(warning);
+  for (const warning of services.storage.warnings) app.log.warn(warning);
   for (const warning of unsafeSettings(config)) app.log.warn(`unsafe setting: ${warning}`);
 }
 

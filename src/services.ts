@@ -5,14 +5,12 @@ import { Identity } from './identity/identity.js';
 import { createBiscuitIssuer } from './tokens/biscuit.js';
 import { Tokens } from './tokens/tokens.js';
 import { Hub } from './realtime/hub.js';
-import { openDatabase, type Database } from './storage/database.js';
-import { LmdbEventLog, type EventLog } from './storage/event-log.js';
-import { loadSecrets, saveBiscuitKey } from './storage/secrets.js';
-import { LmdbUserStore } from './storage/users.js';
+import type { EventLog } from './storage/event-log.js';
+import { openStorage, type Storage } from './storage/storage.js';
 
 export interface Services {
   config: Config;
-  db: Database;
+  storage: Storage;
   identity: Identity;
   log: EventLog;
   hub: Hub;
@@ -31,19 +29,19 @@ const RETENTION_INTERVAL_MS = 60_000;
 
 export async function createServices(config: Config, options: ServiceOptions = {}): Promise<Services> {
   const now = options.now ?? Date.now;
-  const db = openDatabase(config.db, { mapSize: config.map_size });
+  const storage = openStorage(config.db, { mapSize: config.map_size, now });
   try {
-    const secrets = loadSecrets(db, { jwtSecret: config.jwt_secret, adminToken: config.admin_token });
+    const secrets = await storage.secrets.load({ jwtSecret: config.jwt_secret, adminToken: config.admin_token });
     const biscuit = await createBiscuitIssuer(secrets.biscuitPrivateKey);
-    if (!secrets.biscuitPrivateKey) saveBiscuitKey(db, biscuit.privateKeyText);
+    if (!secrets.biscuitPrivateKey) await storage.secrets.saveBiscuitKey(biscuit.privateKeyText);
     const tokens = new Tokens(secrets.jwtSecret, config.jwt_expiry, now);
-    const identity = new Identity(new LmdbUserStore(db), tokens, biscuit, {
+    const identity = new Identity(storage.users, tokens, biscuit, {
       passwordChecker: config.password_checker,
       totpDuration: config.totp_duration,
       jwtExpiry: config.jwt_expiry,
       now,
     });
-    const log = new LmdbEventLog(db, now);
+    const log = storage.log;
     const hub = new Hub(log, {
       maxBuffer: config.max_buffer,
       maxStreamsPerUser: config.max_streams_per_user,
@@ -63,7 +61,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
 
     return {
       config,
-      db,
+      storage,
       identity,
       log,
       hub,
@@ -73,11 +71,11 @@ export async function createServices(config: Config, options: ServiceOptions = {
       async close() {
         if (retention) clearInterval(retention);
         hub.closeAll();
-        await db.close();
+        await storage.close();
       },
     };
   } catch (err) {
-    await db.close();
+    await storage.close();
     throw err;
   }
 }

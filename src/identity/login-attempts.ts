@@ -1,6 +1,6 @@
 // Counting failed logins (JSON login and Basic alike) toward the per-account lock (lockout.ts), and the
 // turn each password check waits for (attempt-gate.ts).
-import { isCommitFailure, isMapFull } from '../errors.js';
+import { isStorageFull } from '../storage/errors.js';
 import type { UserRecord, UserStore } from '../storage/users.js';
 import { AttemptGate } from './attempt-gate.js';
 import { lockAfterFailure, type LockState } from './lockout.js';
@@ -56,7 +56,7 @@ export class LoginAttempts {
         });
         return;
       } catch (err) {
-        if (!isMapFull(err) && !isCommitFailure(err)) throw err;
+        if (!isStorageFull(err)) throw err;
         // Not written: counted here instead, so that a full database gives no unlimited guesses.
       }
     }

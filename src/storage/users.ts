@@ -1,8 +1,5 @@
-// UserStore: users keyed by username (the index every lookup uses; no scans except list_users).
-import type { Database } from './database.js';
-
-/** lmdb-js refuses keys over 1978 bytes. */
-const MAX_KEY_BYTES = 1978;
+// UserStore: users keyed by username (the index every lookup uses; no scans except list_users), the seam
+// every storage engine implements (lmdb/users.ts, memory/users.ts; test/storage/users.contract.ts).
 
 export interface ResetCode {
   hash: string;
@@ -62,6 +59,7 @@ export function toPublicUser(u: UserRecord): PublicUser {
 }
 
 export interface UserStore {
+  /** Synchronous: a local read (README.md says why). */
   get(username: string): UserRecord | undefined;
   /** false when the username is taken. */
   create(user: UserRecord): Promise<boolean>;
@@ -69,50 +67,20 @@ export interface UserStore {
    * Read-modify-write in one transaction; undefined when there is no such user. A change that returns
    * false writes nothing (a check that refused) and the update answers the record as it is.
    */
-  update(
-    username: string,
-    // biome-ignore lint/suspicious/noConfusingVoidType: a change that mutates in place returns nothing
-    change: (user: UserRecord) => UserRecord | void | false,
-  ): Promise<UserRecord | undefined>;
+  update(username: string, change: UserChange): Promise<UserRecord | undefined>;
   list(): UserRecord[];
 }
 
-export class LmdbUserStore implements UserStore {
-  constructor(private readonly db: Database) {}
+/** What an update does to a user: mutates the copy it is given, returns a replacement, or refuses (false). */
+// biome-ignore lint/suspicious/noConfusingVoidType: a change that mutates in place returns nothing
+export type UserChange = (user: UserRecord) => UserRecord | void | false;
 
-  get(username: string): UserRecord | undefined {
-    // No stored username can be longer than LMDB's key limit; looking one up would throw.
-    if (Buffer.byteLength(username) > MAX_KEY_BYTES) return undefined;
-    return this.db.users.get(username) as UserRecord | undefined;
-  }
-
-  async create(user: UserRecord): Promise<boolean> {
-    return this.db.root.transaction(() => {
-      if (this.db.users.doesExist(user.username)) return false;
-      void this.db.users.put(user.username, user);
-      return true;
-    });
-  }
-
-  async update(
-    username: string,
-    // biome-ignore lint/suspicious/noConfusingVoidType: a change that mutates in place returns nothing
-    change: (user: UserRecord) => UserRecord | void | false,
-  ): Promise<UserRecord | undefined> {
-    return this.db.root.transaction(() => {
-      const current = this.get(username);
-      if (!current) return undefined;
-      const copy = structuredClone(current);
-      const changed = change(copy);
-      if (changed === false) return current;
-      const next = changed ?? copy;
-      next.updated_at = Date.now();
-      void this.db.users.put(username, next);
-      return next;
-    });
-  }
-
-  list(): UserRecord[] {
-    return Array.from(this.db.users.getRange({}), ({ value }) => value as UserRecord);
-  }
+/** The record an update writes (stamped updated_at), or undefined when the change refused. */
+export function changed(current: UserRecord, change: UserChange): UserRecord | undefined {
+  const copy = structuredClone(current);
+  const result = change(copy);
+  if (result === false) return undefined;
+  const next = result ?? copy;
+  next.updated_at = Date.now();
+  return next;
 }

@@ -2,8 +2,10 @@
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { open } from 'lmdb';
 import { ADMIN, runCli, spawnBroker, tempDir, type ChildBroker } from '../helpers/broker.js';
 import { bearer, get, makeUser, post } from '../helpers/http.js';
+import { openStorage } from '../../src/storage/storage.js';
 
 interface Stored {
   id: number;
@@ -41,7 +43,9 @@ describe('backup and restore', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('copies a database under insert load: the restore holds every insert acknowledged before the backup began', async () => {
+  it('copies a database under insert load: the restore holds every insert acknowledged before the backup began', {
+    timeout: 60_000,
+  }, async () => {
     let running = true;
     let backupStarted = false;
     let n = 0;
@@ -110,7 +114,7 @@ describe('backup and restore', () => {
     } finally {
       await copy.kill();
     }
-  }, 60_000);
+  });
 
   it('refuses to restore over the database of a running broker, and leaves it untouched', async () => {
     const before = readFileSync(join(dir, 'live', 'broker.pid'), 'utf8');
@@ -181,5 +185,42 @@ describe('backup and restore', () => {
     const noOut = await runCli(['backup', '--db', join(dir, 'live')]);
     expect(noOut.code).toBe(2);
     expect(noOut.stderr).toMatch(/--out/);
+  });
+
+  it('gives the restored database a new epoch, kept across restarts: ids of the old history are stale', async () => {
+    const target = join(dir, 'epochs');
+    const first = openStorage(target);
+    await first.log.append('t', 'e', '1');
+    const before = first.epoch;
+    await first.close();
+    const file = join(dir, 'epochs.mdb');
+    expect((await runCli(['backup', '--db', target, '--out', file])).code).toBe(0);
+    // The backup is a copy: it carries the epoch of the database it was taken from.
+    const copy = open({ path: file, noSubdir: true, readOnly: true });
+    const inBackup = copy.openDB<unknown, string>({ name: 'meta' }).get('epoch');
+    await copy.close();
+    expect(inBackup).toBe(before);
+
+    const restored = await runCli(['restore', '--in', file, '--db', target]);
+    expect(restored.code, restored.stderr).toBe(0);
+    const after = openStorage(target);
+    let renewed: string;
+    try {
+      renewed = after.epoch;
+      expect(renewed).toMatch(/^[A-Za-z0-9_-]{11}$/);
+      expect(renewed).not.toBe(before);
+      expect(renewed).not.toBe(inBackup);
+      // The history itself came back: only its epoch is new.
+      expect(after.log.lastId('t')).toBe(1);
+    } finally {
+      await after.close();
+    }
+    // Stable across restarts: a restart loses no history.
+    const again = openStorage(target);
+    try {
+      expect(again.epoch).toBe(renewed);
+    } finally {
+      await again.close();
+    }
   });
 });

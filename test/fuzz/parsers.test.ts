@@ -23,7 +23,7 @@ beforeAll(async () => {
   );
   const alice = await makeUser(broker.url, { username: 'alice', password: 'alice password' });
   await makeUser(broker.url, { username: 'bob', password: 'bob password', two_factor: true });
-  bobSecret = (broker.services.db.users.get('bob') as { totp: string }).totp;
+  bobSecret = (broker.services.storage.users.get('bob') as { totp: string }).totp;
   f = { broker, alice, others: ['bob'] };
   console.info(`fuzz seed ${SEED} (replay with FUZZ_SEED=${SEED})`);
 });

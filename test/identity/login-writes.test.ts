@@ -15,7 +15,7 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-const stored = (b: TestBroker, username: string) => JSON.stringify(b.services.db.users.get(username));
+const stored = (b: TestBroker, username: string) => JSON.stringify(b.services.storage.users.get(username));
 
 describe('logins that need no write', () => {
   it('a right password with nothing to clear leaves the record untouched; one after a failure clears it', async () => {
@@ -30,9 +30,9 @@ describe('logins that need no write', () => {
     expect((await post(broker.url, '/login', { username: user.username, password: 'wrong password' })).status).toBe(
       401,
     );
-    expect(broker.services.db.users.get(user.username)).toMatchObject({ failures: 1 });
+    expect(broker.services.storage.users.get(user.username)).toMatchObject({ failures: 1 });
     expect((await post(broker.url, '/login', { username: user.username, password: user.password })).status).toBe(200);
-    expect(broker.services.db.users.get(user.username)).toMatchObject({ failures: 0, locked_until: 0 });
+    expect(broker.services.storage.users.get(user.username)).toMatchObject({ failures: 0, locked_until: 0 });
   });
 
   it('with the database full: the right password logs in, wrong ones still lock the account', async () => {

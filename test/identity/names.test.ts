@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, startBroker, type TestBroker } from '../helpers/broker.js';
 import { basic, bearer, get, makeUser, post } from '../helpers/http.js';
+import { lmdbDatabase } from '../../src/storage/lmdb/storage.js';
 
 let broker: TestBroker;
 let base: string;
@@ -108,10 +109,10 @@ describe('new names', () => {
     'records stored before the rules keep working: login, Basic, verify and admin lookups by the stored name';
   it(legacy, async () => {
     const seed = await makeUser(base, { tenant_name: 'legacy' });
-    const record = broker.services.db.users.get(seed.username) as Record<string, unknown>;
+    const record = broker.services.storage.users.get(seed.username)!;
     // Names the old rules let in, put where the old create_user put them.
     for (const odd of ['legacy\u200b', ' legacy', 'le\u0301gacy']) {
-      await broker.services.db.users.put(odd, { ...record, id: `${odd}-id`, username: odd });
+      await lmdbDatabase(broker.services.storage).users.put(odd, { ...record, id: `${odd}-id`, username: odd });
       const login = await post(base, '/login', { username: odd, password: seed.password });
       expect(login.status, JSON.stringify(odd)).toBe(200);
       const verified = await get(base, '/verify', bearer(login.body.jwt));

@@ -222,7 +222,7 @@ describe('password reset', () => {
       answers.map((a) => a.status).filter((s) => s !== 401),
       'only refusals',
     ).toEqual([]);
-    const record = broker.services.db.users.get(u.username) as { reset: { attempts: number } | null };
+    const record = broker.services.storage.users.get(u.username) as { reset: { attempts: number } | null };
     expect(record.reset?.attempts).toBe(5);
     expect((await post(base, '/login', { username: u.username, password: u.password })).status).toBe(200);
   });

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN, startBroker, testDir, type TestBroker } from '../helpers/broker.js';
 import { bearer, get, makeUser, post } from '../helpers/http.js';
-import { openDatabase } from '../../src/storage/database.js';
+import { openDatabase } from '../../src/storage/lmdb/database.js';
 import { join } from 'node:path';
 
 let broker: TestBroker | undefined;

@@ -1,6 +1,6 @@
 // An unreadable or corrupt database at start: the `broker` command says what is wrong in one line and
 // exits non-zero before listening, and leaves the file as it found it. Never a silent empty start.
-// LMDB has no checksums and can crash on a garbled page, so storage/database.ts checks the header,
+// LMDB has no checksums and can crash on a garbled page, so storage/lmdb/integrity.ts checks the header,
 // the size, and walks every tree in a child process first; these tests garble real databases.
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, runCli, startBroker, tempDir } from '../helpers/broker.js';
 import { post } from '../helpers/http.js';
+import { lmdbDatabase } from '../../src/storage/lmdb/storage.js';
 
 let work: string;
 /** A real broker database with 200 users and a few events, made once and copied per case. */
@@ -162,7 +163,7 @@ describe('a database that cannot be used is refused at start', () => {
   it('a schema version newer than this broker', async () => {
     const dir = copy();
     const broker = await startBroker({ db: dir });
-    broker.services.db.meta.putSync('schema_version', 999);
+    lmdbDatabase(broker.services.storage).meta.putSync('schema_version', 999);
     await broker.stop();
     await expectRefusal(dir, /schema version 999, newer than this broker/);
   });
@@ -170,7 +171,7 @@ describe('a database that cannot be used is refused at start', () => {
   it('data without a schema version (not a broker database, or its meta lost)', async () => {
     const dir = copy();
     const broker = await startBroker({ db: dir });
-    await broker.services.db.meta.remove('schema_version');
+    await lmdbDatabase(broker.services.storage).meta.remove('schema_version');
     await broker.stop();
     await expectRefusal(dir, /holds data but no schema version/);
   });

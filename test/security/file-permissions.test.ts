@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/storage/database.js';
+import { openDatabase } from '../../src/storage/lmdb/database.js';
 import { CLI, runCli, startBroker, testDir } from '../helpers/broker.js';
 
 const mode = (file: string) => statSync(file).mode & 0o777;
@@ -15,7 +15,7 @@ describe('database files', () => {
   it('a new database directory and its files are owner-only', async () => {
     const broker = await startBroker();
     try {
-      const dir = broker.services.db.path;
+      const dir = broker.services.storage.path;
       expect(mode(dir) & 0o077).toBe(0);
       expect(mode(join(dir, 'data.mdb'))).toBe(0o600);
       expect(mode(join(dir, 'lock.mdb'))).toBe(0o600);
@@ -53,7 +53,7 @@ describe('database files', () => {
     const broker = await startBroker({ db: dir }, { dir: parent });
     try {
       expect(mode(dir)).toBe(0o700);
-      expect(broker.services.db.warnings.join('\n')).toMatch(/open to other accounts \(mode 755\): made it 700/);
+      expect(broker.services.storage.warnings.join('\n')).toMatch(/open to other accounts \(mode 755\): made it 700/);
       expect(mode(join(dir, 'data.mdb'))).toBe(0o600);
       expect(mode(join(dir, 'lock.mdb'))).toBe(0o600);
     } finally {

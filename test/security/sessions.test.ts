@@ -143,7 +143,7 @@ describe('recovery codes', () => {
     const user = await twoFactorUser();
     expect(user.codes).toHaveLength(10);
     expect(new Set(user.codes).size).toBe(10);
-    const record = broker.services.db.users.get(user.username) as { recovery_codes: string[] };
+    const record = broker.services.storage.users.get(user.username) as { recovery_codes: string[] };
     const stored = JSON.stringify(record);
     for (const code of user.codes) {
       expect(stored).not.toContain(code);
@@ -164,7 +164,7 @@ describe('recovery codes', () => {
     // Another code still works (using one does not burn the others)...
     expect((await verify(await loginJwt(user.username, user.password, second))).status).toBe(200);
     // ...and the stored list shrank by exactly the two used.
-    const record = broker.services.db.users.get(user.username) as { recovery_codes: string[] };
+    const record = broker.services.storage.users.get(user.username) as { recovery_codes: string[] };
     expect(record.recovery_codes).toHaveLength(8);
   });
 
@@ -231,7 +231,9 @@ describe('recovery codes', () => {
     const user = await makeUser(broker.url, { two_factor: true });
     const wrong = await post(broker.url, '/create_recovery_codes', { admin_token: 'not it', username: user.username });
     expect(wrong.status).toBe(401);
-    expect((broker.services.db.users.get(user.username) as { recovery_codes: string[] }).recovery_codes).toEqual([]);
+    expect((broker.services.storage.users.get(user.username) as { recovery_codes: string[] }).recovery_codes).toEqual(
+      [],
+    );
     expect(
       (await post(broker.url, '/create_recovery_codes', { admin_token: ADMIN, username: 'no-such-user' })).status,
     ).toBe(404);
@@ -239,7 +241,7 @@ describe('recovery codes', () => {
 
   it('four concurrent logins with one TOTP code: exactly one wins', async () => {
     const user = await makeUser(broker.url, { two_factor: true });
-    const secret = (broker.services.db.users.get(user.username) as { totp: string }).totp;
+    const secret = (broker.services.storage.users.get(user.username) as { totp: string }).totp;
     clock.advance(60); // a time step no earlier test of this user used
     const code = authenticator.clone({ epoch: clock.ms }).generate(secret);
     const answers = await Promise.all(
@@ -258,7 +260,7 @@ describe('recovery codes', () => {
 
   it('a TOTP code still works alongside, once', async () => {
     const user = await twoFactorUser();
-    const secret = (broker.services.db.users.get(user.username) as { totp: string }).totp;
+    const secret = (broker.services.storage.users.get(user.username) as { totp: string }).totp;
     const code = authenticator.clone({ epoch: clock.ms }).generate(secret);
     expect(
       (await post(broker.url, '/login', { username: user.username, password: user.password, totp: code })).status,

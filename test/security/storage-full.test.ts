@@ -1,4 +1,4 @@
-// The database full: lmdb-js grows its map by itself, so storage/database.ts makes --map_size the limit
+// The database full: lmdb-js grows its map by itself, so storage/lmdb/map-limit.ts makes --map_size the limit
 // of live data. Past it a write answers 507 with a clear error and writes nothing; reads keep working;
 // every acknowledged insert survives; and writes resume once space is freed (retention) or the map
 // grows (a restart with a larger --map_size). Events stop a reserve short of the limit, so identity
@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { ADMIN, startBroker, tempDir, type TestBroker } from '../helpers/broker.js';
 import { bearer, get, makeUser, post } from '../helpers/http.js';
 import { openSse } from '../helpers/sse.js';
-import { identityReserve } from '../../src/storage/database.js';
+import { identityReserve } from '../../src/storage/lmdb/map-limit.js';
 
 const MiB = 1024 * 1024;
 const dirs: string[] = [];
@@ -63,7 +63,7 @@ describe('the database full', () => {
       expect(acknowledged.length).toBeGreaterThan(20);
       expect(acknowledged.length * 40_000).toBeLessThan(2.5 * MiB);
       // Events stop short of the limit: the rest is kept for identity writes.
-      expect(broker.services.db.usedBytes()).toBeGreaterThanOrEqual(2 * MiB - identityReserve(2 * MiB));
+      expect(broker.services.storage.usedBytes()).toBeGreaterThanOrEqual(2 * MiB - identityReserve(2 * MiB));
 
       expect(full.status).toBe(507);
       expect(full.body.error).toMatch(/database is full.*--map_size/);
@@ -121,7 +121,7 @@ describe('the database full', () => {
       // Retention as its timer runs it (services.ts): keep 5 events of history per tenant.
       const removed = await broker.services.log.prune({ maxAgeMs: 0, maxEvents: 5 }, Date.now());
       expect(removed).toBeGreaterThan(0);
-      expect(broker.services.db.usedBytes()).toBeLessThan(2 * MiB);
+      expect(broker.services.storage.usedBytes()).toBeLessThan(2 * MiB);
       const again = await post(broker.url, '/insert', { event: 'again', data: 1 }, bearer(user.jwt));
       expect(again.status).toBe(200);
       expect(again.body.id).toBeGreaterThan(acknowledged[acknowledged.length - 1]);

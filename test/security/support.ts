@@ -3,6 +3,7 @@
 import net from 'node:net';
 import { ADMIN, type TestBroker } from '../helpers/broker.js';
 import { post } from '../helpers/http.js';
+import { lmdbDatabase } from '../../src/storage/lmdb/storage.js';
 
 /** A clock the test moves by hand; the broker reads it through startBroker(..., { now }). */
 export class Clock {
@@ -94,8 +95,10 @@ export interface Snapshot {
 export async function snapshot(broker: TestBroker): Promise<Snapshot> {
   const listed = await post(broker.url, '/list_users', { admin_token: ADMIN });
   if (listed.status !== 200) throw new Error(`list_users failed: ${listed.status} ${listed.text}`);
-  const { db } = broker.services;
-  const records = Array.from(db.users.getRange({}), ({ value }) => durable(value as Record<string, unknown>));
+  const db = lmdbDatabase(broker.services.storage);
+  const records = Array.from(db.users.getRange({}), ({ value }) =>
+    durable(value as unknown as Record<string, unknown>),
+  );
   const events = Array.from(db.events.getRange({}), ({ key, value }) => [key, value]);
   const meta = Array.from(db.meta.getRange({}), ({ key, value }) => [key, value]);
   return { publicUsers: listed.body, records, events, meta };

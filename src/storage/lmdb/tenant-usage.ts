@@ -3,12 +3,8 @@
 // the latest tree once per tenant; names are never deleted, retention keeps each name's latest event).
 // A database from before the quota has no byte counts (no meta tenant_bytes): one pass at the first
 // start computes them.
+import { recordBytes } from '../event-log.js';
 import type { Database } from './database.js';
-
-/** What one event costs a tenant's quota: its data and name, and a little for the keys around them. */
-export function recordBytes(event: string, data: string): number {
-  return Buffer.byteLength(data) + Buffer.byteLength(event) + 32;
-}
 
 /** An insert's share of the counts, handed back if its commit fails. */
 export interface UsageClaim {
@@ -32,8 +28,7 @@ export class TenantUsageBook {
 
   private countAll(): void {
     const totals = new Map<string, number>();
-    for (const { key, value } of this.db.events.getRange({})) {
-      const stored = value as { e: string; d: string };
+    for (const { key, value: stored } of this.db.events.getRange({})) {
       totals.set(key[0], (totals.get(key[0]) ?? 0) + recordBytes(stored.e, stored.d));
     }
     for (const [tenant, total] of totals) {
@@ -87,7 +82,10 @@ export class TenantUsageBook {
     return { tenant, event, size, total, newName };
   }
 
-  /** The insert's commit is over: if it failed, nothing was written and its share goes back (a later commit writes the corrected total). */
+  /**
+   * The insert's commit is over: if it failed, nothing was written and its share goes back (a later
+   * commit writes the corrected total).
+   */
   settle(claim: UsageClaim, failed: boolean): void {
     const { tenant, event } = claim;
     if (failed) this.bytes.set(tenant, this.bytesOf(tenant) - claim.size);

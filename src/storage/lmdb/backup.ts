@@ -9,25 +9,19 @@
 // start would (database.ts: header, meta pages, every page read in a child process) and that its schema
 // is one this broker understands, and keeps the database it replaces beside it instead of deleting it.
 // Files are fsync'd before each rename, so a crash never leaves a truncated file under the final name.
-import {
-  chmodSync,
-  closeSync,
-  copyFileSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+//
+// A restore loses history (whatever was written after the backup), so it gives the restored database a
+// new epoch: a client holding an id of the replaced history gets a reset, even once the restored log
+// has grown back past that id.
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { open } from 'lmdb';
-import { DatabaseOpenError, LMDB_OPTIONS, SCHEMA_VERSION, checkDatabaseFiles } from './database.js';
+import { fsyncPath } from '../../lib/atomic-file.js';
+import { BackupError, DatabaseOpenError } from '../errors.js';
+import { newEpoch } from '../event-log.js';
+import { EPOCH_KEY, SCHEMA_VERSION } from './database.js';
+import { checkDatabaseFiles, LMDB_OPTIONS } from './integrity.js';
 import { acquireLock } from './process-lock.js';
-
-export class BackupError extends Error {}
 
 const DATA_FILE = 'data.mdb';
 
@@ -59,16 +53,6 @@ export async function backupDatabase(dbDir: string, outFile: string): Promise<{ 
   }
 }
 
-/** Flushes a file's (or a directory's, after a rename in it) contents to the disk. */
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Checks a staged copy of the backup as a start would, then its schema version. */
 async function checkBackup(stagingDir: string, source: string): Promise<void> {
   try {
@@ -90,12 +74,25 @@ async function checkBackup(stagingDir: string, source: string): Promise<void> {
     if (typeof version !== 'number') throw new BackupError(`${source} is not a broker database (no schema version)`);
     if (version > SCHEMA_VERSION) {
       throw new BackupError(
-        `${source} has schema version ${version}, newer than this broker understands (${SCHEMA_VERSION}): upgrade broker first`,
+        `${source} has schema version ${version}, newer than this broker understands (${SCHEMA_VERSION}): ` +
+          'upgrade broker first',
       );
     }
   } finally {
     await root.close();
   }
+}
+
+/** A new epoch in the staged copy, before it is moved into place (the put's commit is fsync'd). */
+async function renewEpoch(stagingDir: string): Promise<void> {
+  const root = open({ path: stagingDir, ...LMDB_OPTIONS });
+  try {
+    await root.openDB<unknown, string>({ name: 'meta' }).put(EPOCH_KEY, newEpoch());
+  } finally {
+    await root.close();
+  }
+  // The staged copy's reader table: not moved with data.mdb, and nothing to keep.
+  rmSync(join(stagingDir, 'lock.mdb'), { force: true });
 }
 
 export async function restoreDatabase(
@@ -120,6 +117,7 @@ export async function restoreDatabase(
     chmodSync(staged, 0o600);
     fsyncPath(staged);
     await checkBackup(staging, source);
+    await renewEpoch(staging);
     let previous: string | undefined;
     const target = join(dir, DATA_FILE);
     if (existsSync(target)) {

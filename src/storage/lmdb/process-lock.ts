@@ -9,8 +9,7 @@
 // start time differs is someone else: the lock is stale. Without /proc, the pid alone decides.
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-
-export class DatabaseInUseError extends Error {}
+import { DatabaseInUseError } from '../errors.js';
 
 function readOr(file: string): string | undefined {
   try {

@@ -1,0 +1,44 @@
+// The UserStore in LMDB: the users tree, keyed by username.
+import { changed, type UserChange, type UserRecord, type UserStore } from '../users.js';
+import type { Database } from './database.js';
+import { classified } from './errors.js';
+
+/** lmdb-js refuses keys over 1978 bytes. */
+const MAX_KEY_BYTES = 1978;
+
+export class LmdbUserStore implements UserStore {
+  constructor(private readonly db: Database) {}
+
+  get(username: string): UserRecord | undefined {
+    // No stored username can be longer than LMDB's key limit; looking one up would throw.
+    if (Buffer.byteLength(username) > MAX_KEY_BYTES) return undefined;
+    return this.db.users.get(username);
+  }
+
+  async create(user: UserRecord): Promise<boolean> {
+    return classified(() =>
+      this.db.root.transaction(() => {
+        if (this.db.users.doesExist(user.username)) return false;
+        void this.db.users.put(user.username, user);
+        return true;
+      }),
+    );
+  }
+
+  async update(username: string, change: UserChange): Promise<UserRecord | undefined> {
+    return classified(() =>
+      this.db.root.transaction(() => {
+        const current = this.get(username);
+        if (!current) return undefined;
+        const next = changed(current, change);
+        if (!next) return current;
+        void this.db.users.put(username, next);
+        return next;
+      }),
+    );
+  }
+
+  list(): UserRecord[] {
+    return Array.from(this.db.users.getRange({}), ({ value }) => value);
+  }
+}

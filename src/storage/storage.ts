@@ -1,0 +1,36 @@
+// A storage engine's parts, as services.ts takes them: the seams (event-log.ts, users.ts, secrets.ts)
+// over one database, and what the operator is told about it. LMDB (lmdb/) is the default engine;
+// memory/ implements the same seams for the contract suite.
+import type { EventLog } from './event-log.js';
+import { openLmdbStorage } from './lmdb/storage.js';
+import type { SecretStore } from './secrets.js';
+import type { UserStore } from './users.js';
+
+export interface Storage {
+  /** Where the data lives (the startup log says it). */
+  readonly path: string;
+  readonly log: EventLog;
+  readonly users: UserStore;
+  readonly secrets: SecretStore;
+  /** The database's history: ids are positions in it (EventLog.epoch). */
+  readonly epoch: string;
+  /** What the open fixed and the startup log should say. */
+  readonly warnings: readonly string[];
+  /** Bytes of live data, what --map_size bounds. */
+  usedBytes(): number;
+  close(): Promise<void>;
+}
+
+export interface StorageOptions {
+  /** The most live data the database may hold, in bytes; writes beyond it throw StorageFullError. */
+  mapSize?: number;
+  /** The clock events are stamped with (tests control it). */
+  now?: () => number;
+}
+
+/** Opens the default engine (LMDB) in `dir`. */
+export function openStorage(dir: string, options: StorageOptions = {}): Storage {
+  return openLmdbStorage(dir, options);
+}
+
+export { backupDatabase, restoreDatabase } from './lmdb/backup.js';
