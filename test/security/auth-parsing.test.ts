@@ -70,8 +70,10 @@ describe('Bearer', () => {
     ['alg RS256 header over an HMAC (key confusion)', () => `Bearer ${handMade({ alg: 'RS256' }, claims())}`],
     [
       'another secret',
-      async () =>
-        `Bearer ${await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('not the secret'))}`,
+      async () => {
+        const other = new TextEncoder().encode('not the secret');
+        return `Bearer ${await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256' }).sign(other)}`;
+      },
     ],
     ['another issuer', () => `Bearer ${handMade({ alg: 'HS256' }, { ...claims(), iss: 'Evil' })}`],
     [
@@ -196,7 +198,9 @@ describe('headers fetch would not send', () => {
   it('two Authorization headers never combine into a pass', async () => {
     const answer = await rawRequest(
       broker.url,
-      `GET /verify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nonsense\r\nAuthorization: Bearer ${user.jwt}\r\nConnection: close\r\n\r\n`,
+      `GET /verify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nonsense\r\n` +
+        `Authorization: Bearer ${user.jwt}\r\nConnection: close\r\n` +
+        `\r\n`,
     );
     expect([400, 401]).toContain(answer.status);
   });

@@ -66,39 +66,46 @@ describe('keep-alive', () => {
 });
 
 describe('connections per address', () => {
-  it('past --max_connections_per_ip a new connection is closed at once; other addresses and freed slots are unaffected', async () => {
-    broker = await startBroker({ max_connections_per_ip: 4, keep_alive_timeout: 60 });
-    const held = await openAnswered(broker.url, 4, '127.0.0.21');
-    const refused = connect(broker.url, '127.0.0.21');
-    expect(await closedWithin(refused, 3000)).toBeLessThan(2000);
-    expect(refused.received()).toBe('');
-    // Another address is not affected.
-    await openAnswered(broker.url, 4, '127.0.0.22');
-    // A closed connection frees its slot.
-    held[0].socket.destroy();
-    await waitUntil(
-      async () => {
-        const retry = connect(broker!.url, '127.0.0.21');
-        await Promise.race([retry.closed, new Promise((r) => setTimeout(r, 300))]);
-        const ok = answered(retry);
-        retry.socket.destroy();
-        return ok;
-      },
-      5000,
-      'a freed slot is usable',
-    );
-    for (const c of held) c.socket.destroy();
-  });
+  it(
+    'past --max_connections_per_ip a new connection is closed at once; ' +
+      'other addresses and freed slots are unaffected',
+    async () => {
+      broker = await startBroker({ max_connections_per_ip: 4, keep_alive_timeout: 60 });
+      const held = await openAnswered(broker.url, 4, '127.0.0.21');
+      const refused = connect(broker.url, '127.0.0.21');
+      expect(await closedWithin(refused, 3000)).toBeLessThan(2000);
+      expect(refused.received()).toBe('');
+      // Another address is not affected.
+      await openAnswered(broker.url, 4, '127.0.0.22');
+      // A closed connection frees its slot.
+      held[0].socket.destroy();
+      await waitUntil(
+        async () => {
+          const retry = connect(broker!.url, '127.0.0.21');
+          await Promise.race([retry.closed, new Promise((r) => setTimeout(r, 300))]);
+          const ok = answered(retry);
+          retry.socket.destroy();
+          return ok;
+        },
+        5000,
+        'a freed slot is usable',
+      );
+      for (const c of held) c.socket.destroy();
+    },
+  );
 
-  it("a trusted proxy and 127.0.0.1 are not capped (they carry every client's connections); other peers are", async () => {
-    broker = await startBroker({ max_connections_per_ip: 3, keep_alive_timeout: 60, trust_proxy: '127.0.0.23' });
-    const viaProxy = await openAnswered(broker.url, 8, '127.0.0.23');
-    expect(viaProxy.every(answered)).toBe(true);
-    // Nor is this host's own address (a local proxy --trust_proxy does not name, local tools).
-    await openAnswered(broker.url, 6, '127.0.0.1');
-    await openAnswered(broker.url, 3, '127.0.0.24');
-    const refused = connect(broker.url, '127.0.0.24');
-    expect(await closedWithin(refused, 3000)).toBeLessThan(2000);
-    expect(refused.received()).toBe('');
-  });
+  it(
+    "a trusted proxy and 127.0.0.1 are not capped (they carry every client's connections); " + 'other peers are',
+    async () => {
+      broker = await startBroker({ max_connections_per_ip: 3, keep_alive_timeout: 60, trust_proxy: '127.0.0.23' });
+      const viaProxy = await openAnswered(broker.url, 8, '127.0.0.23');
+      expect(viaProxy.every(answered)).toBe(true);
+      // Nor is this host's own address (a local proxy --trust_proxy does not name, local tools).
+      await openAnswered(broker.url, 6, '127.0.0.1');
+      await openAnswered(broker.url, 3, '127.0.0.24');
+      const refused = connect(broker.url, '127.0.0.24');
+      expect(await closedWithin(refused, 3000)).toBeLessThan(2000);
+      expect(refused.received()).toBe('');
+    },
+  );
 });

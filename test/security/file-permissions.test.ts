@@ -24,42 +24,48 @@ describe('database files', () => {
     }
   });
 
-  it('LMDB creates data.mdb and lock.mdb without group or other bits, whatever the umask (no chmod afterwards)', async () => {
-    const dir = join(testDir(), 'db');
-    // The usual umask, under which LMDB's own files would be born 0644.
-    const previous = process.umask(0o022);
-    try {
-      const db = openDatabase(dir);
+  it(
+    'LMDB creates data.mdb and lock.mdb without group or other ' + 'bits, whatever the umask (no chmod afterwards)',
+    async () => {
+      const dir = join(testDir(), 'db');
+      // The usual umask, under which LMDB's own files would be born 0644.
+      const previous = process.umask(0o022);
       try {
-        // Right after the open, before anything else could change them.
+        const db = openDatabase(dir);
+        try {
+          // Right after the open, before anything else could change them.
+          expect(mode(join(dir, 'data.mdb'))).toBe(0o600);
+          expect(mode(join(dir, 'lock.mdb'))).toBe(0o600);
+          expect(mode(join(dir, 'broker.pid')) & 0o077).toBe(0);
+        } finally {
+          await db.close();
+        }
+        // The umask is the process's again once the open is done.
+        expect(process.umask()).toBe(0o022);
+      } finally {
+        process.umask(previous);
+      }
+    },
+  );
+
+  it(
+    'an existing directory others can enter is made 0700 with a ' + 'warning, and the files in it are owner-only',
+    async () => {
+      const parent = testDir();
+      const dir = join(parent, 'db');
+      mkdirSync(dir, { mode: 0o755 });
+      chmodSync(dir, 0o755);
+      const broker = await startBroker({ db: dir }, { dir: parent });
+      try {
+        expect(mode(dir)).toBe(0o700);
+        expect(broker.services.storage.warnings.join('\n')).toMatch(/open to other accounts \(mode 755\): made it 700/);
         expect(mode(join(dir, 'data.mdb'))).toBe(0o600);
         expect(mode(join(dir, 'lock.mdb'))).toBe(0o600);
-        expect(mode(join(dir, 'broker.pid')) & 0o077).toBe(0);
       } finally {
-        await db.close();
+        await broker.stop();
       }
-      // The umask is the process's again once the open is done.
-      expect(process.umask()).toBe(0o022);
-    } finally {
-      process.umask(previous);
-    }
-  });
-
-  it('an existing directory others can enter is made 0700 with a warning, and the files in it are owner-only', async () => {
-    const parent = testDir();
-    const dir = join(parent, 'db');
-    mkdirSync(dir, { mode: 0o755 });
-    chmodSync(dir, 0o755);
-    const broker = await startBroker({ db: dir }, { dir: parent });
-    try {
-      expect(mode(dir)).toBe(0o700);
-      expect(broker.services.storage.warnings.join('\n')).toMatch(/open to other accounts \(mode 755\): made it 700/);
-      expect(mode(join(dir, 'data.mdb'))).toBe(0o600);
-      expect(mode(join(dir, 'lock.mdb'))).toBe(0o600);
-    } finally {
-      await broker.stop();
-    }
-  });
+    },
+  );
 });
 
 // Tests run as root, which no file mode stops: the broker runs as `nobody` against files root owns.

@@ -108,7 +108,9 @@ describe('HTTP framing', () => {
   const cases: Array<[string, string]> = [
     [
       'Content-Length with Transfer-Encoding',
-      `POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /verify HTTP/1.1\r\nHost: x\r\n\r\n`,
+      `POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n` +
+        `Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /verify HTTP/1.1\r\n` +
+        `Host: x\r\n\r\n`,
     ],
     [
       'two different Content-Lengths',

@@ -95,35 +95,38 @@ describe('per-IP rate limits', () => {
     expect(statuses).toEqual([...Array(LOGIN_LIMIT).fill(200), 429]);
   });
 
-  it('Basic credentials count against the login limit on /verify, /events and /sse; Bearer requests do not', async () => {
-    const user = await makeUser(broker.url);
-    const { hostname, port } = new URL(broker.url);
-    // The user routes share one limiter (pending-fixes covers the sharing): one address per route here.
-    const ips: Record<string, string> = { '/verify': '127.0.0.17', '/events': '127.0.0.18', '/sse': '127.0.0.19' };
-    const getFrom = (path: string, headers: Record<string, string>) =>
-      new Promise<number>((resolve, reject) => {
-        const req = http.request(
-          { host: hostname, port, path, method: 'GET', localAddress: ips[path], headers },
-          (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      });
-    // Password spraying: one guess per account, under every account's lock. Counted before
-    // authentication answers 401, on every route that takes Basic (a limiter that ran after the
-    // authentication hook never saw a refused request).
-    for (const path of ['/verify', '/events', '/sse']) {
-      const sprayed: number[] = [];
-      for (let i = 0; i <= LOGIN_LIMIT; i++)
-        sprayed.push(await getFrom(path, basic(`spray-${path.slice(1)}-${i}`, 'Winter2026!')));
-      expect(sprayed, path).toEqual([...Array(LOGIN_LIMIT).fill(401), 429]);
-    }
-    // Bearer traffic from the same address is not limited.
-    for (let i = 0; i < LOGIN_LIMIT * 2; i++) expect(await getFrom('/verify', bearer(user.jwt))).toBe(200);
-  });
+  it(
+    'Basic credentials count against the login limit on /verify, ' + '/events and /sse; Bearer requests do not',
+    async () => {
+      const user = await makeUser(broker.url);
+      const { hostname, port } = new URL(broker.url);
+      // The user routes share one limiter (pending-fixes covers the sharing): one address per route here.
+      const ips: Record<string, string> = { '/verify': '127.0.0.17', '/events': '127.0.0.18', '/sse': '127.0.0.19' };
+      const getFrom = (path: string, headers: Record<string, string>) =>
+        new Promise<number>((resolve, reject) => {
+          const req = http.request(
+            { host: hostname, port, path, method: 'GET', localAddress: ips[path], headers },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      // Password spraying: one guess per account, under every account's lock. Counted before
+      // authentication answers 401, on every route that takes Basic (a limiter that ran after the
+      // authentication hook never saw a refused request).
+      for (const path of ['/verify', '/events', '/sse']) {
+        const sprayed: number[] = [];
+        for (let i = 0; i <= LOGIN_LIMIT; i++)
+          sprayed.push(await getFrom(path, basic(`spray-${path.slice(1)}-${i}`, 'Winter2026!')));
+        expect(sprayed, path).toEqual([...Array(LOGIN_LIMIT).fill(401), 429]);
+      }
+      // Bearer traffic from the same address is not limited.
+      for (let i = 0; i < LOGIN_LIMIT * 2; i++) expect(await getFrom('/verify', bearer(user.jwt))).toBe(200);
+    },
+  );
 
   it("a forged X-Forwarded-For does not buy a fresh budget (the client address is the socket's)", async () => {
     const ip = '127.0.0.18';

@@ -116,30 +116,33 @@ describe('a login racing a password change', () => {
 });
 
 describe('turning two-factor on', () => {
-  it('ends tokens and streams opened with the password alone; turning it off or setting it again does not', async () => {
-    const user = await makeUser(broker.url);
-    const bearerStream = openSse(broker.url, user.jwt);
-    const basicStream = new SseReader(`${broker.url}/sse`, basic(user.username, user.password));
-    try {
-      await waitUntil(() => broker.services.hub.streamsOf(user.username) === 2, 5000, 'both streams open');
-      // Other fields, and two_factor false, keep the session.
-      expect(
-        (await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, two_factor: false }))
-          .status,
-      ).toBe(200);
-      expect((await get(broker.url, '/verify', bearer(user.jwt))).status).toBe(200);
-      expect(
-        (await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, two_factor: true }))
-          .status,
-      ).toBe(200);
-      await waitUntil(() => bearerStream.ended && basicStream.ended, 5000, 'both streams ended');
-      expect((await get(broker.url, '/verify', bearer(user.jwt))).status).toBe(401);
-      expect((await get(broker.url, '/verify', basic(user.username, user.password))).status).toBe(401);
-    } finally {
-      bearerStream.close();
-      basicStream.close();
-    }
-  });
+  it(
+    'ends tokens and streams opened with the password alone; ' + 'turning it off or setting it again does not',
+    async () => {
+      const user = await makeUser(broker.url);
+      const bearerStream = openSse(broker.url, user.jwt);
+      const basicStream = new SseReader(`${broker.url}/sse`, basic(user.username, user.password));
+      try {
+        await waitUntil(() => broker.services.hub.streamsOf(user.username) === 2, 5000, 'both streams open');
+        // Other fields, and two_factor false, keep the session.
+        expect(
+          (await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, two_factor: false }))
+            .status,
+        ).toBe(200);
+        expect((await get(broker.url, '/verify', bearer(user.jwt))).status).toBe(200);
+        expect(
+          (await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, two_factor: true }))
+            .status,
+        ).toBe(200);
+        await waitUntil(() => bearerStream.ended && basicStream.ended, 5000, 'both streams ended');
+        expect((await get(broker.url, '/verify', bearer(user.jwt))).status).toBe(401);
+        expect((await get(broker.url, '/verify', basic(user.username, user.password))).status).toBe(401);
+      } finally {
+        bearerStream.close();
+        basicStream.close();
+      }
+    },
+  );
 });
 
 describe('an insert whose body arrives after a session end', () => {
@@ -149,7 +152,9 @@ describe('an insert whose body arrives after a session end', () => {
     return new Promise((resolve, reject) => {
       const socket = netConnect(Number(u.port), u.hostname, () => {
         socket.write(
-          `POST /insert HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${jwt}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`,
+          `POST /insert HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${jwt}\r\n` +
+            `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+            `Connection: close\r\n\r\n`,
         );
         resolve(async (rest) => {
           let answer = '';

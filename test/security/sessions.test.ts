@@ -88,23 +88,26 @@ describe('old tokens are refused', () => {
     expect((await verify(await loginJwt(user.username, user.password))).status).toBe(200);
   });
 
-  it('a token issued in the same second as the password change is still told apart (versions, not timestamps)', async () => {
-    const user = await makeUser(broker.url);
-    const older = await loginJwt(user.username, user.password);
-    expect(
-      (
-        await post(broker.url, '/update_user', {
-          admin_token: ADMIN,
-          username: user.username,
-          password: 'same second pass',
-        })
-      ).status,
-    ).toBe(200);
-    const newer = await loginJwt(user.username, 'same second pass');
-    // The clock did not move: iat of both tokens is equal.
-    expect((await verify(older)).status).toBe(401);
-    expect((await verify(newer)).status).toBe(200);
-  });
+  it(
+    'a token issued in the same second as the password change is ' + 'still told apart (versions, not timestamps)',
+    async () => {
+      const user = await makeUser(broker.url);
+      const older = await loginJwt(user.username, user.password);
+      expect(
+        (
+          await post(broker.url, '/update_user', {
+            admin_token: ADMIN,
+            username: user.username,
+            password: 'same second pass',
+          })
+        ).status,
+      ).toBe(200);
+      const newer = await loginJwt(user.username, 'same second pass');
+      // The clock did not move: iat of both tokens is equal.
+      expect((await verify(older)).status).toBe(401);
+      expect((await verify(newer)).status).toBe(200);
+    },
+  );
 
   it('expired tokens are refused at their expiry', async () => {
     const user = await makeUser(broker.url);
@@ -115,20 +118,27 @@ describe('old tokens are refused', () => {
     expect((await verify(jwt)).status).toBe(401);
   });
 
-  it('a token forged without the token version counts as version 0 and dies with the first password change', async () => {
-    const user = await makeUser(broker.url);
-    const now = Math.floor(clock.ms / 1000);
-    const forged = await new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(user.username)
-      .setIssuer('Broker')
-      .setIssuedAt(now)
-      .setExpirationTime(now + 60)
-      .sign(new TextEncoder().encode(SECRET));
-    expect((await verify(forged)).status).toBe(200);
-    await post(broker.url, '/update_user', { admin_token: ADMIN, username: user.username, password: 'changed again' });
-    expect((await verify(forged)).status).toBe(401);
-  });
+  it(
+    'a token forged without the token version counts as version ' + '0 and dies with the first password change',
+    async () => {
+      const user = await makeUser(broker.url);
+      const now = Math.floor(clock.ms / 1000);
+      const forged = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(user.username)
+        .setIssuer('Broker')
+        .setIssuedAt(now)
+        .setExpirationTime(now + 60)
+        .sign(new TextEncoder().encode(SECRET));
+      expect((await verify(forged)).status).toBe(200);
+      await post(broker.url, '/update_user', {
+        admin_token: ADMIN,
+        username: user.username,
+        password: 'changed again',
+      });
+      expect((await verify(forged)).status).toBe(401);
+    },
+  );
 });
 
 describe('recovery codes', () => {

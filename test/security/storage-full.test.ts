@@ -177,7 +177,8 @@ describe('the disk full (a file size limit on the process)', () => {
       'sh',
       [
         '-c',
-        `ulimit -f 4096; exec "${process.execPath}" "${CLI}" --port 0 --host 127.0.0.1 --db "${dir}/db" --admin_token ${ADMIN}`,
+        `ulimit -f 4096; exec "${process.execPath}" "${CLI}" --port 0 --host 127.0.0.1 ` +
+          `--db "${dir}/db" --admin_token ${ADMIN}`,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

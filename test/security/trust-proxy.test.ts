@@ -57,15 +57,19 @@ describe('--trust_proxy', () => {
     expect(await loginFrom(broker.url, '127.0.0.1', '198.18.0.1, 203.0.113.21, 10.0.0.1')).toBe(401);
   });
 
-  it('a list names the proxies: entries count from the right while they are listed; other peers are their own client', async () => {
-    broker = await startBroker({ login_rate_limit: LIMIT, trust_proxy: '127.0.0.2, 10.0.0.0/8' });
-    expect(await forgingBurst(broker.url, '127.0.0.2', (i) => `198.18.0.${i}, 203.0.113.30, 10.1.2.3`)).toEqual(
-      limited,
-    );
-    expect(await loginFrom(broker.url, '127.0.0.2', '203.0.113.31')).toBe(401);
-    // A peer that is not a listed proxy: its X-Forwarded-For is ignored, whatever it says.
-    expect(await forgingBurst(broker.url, '127.0.0.3', (i) => `203.0.113.${40 + i}`)).toEqual(limited);
-  });
+  it(
+    'a list names the proxies: entries count from the right while ' +
+      'they are listed; other peers are their own client',
+    async () => {
+      broker = await startBroker({ login_rate_limit: LIMIT, trust_proxy: '127.0.0.2, 10.0.0.0/8' });
+      expect(await forgingBurst(broker.url, '127.0.0.2', (i) => `198.18.0.${i}, 203.0.113.30, 10.1.2.3`)).toEqual(
+        limited,
+      );
+      expect(await loginFrom(broker.url, '127.0.0.2', '203.0.113.31')).toBe(401);
+      // A peer that is not a listed proxy: its X-Forwarded-For is ignored, whatever it says.
+      expect(await forgingBurst(broker.url, '127.0.0.3', (i) => `203.0.113.${40 + i}`)).toEqual(limited);
+    },
+  );
 
   it('parses true/false/1/0, counts and address lists; refuses anything else', () => {
     const parse = (value: unknown) => resolveConfig({ trust_proxy: value }).trust_proxy;
