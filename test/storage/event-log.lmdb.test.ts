@@ -6,16 +6,20 @@ import { openStorage, type Storage } from '../../src/storage/storage.js';
 import { testDir } from '../helpers/broker.js';
 import { eventLogContract } from './event-log.contract.js';
 
-eventLogContract('lmdb', async ({ now }) => {
-  const dir = join(testDir(), 'db');
-  let storage: Storage = openStorage(dir, { now });
-  onTestFinished(() => storage.close());
-  return {
-    log: storage.log,
-    async reopen() {
-      await storage.close();
-      storage = openStorage(dir, { now });
-      return storage.log;
-    },
-  };
-});
+eventLogContract(
+  'lmdb',
+  async ({ now }) => {
+    const dir = join(testDir(), 'db');
+    let storage: Storage = openStorage(dir, { now });
+    onTestFinished(() => storage.close());
+    return {
+      log: storage.log,
+      async reopen() {
+        await storage.close();
+        storage = openStorage(dir, { now });
+        return storage.log;
+      },
+    };
+  },
+  { durable: true },
+);

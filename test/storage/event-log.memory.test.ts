@@ -2,4 +2,4 @@
 import { MemoryEventLog } from '../../src/storage/memory/event-log.js';
 import { eventLogContract } from './event-log.contract.js';
 
-eventLogContract('memory', async ({ now }) => ({ log: new MemoryEventLog(now) }));
+eventLogContract('memory', async ({ now }) => ({ log: new MemoryEventLog(now) }), { durable: false });

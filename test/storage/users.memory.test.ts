@@ -2,4 +2,4 @@
 import { MemoryUserStore } from '../../src/storage/memory/users.js';
 import { userStoreContract } from './users.contract.js';
 
-userStoreContract('memory', async () => ({ users: new MemoryUserStore() }));
+userStoreContract('memory', async () => ({ users: new MemoryUserStore() }), { durable: false });
