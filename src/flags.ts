@@ -61,6 +61,14 @@ export interface Config {
   tenant_max_event_names: number;
   keep_alive_timeout: number;
   max_connections_per_ip: number;
+  local: boolean;
+  oidc_issuer_uri: string | undefined;
+  oidc_client_id: string | undefined;
+  oidc_client_secret: string | undefined;
+  oidc_client_secret_file: string | undefined;
+  oidc_redirect_base: string | undefined;
+  oidc_tenant: string;
+  oidc_scopes: string;
 }
 
 export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -290,6 +298,49 @@ export const FLAGS: FlagSpec[] = [
     min: 1,
     description: 'open connections per client address (not counting --trust_proxy proxies); more are closed at once',
   },
+  // Accounts (issue 13): local single-user mode and sign-in through an OpenID Connect provider.
+  {
+    name: 'local',
+    type: 'bool',
+    default: false,
+    description: 'single-user mode on loopback: requests without credentials act as the user "local"',
+  },
+  {
+    name: 'oidc_issuer_uri',
+    type: 'string',
+    default: undefined,
+    defaultText: 'none (OIDC login off)',
+    description: "the OpenID provider's issuer URL (discovery: <issuer>/.well-known/openid-configuration)",
+  },
+  { name: 'oidc_client_id', type: 'string', default: undefined, defaultText: 'none', description: 'OIDC client id' },
+  {
+    name: 'oidc_client_secret',
+    type: 'string',
+    default: undefined,
+    defaultText: 'none (a public client)',
+    description: 'OIDC client secret (prefer --oidc_client_secret_file)',
+  },
+  {
+    name: 'oidc_client_secret_file',
+    type: 'string',
+    default: undefined,
+    defaultText: 'none',
+    description: 'read --oidc_client_secret from this file (trailing newline trimmed)',
+  },
+  {
+    name: 'oidc_redirect_base',
+    type: 'string',
+    default: undefined,
+    defaultText: 'none',
+    description: "Broker's public base URL: the provider redirects to <base>/auth/oidc/callback",
+  },
+  {
+    name: 'oidc_tenant',
+    type: 'string',
+    default: 'default',
+    description: 'tenant of the users a first OIDC login creates',
+  },
+  { name: 'oidc_scopes', type: 'string', default: 'openid email profile', description: 'OIDC scopes asked for' },
 ];
 
 export function envName(flag: string): string {
