@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import { adminRoutes } from '../identity/admin-routes.js';
 import { identityRoutes } from '../identity/routes.js';
 import { selfServiceRoutes } from '../identity/self-service-routes.js';
+import { oidcRoutes } from '../identity/oidc/routes.js';
 import { capConnectionsPerAddress } from './connection-cap.js';
 import { toHttpError } from '../errors.js';
 import { parseJsonBody, SMALL_BODY_LIMIT } from './json-body.js';
@@ -169,6 +170,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const { identityLinks, selfService } = identity;
   adminRoutes(app, { users, twoFactor, resets, identityLinks, adminToken, bodyLimit: config.body_limit });
   selfServiceRoutes(app, { selfService, credentials });
+  oidcRoutes(app, { identity, config, now: services.now });
   realtimeRoutes(app, { log: services.log, hub: services.hub, identity, config });
   return app;
 }

@@ -39,6 +39,8 @@ export class Identity {
   readonly selfService: SelfService;
   readonly tokens: Tokens;
   readonly identityLinks: IdentityLinkStore;
+  /** Failed logins toward the lock: the OIDC flow's second factor counts here too. */
+  readonly attempts: LoginAttempts;
   /** What a request's credentials mean (src/http/authenticate.ts reads them from the request). */
   readonly credentials: Credentials;
   /** /verify's answer. */
@@ -63,6 +65,7 @@ export class Identity {
     this.resets = new PasswordResets(store, this.users, attempts, this.sessions, options);
     this.credentials = new Credentials(store, tokens, attempts, accounts.deniedTokens, options.local);
     this.tokens = tokens;
+    this.attempts = attempts;
     this.identityLinks = accounts.identityLinks;
     this.selfService = new SelfService(store, this.users, attempts, this.sessions, tokens, accounts.deniedTokens, now);
     this.verifier = new Verifier(biscuit, options);
