@@ -94,8 +94,12 @@ describe('self-service', () => {
 
   it('enrolment without a valid code leaves two-factor off; a valid code turns it on', async () => {
     const { jwt, username, password } = await makeUser(broker.url);
-    const enrolled = await post(broker.url, '/enroll_totp', {}, bearer(jwt));
+    // The body is optional.
+    const bare = await fetch(`${broker.url}/enroll_totp`, { method: 'POST', headers: bearer(jwt) });
+    expect(bare.status).toBe(200);
+    const enrolled = await post(broker.url, '/enroll_totp', { issuer: 'My app' }, bearer(jwt));
     expect(enrolled.status).toBe(200);
+    expect(enrolled.body.uri).toMatch(/^otpauth:\/\/totp\/My%20app:/);
     expect(enrolled.body.qr).toMatch(/^[A-Za-z0-9+/]+=*$/);
     const secret = new URL(enrolled.body.uri).searchParams.get('secret') as string;
     expect((await post(broker.url, '/confirm_totp', { totp: '000000' }, bearer(jwt))).status).toBe(400);

@@ -221,6 +221,34 @@ describe('OIDC login', () => {
   });
 });
 
+describe('OIDC with a provider that goes down', () => {
+  it('a callback after the provider went down comes back as #error=provider_unavailable', async () => {
+    const port = await freePort();
+    const brokerOrigin = `http://127.0.0.1:${port}`;
+    const provider = await startProvider([`${brokerOrigin}/auth/oidc/callback`]);
+    const broker = await startBroker({
+      port,
+      origin: APP,
+      oidc_issuer_uri: provider.issuer,
+      oidc_client_id: CLIENT_ID,
+      oidc_client_secret: CLIENT_SECRET,
+      oidc_redirect_base: brokerOrigin,
+    });
+    try {
+      const url = `${brokerOrigin}/auth/oidc/login?return_to=${encodeURIComponent(RETURN_TO)}`;
+      const landing = await follow(new Agent(), url, { login: 'sub-x', brokerOrigin, stopAtCallback: true });
+      await provider.close();
+      const res = await fetch(landing.callback as string, { redirect: 'manual' });
+      expect(res.status).toBe(302);
+      expect(res.headers.get('location')).toBe(`${RETURN_TO}#error=provider_unavailable`);
+      expect((await get(broker.url, '/')).status).toBe(200);
+    } finally {
+      await broker.stop();
+      await provider.close().catch(() => {});
+    }
+  });
+});
+
 describe('OIDC with an unreachable provider', () => {
   it('is logged, the other routes keep working, and a login comes back as #error=provider_unavailable', async () => {
     const dead = await freePort();
