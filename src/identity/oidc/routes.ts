@@ -29,12 +29,16 @@ export interface OidcRouteParts {
 /** The origins return_to may be on: --origin's list; with `*`, only Broker's own public origin. */
 export function returnOrigins(origin: string, redirectBase: string): Set<string> {
   if (origin.trim() === '*') return new Set([new URL(redirectBase).origin]);
-  return new Set(
-    origin
-      .split(',')
-      .map((o) => o.trim())
-      .filter((o) => o !== '' && o !== '*'),
-  );
+  const origins = new Set<string>();
+  for (const entry of origin.split(',')) {
+    // An origin as a URL gives it (`https://app.example/` and `https://app.example` are one origin).
+    try {
+      if (entry.trim() !== '*') origins.add(new URL(entry.trim()).origin);
+    } catch {
+      /* not a URL: no return_to can be on it */
+    }
+  }
+  return origins;
 }
 
 const FORM = 'application/x-www-form-urlencoded';
