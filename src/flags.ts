@@ -298,12 +298,12 @@ export const FLAGS: FlagSpec[] = [
     min: 1,
     description: 'open connections per client address (not counting --trust_proxy proxies); more are closed at once',
   },
-  // Accounts (issue 13): local single-user mode and sign-in through an OpenID Connect provider.
+  // Accounts: local single-user mode and sign-in through an OpenID Connect provider (identity/local.ts, oidc/).
   {
     name: 'local',
     type: 'bool',
     default: false,
-    description: 'single-user mode on loopback: requests without credentials act as the user "local"',
+    description: 'one user on loopback: no credentials = the user "local"',
   },
   {
     name: 'oidc_issuer_uri',
@@ -313,32 +313,24 @@ export const FLAGS: FlagSpec[] = [
     description: "the OpenID provider's issuer URL (discovery: <issuer>/.well-known/openid-configuration)",
   },
   { name: 'oidc_client_id', type: 'string', default: undefined, defaultText: 'none', description: 'OIDC client id' },
-  {
-    name: 'oidc_client_secret',
-    type: 'string',
-    default: undefined,
-    defaultText: 'none (a public client)',
-    description: 'OIDC client secret (prefer --oidc_client_secret_file)',
-  },
+  { name: 'oidc_client_secret', type: 'string', default: undefined, defaultText: 'none', description: 'its secret' },
   {
     name: 'oidc_client_secret_file',
     type: 'string',
     default: undefined,
-    defaultText: 'none',
-    description: 'read --oidc_client_secret from this file (trailing newline trimmed)',
+    description: 'read --oidc_client_secret from a file',
   },
   {
     name: 'oidc_redirect_base',
     type: 'string',
     default: undefined,
-    defaultText: 'none',
-    description: "Broker's public base URL: the provider redirects to <base>/auth/oidc/callback",
+    description: "Broker's public URL (for the callback)",
   },
   {
     name: 'oidc_tenant',
     type: 'string',
     default: 'default',
-    description: 'tenant of the users a first OIDC login creates',
+    description: 'tenant of users a first OIDC login creates',
   },
   { name: 'oidc_scopes', type: 'string', default: 'openid email profile', description: 'OIDC scopes asked for' },
 ];
