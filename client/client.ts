@@ -3,6 +3,7 @@
 import type { BackoffOptions } from './backoff.js';
 import { BrokerError, errorFrom } from './errors.js';
 import { tokenTimes } from './jwt.js';
+import { type RedirectResult, type RedirectWindow, currentWindow, oidcLoginUrl, readRedirect } from './redirect.js';
 import type { HistoryEvent, HistoryPage, Verification } from './protocol.js';
 import type { SubscribeOptions } from './subscribe-options.js';
 import { Subscription } from './subscription.js';
@@ -67,6 +68,26 @@ export class BrokerClient {
   setToken(token: string | undefined): void {
     this.currentToken = token;
     this.scheduleRefresh();
+  }
+
+  /**
+   * Sends the browser to the server's identity-provider login; it comes back to `returnTo` (default: this
+   * page), which calls handleRedirect(). `returnTo` must be on an origin the server allows (--origin).
+   */
+  loginWithRedirect(returnTo?: string, win: RedirectWindow = currentWindow()): void {
+    win.location.assign(oidcLoginUrl(this.url, returnTo ?? win.location.href.split('#')[0]));
+  }
+
+  /**
+   * On the page the login came back to: keeps the token from `#jwt=` (as login() does) and clears the
+   * fragment from the address bar. Undefined when the page was not reached by a login redirect.
+   */
+  handleRedirect(win: RedirectWindow = currentWindow()): RedirectResult | undefined {
+    const found = readRedirect(win.location.href);
+    if (!found) return undefined;
+    win.history?.replaceState(null, '', found.cleaned);
+    if (found.jwt) this.setToken(found.jwt);
+    return found.jwt ? { jwt: found.jwt } : { error: found.error };
   }
 
   /** Logs in and keeps the token for every later call. */

@@ -15,3 +15,4 @@ export { SseParser, type SseHandlers, type SseMessage } from './sse-parser.js';
 export { BrokerError } from './errors.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { tokenTimes } from './jwt.js';
+export { OIDC_LOGIN_PATH, oidcLoginUrl, readRedirect, type RedirectResult, type RedirectWindow } from './redirect.js';

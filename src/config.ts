@@ -69,6 +69,8 @@ export function resolveConfig(raw: Partial<Record<keyof Config, unknown>>): Conf
   // A secret on the command line shows in `ps`; its _file flag reads it from a file (a systemd credential).
   config.jwt_secret = secretFromFile(config, 'jwt_secret');
   config.admin_token = secretFromFile(config, 'admin_token');
+  config.oidc_client_secret = secretFromFile(config, 'oidc_client_secret');
+  checkAccountFlags(config);
   if (config.secure) {
     for (const name of ['jwt_secret', 'admin_token'] as const) {
       const value = config[name];
@@ -94,7 +96,7 @@ export function resolveConfig(raw: Partial<Record<keyof Config, unknown>>): Conf
 }
 
 /** The secret given by --<name>_file, read now (trailing newlines trimmed), or the one given directly. */
-function secretFromFile(config: Config, name: 'jwt_secret' | 'admin_token'): string | undefined {
+function secretFromFile(config: Config, name: 'jwt_secret' | 'admin_token' | 'oidc_client_secret'): string | undefined {
   const file = config[`${name}_file`];
   if (file === undefined) return config[name];
   if (config[name] !== undefined) {
@@ -115,6 +117,50 @@ function secretFromFile(config: Config, name: 'jwt_secret' | 'admin_token'): str
   return text;
 }
 
+/** Whether an address to listen on is this machine only. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** A URL flag, parsed; http is allowed only on loopback (a provider or a Broker on this machine). */
+function urlFlag(name: string, value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`--${name} must be a URL (https://...), not "${value.slice(0, 100)}"`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname)))
+    throw new ConfigError(`--${name} must be an https:// URL (http:// only on loopback)`);
+  return url;
+}
+
+/** The rules of --local and the --oidc_* flags (identity/local.ts, identity/oidc/). */
+function checkAccountFlags(config: Config): void {
+  if (config.local) {
+    if (config.secure)
+      throw new ConfigError('--local serves one user on this machine without credentials: it cannot be --secure');
+    if (!isLoopback(config.host))
+      throw new ConfigError(
+        `--local listens on loopback only (127.0.0.1 or ::1): --host ${config.host} would open it to the network`,
+      );
+  }
+  const set = (['oidc_client_id', 'oidc_client_secret', 'oidc_redirect_base'] as const).filter(
+    (n) => config[n] !== undefined,
+  );
+  if (config.oidc_issuer_uri === undefined) {
+    if (set.length > 0) throw new ConfigError(`--${set[0]} needs --oidc_issuer_uri`);
+    return;
+  }
+  urlFlag('oidc_issuer_uri', config.oidc_issuer_uri);
+  if (config.oidc_client_id === undefined) throw new ConfigError('--oidc_issuer_uri needs --oidc_client_id');
+  if (config.oidc_redirect_base === undefined)
+    throw new ConfigError('--oidc_issuer_uri needs --oidc_redirect_base (the public URL of this Broker)');
+  const base = urlFlag('oidc_redirect_base', config.oidc_redirect_base);
+  if (base.search || base.hash) throw new ConfigError('--oidc_redirect_base must have no query or fragment');
+  if (!config.oidc_scopes.split(/\s+/).includes('openid')) throw new ConfigError('--oidc_scopes must include "openid"');
+}
+
 /** Unsafe settings the startup log warns about. */
 export function unsafeSettings(config: Config): string[] {
   const warnings: string[] = [];
@@ -128,6 +174,10 @@ export function unsafeSettings(config: Config): string[] {
     warnings.push('--admin_token is a public default: anyone can administer users');
   if (!config.secure)
     warnings.push('plain HTTP: tokens and passwords cross the network unencrypted (use --secure in production)');
+  if (config.local)
+    warnings.push(
+      '--local: the data is open to every process of this machine (requests without credentials act as "local")',
+    );
   if (config.origin === '*') warnings.push('--origin is "*": any website may call this API from a browser');
   if (typeof config.trust_proxy === 'number' && config.trust_proxy > 0)
     warnings.push(

@@ -61,6 +61,14 @@ export interface Config {
   tenant_max_event_names: number;
   keep_alive_timeout: number;
   max_connections_per_ip: number;
+  local: boolean;
+  oidc_issuer_uri: string | undefined;
+  oidc_client_id: string | undefined;
+  oidc_client_secret: string | undefined;
+  oidc_client_secret_file: string | undefined;
+  oidc_redirect_base: string | undefined;
+  oidc_tenant: string;
+  oidc_scopes: string;
 }
 
 export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -290,6 +298,43 @@ export const FLAGS: FlagSpec[] = [
     min: 1,
     description: 'open connections per client address (not counting --trust_proxy proxies); more are closed at once',
   },
+  // Accounts: local single-user mode and sign-in through an OpenID Connect provider (identity/local.ts, oidc/).
+  {
+    name: 'local',
+    type: 'bool',
+    default: false,
+    description: 'one user on loopback: no credentials = the user "local"',
+  },
+  {
+    name: 'oidc_issuer_uri',
+    type: 'string',
+    default: undefined,
+    defaultText: 'none (OIDC login off)',
+    description: "the OpenID provider's issuer URL (Broker reads its discovery document)",
+  },
+  { name: 'oidc_client_id', type: 'string', default: undefined, defaultText: 'none', description: 'OIDC client id' },
+  { name: 'oidc_client_secret', type: 'string', default: undefined, defaultText: 'none', description: 'its secret' },
+  {
+    name: 'oidc_client_secret_file',
+    type: 'string',
+    default: undefined,
+    defaultText: 'none',
+    description: 'read --oidc_client_secret from this file (trailing newline trimmed)',
+  },
+  {
+    name: 'oidc_redirect_base',
+    type: 'string',
+    default: undefined,
+    defaultText: 'none',
+    description: "Broker's public base URL (the callback is <base>/auth/oidc/callback)",
+  },
+  {
+    name: 'oidc_tenant',
+    type: 'string',
+    default: 'default',
+    description: 'tenant of users a first OIDC login creates',
+  },
+  { name: 'oidc_scopes', type: 'string', default: 'openid email profile', description: 'OIDC scopes asked for' },
 ];
 
 export function envName(flag: string): string {

@@ -2,6 +2,7 @@
 // commits (it subscribes itself), identity's session ends close streams. Tests build it with a controllable clock.
 import type { Config } from './config.js';
 import { Identity } from './identity/identity.js';
+import { ensureLocalUser } from './identity/local.js';
 import { createBiscuitIssuer } from './tokens/biscuit.js';
 import { Tokens } from './tokens/tokens.js';
 import { Hub } from './realtime/hub.js';
@@ -35,8 +36,9 @@ export async function createServices(config: Config, options: ServiceOptions = {
     const biscuit = await createBiscuitIssuer(secrets.biscuitPrivateKey);
     if (!secrets.biscuitPrivateKey) await storage.secrets.saveBiscuitKey(biscuit.privateKeyText);
     const tokens = new Tokens(secrets.jwtSecret, config.jwt_expiry, now);
-    const identity = new Identity(storage.users, tokens, biscuit, {
+    const identity = new Identity(storage.users, tokens, biscuit, storage, {
       passwordChecker: config.password_checker,
+      local: config.local,
       totpDuration: config.totp_duration,
       jwtExpiry: config.jwt_expiry,
       now,
@@ -48,6 +50,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
       heartbeatMs: config.heartbeat * 1000,
       now,
     });
+    if (config.local) await ensureLocalUser(storage.users, now);
     identity.sessionEnded.subscribe(({ username }) => hub.closeUser(username));
 
     const policy = { maxAgeMs: config.history_max_age * 1000, maxEvents: config.history_max_events };
@@ -58,6 +61,13 @@ export async function createServices(config: Config, options: ServiceOptions = {
       retention = setInterval(prune, RETENTION_INTERVAL_MS);
       retention.unref();
     }
+
+    // Logged-out tokens are denied only until they expire: forget them then (bounded work per round).
+    const pruneDenied = setInterval(
+      () => void identity.selfService.pruneDenied().catch(() => {}),
+      RETENTION_INTERVAL_MS,
+    );
+    pruneDenied.unref();
 
     return {
       config,
@@ -70,6 +80,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
       now,
       async close() {
         if (retention) clearInterval(retention);
+        clearInterval(pruneDenied);
         hub.closeAll();
         await storage.close();
       },

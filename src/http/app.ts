@@ -6,6 +6,8 @@ import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { adminRoutes } from '../identity/admin-routes.js';
 import { identityRoutes } from '../identity/routes.js';
+import { selfServiceRoutes } from '../identity/self-service-routes.js';
+import { oidcRoutes } from '../identity/oidc/routes.js';
 import { capConnectionsPerAddress } from './connection-cap.js';
 import { toHttpError } from '../errors.js';
 import { parseJsonBody, SMALL_BODY_LIMIT } from './json-body.js';
@@ -165,7 +167,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const { identity, adminToken } = services;
   const { users, login, twoFactor, resets, credentials, verifier } = identity;
   identityRoutes(app, { users, login, resets, credentials, verifier, adminToken, bodyLimit: config.body_limit });
-  adminRoutes(app, { users, twoFactor, resets, adminToken, bodyLimit: config.body_limit });
+  const { identityLinks, selfService } = identity;
+  adminRoutes(app, { users, twoFactor, resets, identityLinks, adminToken, bodyLimit: config.body_limit });
+  selfServiceRoutes(app, { selfService, credentials });
+  oidcRoutes(app, { identity, config, now: services.now });
   realtimeRoutes(app, { log: services.log, hub: services.hub, identity, config });
   return app;
 }

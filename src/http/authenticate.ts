@@ -20,7 +20,8 @@ declare module 'fastify' {
  * revoked or older than the user's last password change → 401.
  */
 export async function authenticate(credentials: Credentials, header: string | undefined): Promise<Principal> {
-  if (!header) throw unauthorized('missing Authorization header');
+  // In --local mode no credentials at all means the local user; sent credentials are still checked.
+  if (!header) return credentials.anonymous();
   const space = header.indexOf(' ');
   const scheme = space < 0 ? header : header.slice(0, space);
   const value = space < 0 ? '' : header.slice(space + 1).trim();

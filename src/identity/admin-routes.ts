@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../http/require-admin.js';
 import { anyJson, body, nullableBool, nullableScopes, nullableStr, str } from '../http/schema.js';
-import { toPublicUser } from '../storage/users.js';
+import type { IdentityLinkStore } from '../storage/accounts.js';
+import { type UserRecord, toPublicUser } from '../storage/users.js';
 import type { PasswordResets } from './password-reset.js';
 import type { TwoFactor } from './two-factor.js';
 import type { UserChanges, Users } from './users.js';
@@ -13,21 +14,27 @@ export interface AdminRouteParts {
   users: Users;
   twoFactor: TwoFactor;
   resets: PasswordResets;
+  /** Linked external identities: get_user and list_users show them (issuer and subject only). */
+  identityLinks: IdentityLinkStore;
   adminToken: string;
   /** --body_limit: update_user's `data` may be that large. */
   bodyLimit: number;
 }
 
 export function adminRoutes(app: FastifyInstance, parts: AdminRouteParts): void {
-  const { users, twoFactor, resets } = parts;
+  const { users, twoFactor, resets, identityLinks } = parts;
+  const shown = (u: UserRecord) => ({
+    ...toPublicUser(u),
+    identities: identityLinks.ofUser(u.username).map(({ issuer, subject }) => ({ issuer, subject })),
+  });
   const admin = { preHandler: requireAdmin(parts.adminToken), config: { rateLimitGroup: 'admin' as const } };
   const named = { schema: body(['admin_token', 'username'], { admin_token: str, username: str }), ...admin };
 
   app.post('/list_users', { schema: body(['admin_token'], { admin_token: str }), ...admin }, async () =>
-    users.list().map(toPublicUser),
+    users.list().map(shown),
   );
 
-  app.post<{ Body: Named }>('/get_user', named, async (req) => toPublicUser(users.get(req.body.username)));
+  app.post<{ Body: Named }>('/get_user', named, async (req) => shown(users.get(req.body.username)));
 
   app.post<{ Body: Named & UserChanges }>(
     '/update_user',
@@ -50,6 +57,17 @@ export function adminRoutes(app: FastifyInstance, parts: AdminRouteParts): void 
       // Only the fields present change (the original nulled data, scopes and two_factor when omitted).
       await users.update(username, changes);
       return {};
+    },
+  );
+
+  // Unlinking does not end the user's sessions: the tokens were Broker's, and the user may still log in
+  // with a password; the next OIDC login with that identity makes a new user.
+  app.post<{ Body: Named & { issuer: string } }>(
+    '/unlink_identity',
+    { schema: body(['admin_token', 'username', 'issuer'], { admin_token: str, username: str, issuer: str }), ...admin },
+    async (req) => {
+      const { username } = users.get(req.body.username);
+      return { unlinked: await identityLinks.unlink(username, req.body.issuer) };
     },
   );
 

@@ -2,8 +2,11 @@
 // request): a user JWT, checked against the user's token version, or a username and password (Basic: a
 // password check on every request, counted toward the lock like a login).
 import { unauthorized } from '../errors.js';
+import { sha256 } from '../lib/digest.js';
+import type { TokenDenylist } from '../storage/accounts.js';
 import type { UserStore } from '../storage/users.js';
 import type { Tokens } from '../tokens/tokens.js';
+import { LOCAL_USER } from './local.js';
 import type { LoginAttempts } from './login-attempts.js';
 import { verifyPassword } from './passwords.js';
 import type { Principal } from './principal.js';
@@ -15,7 +18,17 @@ export class Credentials {
     private readonly store: UserStore,
     private readonly tokens: Tokens,
     private readonly attempts: LoginAttempts,
+    private readonly denied: TokenDenylist,
+    /** --local: a request without credentials acts as the local user. */
+    private readonly local: boolean,
   ) {}
+
+  /** A request that sent no credentials: the local user in --local mode, else 401. */
+  anonymous(): Principal {
+    const user = this.local ? this.store.get(LOCAL_USER) : undefined;
+    if (!user || user.revoked) throw unauthorized('missing Authorization header');
+    return { kind: 'local', user, exp: undefined };
+  }
 
   /** Anything malformed, expired, tampered, revoked or older than the user's last password change → 401. */
   async bearer(jwt: string): Promise<Principal> {
@@ -23,6 +36,8 @@ export class Credentials {
     if (!claims) throw unauthorized('invalid or expired token');
     const user = this.store.get(claims.sub);
     if (!user || user.revoked || claims.tv !== user.token_version) throw unauthorized('invalid or expired token');
+    // A token its user logged out of (POST /logout): one local read, by the token's hash and expiry.
+    if (this.denied.has(tokenHash(jwt), claims.exp)) throw unauthorized('invalid or expired token');
     return { kind: 'user', user, exp: claims.exp };
   }
 
@@ -57,4 +72,9 @@ export class Credentials {
       release();
     }
   }
+}
+
+/** The key a token is denied by: its sha256, so that the list holds no usable token. */
+export function tokenHash(jwt: string): string {
+  return sha256(jwt).toString('base64url');
 }

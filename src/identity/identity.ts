@@ -1,6 +1,7 @@
 // Identity: the parts of users, logins, two-factor and password resets, built over one user store. It
 // holds no rules of its own (each part does) and knows no HTTP: routes.ts and admin-routes.ts are its
 // faces, and each route group takes the parts it uses.
+import type { IdentityLinkStore, TokenDenylist } from '../storage/accounts.js';
 import type { UserRecord, UserStore } from '../storage/users.js';
 import type { BiscuitIssuer } from '../tokens/biscuit.js';
 import type { Tokens } from '../tokens/tokens.js';
@@ -9,6 +10,7 @@ import { Credentials } from './credentials.js';
 import { Login } from './login.js';
 import { LoginAttempts } from './login-attempts.js';
 import { PasswordResets } from './password-reset.js';
+import { SelfService } from './self-service.js';
 import { Sessions } from './sessions.js';
 import { TwoFactor } from './two-factor.js';
 import { Users } from './users.js';
@@ -17,7 +19,15 @@ export interface IdentityOptions {
   passwordChecker: boolean;
   totpDuration: number;
   jwtExpiry: number;
+  /** --local: requests without credentials act as the local user. */
+  local: boolean;
   now: () => number;
+}
+
+/** The accounts' stores beside the users (storage/accounts.ts). */
+export interface AccountStores {
+  identityLinks: IdentityLinkStore;
+  deniedTokens: TokenDenylist;
 }
 
 export class Identity {
@@ -26,6 +36,11 @@ export class Identity {
   readonly login: Login;
   readonly twoFactor: TwoFactor;
   readonly resets: PasswordResets;
+  readonly selfService: SelfService;
+  readonly tokens: Tokens;
+  readonly identityLinks: IdentityLinkStore;
+  /** Failed logins toward the lock: the OIDC flow's second factor counts here too. */
+  readonly attempts: LoginAttempts;
   /** What a request's credentials mean (src/http/authenticate.ts reads them from the request). */
   readonly credentials: Credentials;
   /** /verify's answer. */
@@ -33,7 +48,13 @@ export class Identity {
   /** The sessions' signal, where services.ts wires the hub. */
   readonly sessionEnded: Sessions['sessionEnded'];
 
-  constructor(store: UserStore, tokens: Tokens, biscuit: BiscuitIssuer, options: IdentityOptions) {
+  constructor(
+    readonly store: UserStore,
+    tokens: Tokens,
+    biscuit: BiscuitIssuer,
+    accounts: AccountStores,
+    options: IdentityOptions,
+  ) {
     const { now } = options;
     const attempts = new LoginAttempts(store, now);
     this.sessions = new Sessions(store);
@@ -42,7 +63,11 @@ export class Identity {
     this.twoFactor = new TwoFactor(store, this.users, now);
     this.login = new Login(store, attempts, this.twoFactor, tokens);
     this.resets = new PasswordResets(store, this.users, attempts, this.sessions, options);
-    this.credentials = new Credentials(store, tokens, attempts);
+    this.credentials = new Credentials(store, tokens, attempts, accounts.deniedTokens, options.local);
+    this.tokens = tokens;
+    this.attempts = attempts;
+    this.identityLinks = accounts.identityLinks;
+    this.selfService = new SelfService(store, this.users, attempts, this.sessions, tokens, accounts.deniedTokens, now);
     this.verifier = new Verifier(biscuit, options);
   }
 

@@ -10,4 +10,14 @@ export interface UserPrincipal {
   readonly exp: number | undefined;
 }
 
-export type Principal = UserPrincipal;
+/**
+ * The one user of --local (identity/local.ts): a request that sent no credentials at all. `exp` is
+ * undefined, as for Basic: the session lasts as long as the user is current.
+ */
+export interface LocalPrincipal {
+  readonly kind: 'local';
+  readonly user: UserRecord;
+  readonly exp: undefined;
+}
+
+export type Principal = UserPrincipal | LocalPrincipal;

@@ -1,6 +1,7 @@
 // A storage engine's parts, as services.ts takes them: the seams (event-log.ts, users.ts, secrets.ts)
 // over one database, and what the operator is told about it. LMDB (lmdb/) is the default engine;
 // memory/ implements the same seams for the contract suite.
+import type { IdentityLinkStore, TokenDenylist } from './accounts.js';
 import type { EventLog } from './event-log.js';
 import { openLmdbStorage } from './lmdb/storage.js';
 import type { SecretStore } from './secrets.js';
@@ -12,6 +13,8 @@ export interface Storage {
   readonly log: EventLog;
   readonly users: UserStore;
   readonly secrets: SecretStore;
+  readonly identityLinks: IdentityLinkStore;
+  readonly deniedTokens: TokenDenylist;
   /** The database's history: ids are positions in it (EventLog.epoch). */
   readonly epoch: string;
   /** What the open fixed and the startup log should say. */

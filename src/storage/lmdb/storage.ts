@@ -1,5 +1,6 @@
 // The LMDB engine as a Storage bundle: one database directory, its stores over the trees of trees.ts.
 import type { Storage, StorageOptions } from '../storage.js';
+import { LmdbIdentityLinks, LmdbTokenDenylist } from './accounts.js';
 import { openDatabase, type Database } from './database.js';
 import { LmdbEventLog } from './event-log.js';
 import { LmdbSecretStore } from './secrets.js';
@@ -25,6 +26,8 @@ export function openLmdbStorage(dir: string, options: StorageOptions = {}): Stor
       log: new LmdbEventLog(db, options.now),
       users: new LmdbUserStore(db),
       secrets: new LmdbSecretStore(db),
+      identityLinks: new LmdbIdentityLinks(db),
+      deniedTokens: new LmdbTokenDenylist(db),
       epoch: db.epoch,
       warnings: db.warnings,
       usedBytes: () => db.usedBytes(),

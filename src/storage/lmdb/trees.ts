@@ -5,9 +5,13 @@
 //   users   username        -> UserRecord
 //   events  [tenant, id]    -> {e: event name, d: data as compact JSON, t: timestamp ms}
 //   latest  [tenant, name]  -> id of that name's latest event
+//   identity_links   [issuer, subject]            -> {username, linked_at}   (OIDC logins)
+//   user_identities  [username, issuer, subject]  -> linked_at              (get_user, unlink)
+//   denied_tokens    [exp, sha256 of the token]   -> 1                      (POST /logout)
 // Array keys compare element by element, so tenant "a" never sees the keys of tenant "ab".
 import type { Database as LmdbTree, Key, RootDatabase } from 'lmdb';
 import type { StoredEvent } from '../pages.js';
+import type { IdentityLink } from '../accounts.js';
 import type { UserRecord } from '../users.js';
 
 /**
@@ -40,6 +44,13 @@ export const TREES = {
   users: tree<string, UserRecord>({ budget: 'identity', walk: 'values', since: 1 }),
   latest: tree<[string, string], number>({ budget: 'events', walk: 'values', since: 1 }),
   events: tree<[string, number], StoredEvent>({ budget: 'events', walk: 'keys', since: 1 }),
+  identity_links: tree<[string, string], Pick<IdentityLink, 'username' | 'linked_at'>>({
+    budget: 'identity',
+    walk: 'values',
+    since: 2,
+  }),
+  user_identities: tree<[string, string, string], number>({ budget: 'identity', walk: 'values', since: 2 }),
+  denied_tokens: tree<[number, string], 1>({ budget: 'identity', walk: 'keys', since: 2 }),
 };
 
 export type TreeName = keyof typeof TREES;
