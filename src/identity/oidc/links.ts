@@ -64,7 +64,7 @@ export class IdentityLinks {
     const password = randomBytes(32).toString('base64url');
     for (let i = 1; i <= NUMBERED_TRIES + 1; i++) {
       const suffix = i === 1 ? '' : i <= NUMBERED_TRIES ? `-${i}` : `-${randomBytes(6).toString('hex')}`;
-      const username = fit(base, suffix);
+      const username = withSuffix(base, suffix);
       if (this.store.get(username)) continue;
       try {
         return await this.users.create({ username, password, tenant_name: this.tenant, email });
@@ -90,7 +90,7 @@ function baseName(claims: IdClaims): string {
   return `oidc-${Buffer.from(claims.sub).toString('base64url').slice(0, 24)}`;
 }
 
-function fit(base: string, suffix: string): string {
+function withSuffix(base: string, suffix: string): string {
   let name = base;
   while (Buffer.byteLength(name + suffix) > MAX_USERNAME_BYTES) name = name.slice(0, -1);
   return name + suffix;
