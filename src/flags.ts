@@ -61,6 +61,8 @@ export interface Config {
   tenant_max_event_names: number;
   keep_alive_timeout: number;
   max_connections_per_ip: number;
+  management_app: string | undefined;
+  crash_rate_limit: number;
 }
 
 export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -289,6 +291,20 @@ export const FLAGS: FlagSpec[] = [
     default: 256,
     min: 1,
     description: 'open connections per client address (not counting --trust_proxy proxies); more are closed at once',
+  },
+  // Apps (Darkstorm / Stupid Backend parity, src/apps).
+  {
+    name: 'management_app',
+    type: 'string',
+    default: undefined,
+    description: "an app_id whose API keys are management keys: they act on any app's /{appID}/ routes",
+  },
+  {
+    name: 'crash_rate_limit',
+    type: 'int',
+    default: 60,
+    min: 0,
+    description: 'crash reports a minute one API key may send; more answer 429 (0 = unlimited)',
   },
 ];
 

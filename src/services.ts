@@ -1,5 +1,6 @@
 // The application's parts, built once from a Config and wired together: the hub hears the event log's
 // commits (it subscribes itself), identity's session ends close streams. Tests build it with a controllable clock.
+import { Apps } from './apps/apps.js';
 import type { Config } from './config.js';
 import { Identity } from './identity/identity.js';
 import { createBiscuitIssuer } from './tokens/biscuit.js';
@@ -14,6 +15,7 @@ export interface Services {
   identity: Identity;
   log: EventLog;
   hub: Hub;
+  apps: Apps;
   adminToken: string;
   /** Set when this start generated the admin token: the owner-only file holding it (the CLI says where). */
   generatedAdminTokenFile: string | undefined;
@@ -49,6 +51,14 @@ export async function createServices(config: Config, options: ServiceOptions = {
       now,
     });
     identity.sessionEnded.subscribe(({ username }) => hub.closeUser(username));
+    const { users, login, credentials } = identity;
+    const apps = new Apps({
+      ...{ apps: storage.apps, usage: storage.usage, crashes: storage.crashes },
+      ...{ users, login, credentials, tokens, now },
+      managementApp: config.management_app,
+      crashRateLimit: config.crash_rate_limit,
+    });
+    apps.start();
 
     const policy = { maxAgeMs: config.history_max_age * 1000, maxEvents: config.history_max_events };
     let retention: NodeJS.Timeout | undefined;
@@ -65,12 +75,14 @@ export async function createServices(config: Config, options: ServiceOptions = {
       identity,
       log,
       hub,
+      apps,
       adminToken: secrets.adminToken,
       generatedAdminTokenFile: secrets.adminTokenFile,
       now,
       async close() {
         if (retention) clearInterval(retention);
         hub.closeAll();
+        await apps.close();
         await storage.close();
       },
     };

@@ -4,6 +4,8 @@ import rateLimit from '@fastify/rate-limit';
 import type { ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { appAdminRoutes } from '../apps/admin-routes.js';
+import { appRoutes, isAppPath } from '../apps/routes.js';
 import { adminRoutes } from '../identity/admin-routes.js';
 import { identityRoutes } from '../identity/routes.js';
 import { capConnectionsPerAddress } from './connection-cap.js';
@@ -131,12 +133,22 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     if (group && group !== 'user') route.config = { ...route.config, rateLimit: limits[group] } as typeof route.config;
   });
 
-  await app.register(cors, {
+  const corsOptions = {
     origin: config.origin === '*' ? '*' : config.origin.split(',').map((o) => o.trim()),
     methods: ['GET', 'HEAD', 'POST', 'OPTIONS'],
     allowedHeaders: ['authorization', 'content-type', 'last-event-id', 'cache-control', EPOCH_HEADER],
     exposedHeaders: [EPOCH_HEADER],
     maxAge: 600,
+  };
+  // The app routes (src/apps) also allow their keys' allowed_origins, DELETE and the X-API-Key header.
+  const appCors = { ...corsOptions, methods: [...corsOptions.methods, 'DELETE'] };
+  appCors.allowedHeaders = [...corsOptions.allowedHeaders, 'x-api-key'];
+  await app.register(cors, {
+    delegator: (req, done) => {
+      if (!isAppPath(req.url ?? '')) return done(null, corsOptions);
+      const origin = req.headers.origin;
+      done(null, origin && services.apps.keys.originAllowed(origin) ? { ...appCors, origin } : appCors);
+    },
   });
   // An unknown route answers before its body is read or parsed (after CORS, so a browser can read the
   // 404). An announced body is not waited for: the connection closes after the answer instead.
@@ -167,6 +179,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   identityRoutes(app, { users, login, resets, credentials, verifier, adminToken, bodyLimit: config.body_limit });
   adminRoutes(app, { users, twoFactor, resets, adminToken, bodyLimit: config.body_limit });
   realtimeRoutes(app, { log: services.log, hub: services.hub, identity, config });
+  appAdminRoutes(app, { apps: services.apps, adminToken });
+  await appRoutes(app, services.apps);
   return app;
 }
 

@@ -62,6 +62,11 @@ export class Users {
     return user;
   }
 
+  /** The user a given name means, or undefined. */
+  find(name: string): UserRecord | undefined {
+    return this.store.get(storedKey(this.store, name));
+  }
+
   list(): UserRecord[] {
     return this.store.list();
   }
@@ -86,7 +91,8 @@ export class Users {
       scopes: input.scopes ?? null,
       data: input.data === undefined ? null : input.data,
       two_factor: input.two_factor ?? null,
-      token_version: 0,
+      // Not 0: a token of a deleted user of the same name (tv 0 and up) must not fit the new account.
+      token_version: Math.floor(now / 1000),
       totp_last_step: 0,
       reset: null,
       failures: 0,
@@ -134,6 +140,13 @@ export class Users {
     else if (twoFactorOn) this.sessions.end(username, 'two-factor enabled');
     else if (tenantChanged) this.sessions.end(username, 'tenant changed');
     return updated;
+  }
+
+  /** Deletes the user: the name is free again, and every token and stream of theirs ends. */
+  async delete(name: string): Promise<void> {
+    const { username } = this.get(name);
+    if (!(await this.store.delete(username))) throw notFound(`no user named "${username.slice(0, 100)}"`);
+    this.sessions.end(username, 'deleted');
   }
 
   async setRevoked(name: string, revoked: boolean): Promise<void> {

@@ -69,6 +69,8 @@ export interface UserStore {
    */
   update(username: string, change: UserChange): Promise<UserRecord | undefined>;
   list(): UserRecord[];
+  /** Removes the user (the name is free again); false when there was none. */
+  delete(username: string): Promise<boolean>;
 }
 
 /** What an update does to a user: mutates the copy it is given, returns a replacement, or refuses (false). */

@@ -15,7 +15,8 @@ import { enforceLimit, usedBytesOf } from './map-limit.js';
 import { acquireLock } from './process-lock.js';
 import { openTrees, TREE_NAMES, type Trees } from './trees.js';
 
-export const SCHEMA_VERSION = 1;
+/** 2: the apps' trees (trees.ts); a version-1 database gets them at its next open. */
+export const SCHEMA_VERSION = 2;
 
 /** The database's epoch (meta `epoch`): made on first open, renewed by a restore (backup.ts). */
 export const EPOCH_KEY = 'epoch';

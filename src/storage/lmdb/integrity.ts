@@ -10,7 +10,7 @@ import { describeOpenError } from './errors.js';
 import { TREE_NAMES, TREES } from './trees.js';
 
 /** How every broker opens LMDB: a directory (data.mdb + lock.mdb), the named trees, no compression. */
-export const LMDB_OPTIONS = { noSubdir: false, maxDbs: 8, compression: false } as const;
+export const LMDB_OPTIONS = { noSubdir: false, maxDbs: 32, compression: false } as const;
 
 const LMDB_MAGIC = 0xbeefc0de;
 export const META_PAGES = 2;

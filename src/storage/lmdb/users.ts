@@ -38,6 +38,11 @@ export class LmdbUserStore implements UserStore {
     );
   }
 
+  async delete(username: string): Promise<boolean> {
+    if (Buffer.byteLength(username) > MAX_KEY_BYTES) return false;
+    return classified(() => this.db.users.remove(username));
+  }
+
   list(): UserRecord[] {
     return Array.from(this.db.users.getRange({}), ({ value }) => value);
   }

@@ -29,6 +29,10 @@ export class MemoryUserStore implements UserStore {
     return next;
   }
 
+  async delete(username: string): Promise<boolean> {
+    return this.users.delete(username);
+  }
+
   list(): UserRecord[] {
     return [...this.users.keys()].sort(byBytes).map((name) => structuredClone(this.users.get(name)!));
   }
