@@ -15,6 +15,8 @@ type Q = Record<string, unknown>;
 const APP_PATH =
   /^\/(?:(?:count|log|crash|createUser|auth|user)(?:[/?]|$)|[A-Za-z0-9_-]{1,64}\/(?:count|crash)(?:[/?]|$))/;
 export const isAppPath = (url: string) => APP_PATH.test(url);
+/** A crash's error and stack at their bounds (crashes.ts), JSON-escaped, with extras and the rest. */
+const CRASH_BODY_LIMIT = 160 * 1024;
 const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
 /** The body as an object, or 400 invalidBody. */
@@ -86,7 +88,7 @@ export async function appRoutes(app: FastifyInstance, apps: Apps): Promise<void>
     scope.get('/count', on({ anyOf: ['management', 'count'] }), async (req) => countOf(req));
     scope.get('/:appID/count', on({ managementKey: true }), async (req) => countOf(req));
 
-    scope.post('/crash', on({ permission: 'crash' }), async (req, reply) => {
+    scope.post('/crash', { ...on({ permission: 'crash' }), bodyLimit: CRASH_BODY_LIMIT }, async (req, reply) => {
       const b = objectBody(req);
       const version = text(b.version) ?? text(b.appVersion);
       if (version === undefined) throw invalidBody('missing field "version" (or "appVersion")');

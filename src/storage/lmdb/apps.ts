@@ -55,7 +55,13 @@ export class LmdbAppStore implements AppStore {
   }
 
   async deleteKey(hash: string): Promise<boolean> {
-    return classified(() => this.db.api_keys.remove(hash));
+    return classified(() =>
+      this.db.root.transaction(() => {
+        if (!this.db.api_keys.doesExist(hash)) return false;
+        void this.db.api_keys.remove(hash);
+        return true;
+      }),
+    );
   }
 
   emailOwner(email: string): string | undefined {

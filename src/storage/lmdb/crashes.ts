@@ -29,7 +29,13 @@ export class LmdbCrashStore implements CrashStore {
   }
 
   async delete(appId: string, id: string): Promise<boolean> {
-    return classified(() => this.db.crashes.remove([appId, id]));
+    return classified(() =>
+      this.db.root.transaction(() => {
+        if (!this.db.crashes.doesExist([appId, id])) return false;
+        void this.db.crashes.remove([appId, id]);
+        return true;
+      }),
+    );
   }
 
   isArchived(appId: string, digest: string): boolean {

@@ -40,7 +40,13 @@ export class LmdbUserStore implements UserStore {
 
   async delete(username: string): Promise<boolean> {
     if (Buffer.byteLength(username) > MAX_KEY_BYTES) return false;
-    return classified(() => this.db.users.remove(username));
+    return classified(() =>
+      this.db.root.transaction(() => {
+        if (!this.db.users.doesExist(username)) return false;
+        void this.db.users.remove(username);
+        return true;
+      }),
+    );
   }
 
   list(): UserRecord[] {
