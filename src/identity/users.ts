@@ -1,6 +1,6 @@
 // Users, as the admin manages them: create, update, get, list, revoke. The field rules are user-fields.ts;
 // a change that must end the user's sessions says so through sessions.ts.
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { badRequest, notFound } from '../errors.js';
 import type { UserRecord, UserStore } from '../storage/users.js';
 import { checkStrength, hashPassword } from './passwords.js';
@@ -91,8 +91,8 @@ export class Users {
       scopes: input.scopes ?? null,
       data: input.data === undefined ? null : input.data,
       two_factor: input.two_factor ?? null,
-      // Not 0: a token of a deleted user of the same name (tv 0 and up) must not fit the new account.
-      token_version: Math.floor(now / 1000),
+      // Random, not 0: a token of a deleted user of the same name must not fit the new account.
+      token_version: randomInt(1, 2 ** 31),
       totp_last_step: 0,
       reset: null,
       failures: 0,
