@@ -88,7 +88,7 @@ describe('users through an app', () => {
     expect(unknown.text).toBe(wrong.text);
   });
 
-  it('shares the lockout with /login: 3 failures lock for a minute, timeout in seconds (and /auth in minutes)', async () => {
+  it('shares the lockout with /login: 3 failures lock a minute, timeout in s (/auth: in minutes)', async () => {
     const username = uniqueId('u');
     await signUp(username);
     await login(username, 'wrong 1');
