@@ -1,6 +1,6 @@
 // Users, as the admin manages them: create, update, get, list, revoke. The field rules are user-fields.ts;
 // a change that must end the user's sessions says so through sessions.ts.
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { badRequest, notFound } from '../errors.js';
 import type { UserRecord, UserStore } from '../storage/users.js';
 import { checkStrength, hashPassword } from './passwords.js';
@@ -91,8 +91,8 @@ export class Users {
       scopes: input.scopes ?? null,
       data: input.data === undefined ? null : input.data,
       two_factor: input.two_factor ?? null,
-      // Random, not 0: a token of a deleted user of the same name must not fit the new account.
-      token_version: randomInt(1, 2 ** 31),
+      // 0, as the original's tokens (no `tv`) count; the store starts a re-created name past its last one.
+      token_version: 0,
       totp_last_step: 0,
       reset: null,
       failures: 0,
