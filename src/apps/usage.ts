@@ -20,8 +20,13 @@ interface Batch {
   done: Promise<void>;
 }
 
+/** How long a count is answered from memory: counting reads every active id's index key. */
+const COUNT_CACHE_MS = 10_000;
+const MAX_CACHED = 10_000;
+
 export class UsageCounts {
   private batch: Batch | undefined;
+  private readonly cache = new Map<string, { at: number; count: number }>();
 
   constructor(
     private readonly store: UsageStore,
@@ -49,9 +54,18 @@ export class UsageCounts {
   /** Ids seen in the last 30 days, on `platform` (undefined or "all" = every platform). */
   count(appId: string, platform: string | undefined): number {
     const only = platform === undefined || platform === 'all' ? undefined : platform;
+    if (only !== undefined && Buffer.byteLength(only) > MAX_PLATFORM_BYTES)
+      throw badRequest(`platform must be at most ${MAX_PLATFORM_BYTES} bytes`);
+    // Answered from memory for 10 s: a key may ask often, and a count reads every active id's key.
+    const cacheKey = `${appId}\0${only ?? ''}\0${only === undefined ? 'all' : ''}`;
+    const now = this.now();
+    const cached = this.cache.get(cacheKey);
+    if (cached && now - cached.at < COUNT_CACHE_MS) return cached.count;
     const today = this.today();
     let n = 0;
     for (let day = today - ACTIVE_DAYS + 1; day <= today; day++) n += this.store.countDay(appId, day, only);
+    if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    this.cache.set(cacheKey, { at: now, count: n });
     return n;
   }
 

@@ -66,7 +66,8 @@ export function appUserRoutes(scope: FastifyInstance, apps: Apps, on: On): void 
     return {};
   });
 
-  scope.delete('/user/:userID', on({ userDelete: true }), async (req) => {
+  // Finding a user by id reads the user list (as list_users does): the admin routes' per-IP limit.
+  scope.delete('/user/:userID', { ...on({ userDelete: true }), config: { rateLimitGroup: 'admin' } }, async (req) => {
     const { app, management } = appKeyOf(req);
     const { userID } = req.params as { userID: string };
     await users.delete(userID, management ? undefined : app.tenant_name);
