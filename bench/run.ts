@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only login|fanout] [-- --targets baseline,broker,broker@shm] [-- --no-nchan]
+// `npm run bench [-- --quick] [-- --only login|fanout|apps] [-- --targets baseline,broker,broker@shm] [-- --no-nchan]
 //   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.2] [-- --repeat N]
 //   [-- --set name=value,...]`
 // Benchmarks print figures beside a baseline measured in the same run: they are not tests, and the
@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { compareFanout, compareLogin, compareVerdict, RATIO_NOTE, type Check } from './compare.js';
+import { appsBench } from './apps.js';
 import { fanout, fanoutTables, type FanoutOptions } from './fanout.js';
 import { flag, has, list, numFlag } from './lib/args.js';
 import { loginStorm, loginTable, type LoginOptions } from './login-storm.js';
@@ -16,7 +17,7 @@ import { fmtNum, kib } from './lib/stats.js';
 import { setBrokerSettings, setOldBuild, startLoadgen } from './lib/targets.js';
 
 const quick = has('quick');
-const only = list(flag('only')) ?? ['login', 'fanout'];
+const only = list(flag('only')) ?? ['login', 'fanout', 'apps'];
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main() {
@@ -81,6 +82,11 @@ async function main() {
       checks.push(...cmp.checks);
       console.log('');
       console.log(verdict(res));
+    }
+    if (only.includes('apps')) {
+      console.log('## Apps: POST /count and POST /crash with an API key (issue 11)');
+      console.log(await appsBench({ clients: 64, durationMs: quick ? 1500 : 4000, log }, loadgen));
+      console.log('');
     }
   } finally {
     await loadgen.stop();

@@ -69,6 +69,8 @@ export interface Config {
   oidc_redirect_base: string | undefined;
   oidc_tenant: string;
   oidc_scopes: string;
+  management_app: string | undefined;
+  crash_rate_limit: number;
 }
 
 export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -335,6 +337,20 @@ export const FLAGS: FlagSpec[] = [
     description: 'tenant of users a first OIDC login creates',
   },
   { name: 'oidc_scopes', type: 'string', default: 'openid email profile', description: 'OIDC scopes asked for' },
+  // Apps (Darkstorm / Stupid Backend parity, src/apps).
+  {
+    name: 'management_app',
+    type: 'string',
+    default: undefined,
+    description: "an app_id whose API keys are management keys: they act on any app's /{appID}/ routes",
+  },
+  {
+    name: 'crash_rate_limit',
+    type: 'int',
+    default: 60,
+    min: 0,
+    description: 'crash reports a minute one API key may send; more answer 429 (0 = unlimited)',
+  },
 ];
 
 export function envName(flag: string): string {

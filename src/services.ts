@@ -1,5 +1,6 @@
 // The application's parts, built once from a Config and wired together: the hub hears the event log's
 // commits (it subscribes itself), identity's session ends close streams. Tests build it with a controllable clock.
+import { Apps } from './apps/apps.js';
 import type { Config } from './config.js';
 import { Identity } from './identity/identity.js';
 import { ensureLocalUser } from './identity/local.js';
@@ -15,6 +16,7 @@ export interface Services {
   identity: Identity;
   log: EventLog;
   hub: Hub;
+  apps: Apps;
   adminToken: string;
   /** Set when this start generated the admin token: the owner-only file holding it (the CLI says where). */
   generatedAdminTokenFile: string | undefined;
@@ -52,6 +54,14 @@ export async function createServices(config: Config, options: ServiceOptions = {
     });
     if (config.local) await ensureLocalUser(storage.users, now);
     identity.sessionEnded.subscribe(({ username }) => hub.closeUser(username));
+    const { users, login, credentials } = identity;
+    const apps = new Apps({
+      ...{ apps: storage.apps, usage: storage.usage, crashes: storage.crashes },
+      ...{ users, login, credentials, tokens, now },
+      managementApp: config.management_app,
+      crashRateLimit: config.crash_rate_limit,
+    });
+    apps.start();
 
     const policy = { maxAgeMs: config.history_max_age * 1000, maxEvents: config.history_max_events };
     let retention: NodeJS.Timeout | undefined;
@@ -75,6 +85,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
       identity,
       log,
       hub,
+      apps,
       adminToken: secrets.adminToken,
       generatedAdminTokenFile: secrets.adminTokenFile,
       now,
@@ -82,6 +93,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
         if (retention) clearInterval(retention);
         clearInterval(pruneDenied);
         hub.closeAll();
+        await apps.close();
         await storage.close();
       },
     };

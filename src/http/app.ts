@@ -4,6 +4,8 @@ import rateLimit from '@fastify/rate-limit';
 import type { ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { appAdminRoutes } from '../apps/admin-routes.js';
+import { appRoutes, isAppPath } from '../apps/routes.js';
 import { adminRoutes } from '../identity/admin-routes.js';
 import { identityRoutes } from '../identity/routes.js';
 import { selfServiceRoutes } from '../identity/self-service-routes.js';
@@ -65,6 +67,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     // Between requests an idle connection is closed after this (fastify's default is 72 s).
     keepAliveTimeout: config.keep_alive_timeout * 1000,
     schemaErrorFormatter: formatSchemaErrors,
+    // A path parameter (the apps' /{appID}/ routes) as long as a URL may be: past fastify's 100, any long
+    // one-segment path would answer 414 instead of a plain 404. The handlers bound what they accept.
+    maxParamLength: 16 * 1024,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     // Node enforces headersTimeout/requestTimeout only when it sweeps connections (every 30 s by
     // default), so a slowloris client could hold a socket for 40 s; sweep every second instead.
@@ -133,12 +138,22 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     if (group && group !== 'user') route.config = { ...route.config, rateLimit: limits[group] } as typeof route.config;
   });
 
-  await app.register(cors, {
+  const corsOptions = {
     origin: config.origin === '*' ? '*' : config.origin.split(',').map((o) => o.trim()),
     methods: ['GET', 'HEAD', 'POST', 'OPTIONS'],
     allowedHeaders: ['authorization', 'content-type', 'last-event-id', 'cache-control', EPOCH_HEADER],
     exposedHeaders: [EPOCH_HEADER],
     maxAge: 600,
+  };
+  // The app routes (src/apps) also allow their keys' allowed_origins, DELETE and the X-API-Key header.
+  const appCors = { ...corsOptions, methods: [...corsOptions.methods, 'DELETE'] };
+  appCors.allowedHeaders = [...corsOptions.allowedHeaders, 'x-api-key'];
+  await app.register(cors, {
+    delegator: (req, done) => {
+      if (!isAppPath(req.url ?? '')) return done(null, corsOptions);
+      const origin = req.headers.origin;
+      done(null, origin && services.apps.keys.originAllowed(origin) ? { ...appCors, origin } : appCors);
+    },
   });
   // An unknown route answers before its body is read or parsed (after CORS, so a browser can read the
   // 404). An announced body is not waited for: the connection closes after the answer instead.
@@ -172,6 +187,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   selfServiceRoutes(app, { selfService, credentials });
   oidcRoutes(app, { identity, config, now: services.now });
   realtimeRoutes(app, { log: services.log, hub: services.hub, identity, config });
+  appAdminRoutes(app, { apps: services.apps, adminToken });
+  await appRoutes(app, services.apps);
   return app;
 }
 

@@ -4,7 +4,13 @@ import { Signal } from '../lib/signal.js';
 import type { UserRecord, UserStore } from '../storage/users.js';
 
 /** Why a user's sessions must end now: the hub closes their streams. */
-export type SessionEndReason = 'revoked' | 'password changed' | 'tenant changed' | 'two-factor enabled' | 'logged out';
+export type SessionEndReason =
+  | 'revoked'
+  | 'password changed'
+  | 'tenant changed'
+  | 'two-factor enabled'
+  | 'logged out'
+  | 'deleted';
 
 export class Sessions {
   /** A user's sessions ended (revoke, password or tenant change): every open stream of theirs must close. */

@@ -62,6 +62,11 @@ export class Users {
     return user;
   }
 
+  /** The user a given name means, or undefined. */
+  find(name: string): UserRecord | undefined {
+    return this.store.get(storedKey(this.store, name));
+  }
+
   list(): UserRecord[] {
     return this.store.list();
   }
@@ -86,6 +91,7 @@ export class Users {
       scopes: input.scopes ?? null,
       data: input.data === undefined ? null : input.data,
       two_factor: input.two_factor ?? null,
+      // 0, as the original's tokens (no `tv`) count; the store starts a re-created name past its last one.
       token_version: 0,
       totp_last_step: 0,
       reset: null,
@@ -134,6 +140,13 @@ export class Users {
     else if (twoFactorOn) this.sessions.end(username, 'two-factor enabled');
     else if (tenantChanged) this.sessions.end(username, 'tenant changed');
     return updated;
+  }
+
+  /** Deletes the user: the name is free again, and every token and stream of theirs ends. */
+  async delete(name: string): Promise<void> {
+    const { username } = this.get(name);
+    if (!(await this.store.delete(username))) throw notFound(`no user named "${username.slice(0, 100)}"`);
+    this.sessions.end(username, 'deleted');
   }
 
   async setRevoked(name: string, revoked: boolean): Promise<void> {

@@ -6,6 +6,9 @@ import type { EventLog } from './event-log.js';
 import { openLmdbStorage } from './lmdb/storage.js';
 import type { SecretStore } from './secrets.js';
 import type { UserStore } from './users.js';
+import type { AppStore } from './apps.js';
+import type { CrashStore } from './crashes.js';
+import type { UsageStore } from './usage.js';
 
 export interface Storage {
   /** Where the data lives (the startup log says it). */
@@ -15,6 +18,9 @@ export interface Storage {
   readonly secrets: SecretStore;
   readonly identityLinks: IdentityLinkStore;
   readonly deniedTokens: TokenDenylist;
+  readonly apps: AppStore;
+  readonly usage: UsageStore;
+  readonly crashes: CrashStore;
   /** The database's history: ids are positions in it (EventLog.epoch). */
   readonly epoch: string;
   /** What the open fixed and the startup log should say. */

@@ -61,7 +61,10 @@ export function toPublicUser(u: UserRecord): PublicUser {
 export interface UserStore {
   /** Synchronous: a local read (README.md says why). */
   get(username: string): UserRecord | undefined;
-  /** false when the username is taken. */
+  /**
+   * false when the username is taken. A name that was deleted gets a token version past its last one,
+   * so that no token of the deleted user fits the new account.
+   */
   create(user: UserRecord): Promise<boolean>;
   /**
    * Read-modify-write in one transaction; undefined when there is no such user. A change that returns
@@ -69,6 +72,8 @@ export interface UserStore {
    */
   update(username: string, change: UserChange): Promise<UserRecord | undefined>;
   list(): UserRecord[];
+  /** Removes the user (the name is free again, its last token version remembered); false when there was none. */
+  delete(username: string): Promise<boolean>;
 }
 
 /** What an update does to a user: mutates the copy it is given, returns a replacement, or refuses (false). */

@@ -142,6 +142,16 @@ export function userStoreContract(engine: string, open: UserStoreFactory, engine
       expect(users.list()).toEqual([...made].sort((a, b) => (a.username < b.username ? -1 : 1)));
     });
 
+    it('deletes a user, freeing the name; a re-created name starts past the deleted token version', async () => {
+      const { users } = await open();
+      await users.create(user('del', { token_version: 4 }));
+      expect(await users.delete('del')).toBe(true);
+      expect(users.get('del')).toBeUndefined();
+      expect(await users.delete('del')).toBe(false);
+      expect(await users.create(user('del'))).toBe(true);
+      expect(users.get('del')?.token_version).toBe(5);
+    });
+
     durableIt('keeps users and their changes across a reopen', async () => {
       const opened = await open();
       if (!opened.reopen) throw new Error('a durable engine must offer reopen');

@@ -15,7 +15,8 @@ import { enforceLimit, usedBytesOf } from './map-limit.js';
 import { acquireLock } from './process-lock.js';
 import { openTrees, TREE_NAMES, type Trees } from './trees.js';
 
-// 2: the accounts' trees (identity_links, user_identities, denied_tokens).
+// 2: the accounts' trees (identity_links, user_identities, denied_tokens) and the apps' trees (trees.ts);
+// a version-1 database gets them at its next open.
 export const SCHEMA_VERSION = 2;
 
 /** The database's epoch (meta `epoch`): made on first open, renewed by a restore (backup.ts). */

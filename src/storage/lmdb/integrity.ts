@@ -10,7 +10,7 @@ import { describeOpenError } from './errors.js';
 import { TREE_NAMES, TREES } from './trees.js';
 
 /** How every broker opens LMDB: a directory (data.mdb + lock.mdb), the named trees, no compression. */
-export const LMDB_OPTIONS = { noSubdir: false, maxDbs: 8, compression: false } as const;
+export const LMDB_OPTIONS = { noSubdir: false, maxDbs: 32, compression: false } as const;
 
 const LMDB_MAGIC = 0xbeefc0de;
 export const META_PAGES = 2;
@@ -122,6 +122,8 @@ export function walkInChild(path: string, dataFile: string): void {
       // open one is damage. A tree newer than the database's version is created by the open.
       let db;
       try { db = root.openDB({ name }); } catch (err) { if (since > version) continue; throw err; }
+      // A read-only open answers a missing tree with undefined rather than an error.
+      if (!db) { if (since > version) continue; throw new Error('the ' + name + ' tree is missing'); }
       let seen = 0;
       if (walk === 'keys') { for (const _ of db.getKeys({})) seen++; }
       else {

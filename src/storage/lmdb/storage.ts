@@ -5,6 +5,9 @@ import { openDatabase, type Database } from './database.js';
 import { LmdbEventLog } from './event-log.js';
 import { LmdbSecretStore } from './secrets.js';
 import { LmdbUserStore } from './users.js';
+import { LmdbAppStore } from './apps.js';
+import { LmdbCrashStore } from './crashes.js';
+import { LmdbUsageStore } from './usage.js';
 
 const databases = new WeakMap<Storage, Database>();
 
@@ -28,6 +31,9 @@ export function openLmdbStorage(dir: string, options: StorageOptions = {}): Stor
       secrets: new LmdbSecretStore(db),
       identityLinks: new LmdbIdentityLinks(db),
       deniedTokens: new LmdbTokenDenylist(db),
+      apps: new LmdbAppStore(db),
+      usage: new LmdbUsageStore(db),
+      crashes: new LmdbCrashStore(db),
       epoch: db.epoch,
       warnings: db.warnings,
       usedBytes: () => db.usedBytes(),

@@ -13,6 +13,9 @@ import type { Database as LmdbTree, Key, RootDatabase } from 'lmdb';
 import type { StoredEvent } from '../pages.js';
 import type { IdentityLink } from '../accounts.js';
 import type { UserRecord } from '../users.js';
+import type { AppRecord, KeyRecord } from '../apps.js';
+import type { CrashReport } from '../crashes.js';
+import type { UsageEntry } from '../usage.js';
 
 /**
  * What the --map_size guard lets a tree's puts use: `identity` may fill the map to its limit, `events`
@@ -51,6 +54,15 @@ export const TREES = {
   }),
   user_identities: tree<[string, string, string], number>({ budget: 'identity', walk: 'values', since: 2 }),
   denied_tokens: tree<[number, string], 1>({ budget: 'identity', walk: 'keys', since: 2 }),
+  // Apps (src/apps): apps by app_id, API keys by the hex sha256 of the key, emails of users made through
+  // an app, usage counts ([app, id] and the day index [day, app, platform, id]), crash reports and archive.
+  apps: tree<string, AppRecord>({ budget: 'identity', walk: 'values', since: 2 }),
+  api_keys: tree<string, KeyRecord>({ budget: 'identity', walk: 'values', since: 2 }),
+  app_emails: tree<string, string>({ budget: 'identity', walk: 'values', since: 2 }),
+  usage: tree<[string, string], UsageEntry>({ budget: 'events', walk: 'keys', since: 2 }),
+  usage_days: tree<[number, string, string, string], true>({ budget: 'events', walk: 'keys', since: 2 }),
+  crashes: tree<[string, string], CrashReport>({ budget: 'events', walk: 'keys', since: 2 }),
+  crash_archive: tree<[string, string], true>({ budget: 'events', walk: 'keys', since: 2 }),
 };
 
 export type TreeName = keyof typeof TREES;

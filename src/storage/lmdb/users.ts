@@ -5,6 +5,8 @@ import { classified } from './errors.js';
 
 /** lmdb-js refuses keys over 1978 bytes. */
 const MAX_KEY_BYTES = 1978;
+/** meta `deleted:<username>` → the deleted user's last token version (UserStore.create). */
+const DELETED = 'deleted:';
 
 export class LmdbUserStore implements UserStore {
   constructor(private readonly db: Database) {}
@@ -19,6 +21,11 @@ export class LmdbUserStore implements UserStore {
     return classified(() =>
       this.db.root.transaction(() => {
         if (this.db.users.doesExist(user.username)) return false;
+        const tomb = this.db.meta.get(`${DELETED}${user.username}`);
+        if (typeof tomb === 'number') {
+          user.token_version = Math.max(user.token_version, tomb + 1);
+          void this.db.meta.remove(`${DELETED}${user.username}`);
+        }
         void this.db.users.put(user.username, user);
         return true;
       }),
@@ -34,6 +41,19 @@ export class LmdbUserStore implements UserStore {
         if (!next) return current;
         void this.db.users.put(username, next);
         return next;
+      }),
+    );
+  }
+
+  async delete(username: string): Promise<boolean> {
+    if (Buffer.byteLength(username) > MAX_KEY_BYTES) return false;
+    return classified(() =>
+      this.db.root.transaction(() => {
+        const user = this.db.users.get(username);
+        if (!user) return false;
+        void this.db.users.remove(username);
+        void this.db.meta.put(`${DELETED}${username}`, user.token_version);
+        return true;
       }),
     );
   }

@@ -7,6 +7,7 @@ const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.
 
 export class MemoryUserStore implements UserStore {
   private readonly users = new Map<string, UserRecord>();
+  private readonly deleted = new Map<string, number>();
 
   get(username: string): UserRecord | undefined {
     const user = this.users.get(username);
@@ -15,6 +16,9 @@ export class MemoryUserStore implements UserStore {
 
   async create(user: UserRecord): Promise<boolean> {
     if (this.users.has(user.username)) return false;
+    const tomb = this.deleted.get(user.username);
+    if (tomb !== undefined) user.token_version = Math.max(user.token_version, tomb + 1);
+    this.deleted.delete(user.username);
     this.users.set(user.username, structuredClone(user));
     return true;
   }
@@ -27,6 +31,13 @@ export class MemoryUserStore implements UserStore {
     if (!next) return current;
     this.users.set(username, structuredClone(next));
     return next;
+  }
+
+  async delete(username: string): Promise<boolean> {
+    const user = this.users.get(username);
+    if (!user) return false;
+    this.deleted.set(username, user.token_version);
+    return this.users.delete(username);
   }
 
   list(): UserRecord[] {
