@@ -61,6 +61,7 @@ export interface Config {
   tenant_max_event_names: number;
   keep_alive_timeout: number;
   max_connections_per_ip: number;
+  topic_public_key: string | undefined;
 }
 
 export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -289,6 +290,13 @@ export const FLAGS: FlagSpec[] = [
     default: 256,
     min: 1,
     description: 'open connections per client address (not counting --trust_proxy proxies); more are closed at once',
+  },
+  {
+    name: 'topic_public_key',
+    type: 'string',
+    default: undefined,
+    defaultText: "$JWT_PUBLIC_KEY_B64, else only Broker's own key",
+    description: 'PEM public key(s) (several blocks for rotation), or base64 of them, trusted for ES256 topic tokens',
   },
 ];
 

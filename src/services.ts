@@ -5,6 +5,9 @@ import { Identity } from './identity/identity.js';
 import { createBiscuitIssuer } from './tokens/biscuit.js';
 import { Tokens } from './tokens/tokens.js';
 import { Hub } from './realtime/hub.js';
+import { Idempotency } from './realtime/topics/idempotency.js';
+import { Topics } from './realtime/topics/topics.js';
+import { TopicTokens } from './tokens/topic-tokens.js';
 import type { EventLog } from './storage/event-log.js';
 import { openStorage, type Storage } from './storage/storage.js';
 
@@ -14,6 +17,8 @@ export interface Services {
   identity: Identity;
   log: EventLog;
   hub: Hub;
+  topics: Topics;
+  idempotency: Idempotency;
   adminToken: string;
   /** Set when this start generated the admin token: the owner-only file holding it (the CLI says where). */
   generatedAdminTokenFile: string | undefined;
@@ -49,6 +54,15 @@ export async function createServices(config: Config, options: ServiceOptions = {
       now,
     });
     identity.sessionEnded.subscribe(({ username }) => hub.closeUser(username));
+    // notiflux's environment works as it is: its JWT_PUBLIC_KEY_B64 when --topic_public_key is unset.
+    const topicTokens = await TopicTokens.create({
+      publicKeys: config.topic_public_key ?? (process.env.JWT_PUBLIC_KEY_B64 || undefined),
+      privateJwk: secrets.topicPrivateJwk,
+      save: (jwk) => storage.secrets.saveTopicKey(jwk),
+      now,
+    });
+    const idempotency = new Idempotency(storage.idempotency, now);
+    const topics = new Topics({ log, hub, tokens: topicTokens, idempotency });
 
     const policy = { maxAgeMs: config.history_max_age * 1000, maxEvents: config.history_max_events };
     let retention: NodeJS.Timeout | undefined;
@@ -58,6 +72,8 @@ export async function createServices(config: Config, options: ServiceOptions = {
       retention = setInterval(prune, RETENTION_INTERVAL_MS);
       retention.unref();
     }
+    const sweep = setInterval(() => void idempotency.sweep().catch(() => {}), RETENTION_INTERVAL_MS);
+    sweep.unref();
 
     return {
       config,
@@ -65,11 +81,14 @@ export async function createServices(config: Config, options: ServiceOptions = {
       identity,
       log,
       hub,
+      topics,
+      idempotency,
       adminToken: secrets.adminToken,
       generatedAdminTokenFile: secrets.adminTokenFile,
       now,
       async close() {
         if (retention) clearInterval(retention);
+        clearInterval(sweep);
         hub.closeAll();
         await storage.close();
       },

@@ -153,6 +153,12 @@ export class Hub {
       let list = byStream.get(key);
       if (!list) byStream.set(key, (list = []));
       list.push(record);
+      // Streams of several topics follow the topics' stream itself, filtered by name, in id order.
+      if (key !== record.tenant && this.streams.has(record.tenant)) {
+        let all = byStream.get(record.tenant);
+        if (!all) byStream.set(record.tenant, (all = []));
+        all.push(record);
+      }
     }
     this.jobs = [];
     for (const [stream, records] of byStream) {

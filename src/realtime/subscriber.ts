@@ -37,6 +37,8 @@ export interface SubscriberInit {
   stream: string;
   /** Its key in the hub's registry, when it is not `stream` (a topic: topics/stream.ts). */
   key?: string;
+  /** Who it is in a topic's presence (the token's `sub`). */
+  presence?: string;
   /** How its bytes are framed; SSE when absent. */
   framing?: Framing;
   username: string;

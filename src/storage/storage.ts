@@ -3,6 +3,7 @@
 // memory/ implements the same seams for the contract suite.
 import type { EventLog } from './event-log.js';
 import { openLmdbStorage } from './lmdb/storage.js';
+import type { IdempotencyStore } from './idempotency.js';
 import type { SecretStore } from './secrets.js';
 import type { UserStore } from './users.js';
 
@@ -12,6 +13,7 @@ export interface Storage {
   readonly log: EventLog;
   readonly users: UserStore;
   readonly secrets: SecretStore;
+  readonly idempotency: IdempotencyStore;
   /** The database's history: ids are positions in it (EventLog.epoch). */
   readonly epoch: string;
   /** What the open fixed and the startup log should say. */

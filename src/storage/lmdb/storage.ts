@@ -2,6 +2,7 @@
 import type { Storage, StorageOptions } from '../storage.js';
 import { openDatabase, type Database } from './database.js';
 import { LmdbEventLog } from './event-log.js';
+import { LmdbIdempotencyStore } from './idempotency.js';
 import { LmdbSecretStore } from './secrets.js';
 import { LmdbUserStore } from './users.js';
 
@@ -25,6 +26,7 @@ export function openLmdbStorage(dir: string, options: StorageOptions = {}): Stor
       log: new LmdbEventLog(db, options.now),
       users: new LmdbUserStore(db),
       secrets: new LmdbSecretStore(db),
+      idempotency: new LmdbIdempotencyStore(db),
       epoch: db.epoch,
       warnings: db.warnings,
       usedBytes: () => db.usedBytes(),

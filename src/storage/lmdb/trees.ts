@@ -5,6 +5,8 @@
 //   users   username        -> UserRecord
 //   events  [tenant, id]    -> {e: event name, d: data as compact JSON, t: timestamp ms}
 //   latest  [tenant, name]  -> id of that name's latest event
+//   idempotency      [scope, key]      -> {h: content hash, i: id, t: ms}
+//   idempotency_age  [t, scope, key]   -> true (the sweep's order)
 // Array keys compare element by element, so tenant "a" never sees the keys of tenant "ab".
 import type { Database as LmdbTree, Key, RootDatabase } from 'lmdb';
 import type { StoredEvent } from '../pages.js';
@@ -40,6 +42,14 @@ export const TREES = {
   users: tree<string, UserRecord>({ budget: 'identity', walk: 'values', since: 1 }),
   latest: tree<[string, string], number>({ budget: 'events', walk: 'values', since: 1 }),
   events: tree<[string, number], StoredEvent>({ budget: 'events', walk: 'keys', since: 1 }),
+  // Idempotency-Key answers (idempotency.ts), swept after 24 h. `since: 2` without a schema bump: the
+  // integrity walk checks them where present and does not require them in databases made before.
+  idempotency: tree<[string, string], { h: string; i: number; t: number }>({
+    budget: 'events',
+    walk: 'values',
+    since: 2,
+  }),
+  idempotency_age: tree<[number, string, string], true>({ budget: 'events', walk: 'keys', since: 2 }),
 };
 
 export type TreeName = keyof typeof TREES;
