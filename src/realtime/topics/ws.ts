@@ -16,6 +16,9 @@ export const PONG_TIMEOUT_MS = 30_000;
 export const INVALID_SUBSCRIBE = 'Invalid subscribe command, it should be: /subscribe <topic> <token>';
 export const UNKNOWN_COMMAND = 'Unknown command';
 
+/** Commands received and not yet handled, per connection. */
+const MAX_PENDING_COMMANDS = 1000;
+
 type Log = (message: string, fields: Record<string, unknown>) => void;
 
 /** A subscription's sink: bytes to the shared socket; its end is the subscription's, a cut the connection's. */
@@ -73,6 +76,8 @@ export class Connection {
   private readonly subs = new Map<string, { sub: Subscriber; sink: SubscriptionSink }>();
   private readonly v1: boolean;
   private lastPong: number;
+  private commands: Promise<void> = Promise.resolve();
+  private pending = 0;
   private readonly pinger: NodeJS.Timeout;
 
   constructor(
@@ -92,7 +97,15 @@ export class Connection {
     }, PING_MS);
     this.pinger.unref();
     ws.on('message', (data, isBinary) => {
-      if (!isBinary) void this.command(data.toString()).catch((err) => this.log('ws command failed', { err }));
+      if (isBinary) return;
+      // In order, one at a time (a token check awaits): answers come in the order the commands were sent.
+      // A client that sends faster than its tokens are checked is bounded, not queued without end.
+      if (++this.pending > MAX_PENDING_COMMANDS) return ws.close(1008, 'too many commands in flight');
+      const text = data.toString();
+      this.commands = this.commands
+        .then(() => this.command(text))
+        .catch((err) => this.log('ws command failed', { err }))
+        .finally(() => this.pending--);
     });
     ws.on('close', () => this.closeAll());
     ws.on('error', () => this.closeAll());
