@@ -15,3 +15,4 @@ export { SseParser, type SseHandlers, type SseMessage } from './sse-parser.js';
 export { BrokerError } from './errors.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { tokenTimes } from './jwt.js';
+export { subscribeTopics, type TopicMessage, type TopicSubscribeOptions, type TopicSubscription } from './topics.js';
