@@ -1,10 +1,11 @@
-// `npm run bench [-- --quick] [-- --only login|fanout] [-- --targets baseline,broker,broker@shm] [-- --no-nchan]
+// `npm run bench [-- --quick] [-- --only login|fanout|topics] [-- --targets baseline,broker,broker@shm] [-- --no-nchan]
 //   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.2] [-- --repeat N]
 //   [-- --set name=value,...]`
 // Benchmarks print figures beside a baseline measured in the same run: they are not tests, and the
 // machine is shared, so compare the ratios and the CPU cost per unit, not the raw rates.
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { compareFanout, compareLogin, compareVerdict, RATIO_NOTE, type Check } from './compare.js';
 import { fanout, fanoutTables, type FanoutOptions } from './fanout.js';
 import { flag, has, list, numFlag } from './lib/args.js';
@@ -16,7 +17,7 @@ import { fmtNum, kib } from './lib/stats.js';
 import { setBrokerSettings, setOldBuild, startLoadgen } from './lib/targets.js';
 
 const quick = has('quick');
-const only = list(flag('only')) ?? ['login', 'fanout'];
+const only = list(flag('only')) ?? ['login', 'fanout', 'topics'];
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main() {
@@ -81,6 +82,11 @@ async function main() {
       checks.push(...cmp.checks);
       console.log('');
       console.log(verdict(res));
+    }
+    if (only.includes('topics')) {
+      // Its own process: it starts its own broker and holds thousands of WebSocket and SSE clients.
+      const args = quick ? ['--subs', '1000', '--duration', '2000'] : [];
+      execFileSync(process.execPath, [join(import.meta.dirname, 'topics.js'), ...args], { stdio: 'inherit' });
     }
   } finally {
     await loadgen.stop();
