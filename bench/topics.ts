@@ -201,7 +201,7 @@ async function main() {
         console.log(`| ${r.kind} | ${n} | ${Math.round(r.perCore)} | ${r.p99.toFixed(1)} ms | ${r.lost} | ${r.dup} |`);
       const ratio = ws.perCore / sse.perCore;
       floors.push(
-        `${ratio >= 0.8 ? 'MET   ' : 'MISSED'} ${n} subscribers: WebSocket per core ${ratio.toFixed(2)}× SSE (floor 0.8×)`,
+        `${ratio >= 0.8 ? 'MET   ' : 'MISSED'} ${n} subscribers: WebSocket per core ${ratio.toFixed(2)}× SSE (floor 0.8)`,
       );
     }
     const b = await broadcastRate(broker.url, o.pub, 64, durationMs);
