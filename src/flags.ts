@@ -295,8 +295,8 @@ export const FLAGS: FlagSpec[] = [
     name: 'topic_public_key',
     type: 'string',
     default: undefined,
-    defaultText: "$JWT_PUBLIC_KEY_B64, else only Broker's own key",
-    description: 'PEM public key(s) (several blocks for rotation), or base64 of them, trusted for ES256 topic tokens',
+    defaultText: '$JWT_PUBLIC_KEY_B64',
+    description: 'PEM key(s), or base64 of them, trusted for ES256 topic tokens',
   },
 ];
 
