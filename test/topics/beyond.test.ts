@@ -253,5 +253,9 @@ describe('a WebSocket reader that never reads', () => {
     await waitUntil(() => readers[0].frames.length >= n && readers[1].frames.length >= n + 1, 20_000, 'everything');
     expect(readers[0].frames.map((f) => Number.parseInt(f, 10))).toEqual(Array.from({ length: n }, (_, i) => i));
     await waitUntil(async () => (await presence(url, 't', sub)).connections === 2, 5000, 'the stuck reader cut');
+    // Its connection is gone, not just its subscription: reading again, it finds the end.
+    (stuck.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    await waitUntil(() => stuck.closed, 10_000, 'the stuck connection closed');
+    expect(stuck.frames.length).toBeLessThan(n);
   }, 60_000);
 });
