@@ -7,7 +7,9 @@ import { LogController, type FastifyInstance } from 'fastify';
  * or however that name is percent-encoded: `/sse?%74oken=` is read as `token` by the query parser, so
  * a list of secret names matched against the raw text would let the JWT through.
  */
-const LOGGED_PARAMS = new Set(['after', 'limit', 'event', 'events', 'before', 'order', 'last_event_id', 'epoch', 'topic', 'topics']);
+const LOGGED_PARAMS = new Set(['after', 'limit', 'event', 'events', 'before', 'order', 'last_event_id', 'epoch']);
+// Topic names (realtime/topics/) are not secrets; a topic token in `?token=` stays redacted.
+for (const name of ['topic', 'topics']) LOGGED_PARAMS.add(name);
 
 function decodedName(part: string): string | undefined {
   const eq = part.indexOf('=');

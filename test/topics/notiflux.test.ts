@@ -119,7 +119,7 @@ describe('/broadcast refusals deliver nothing', () => {
       expect((await post(url, '/broadcast', body, { 'content-type': 'application/json' })).status).toBe(400);
     }
     // Within 2 s of skew an expired token still passes; this one proves the subscription works.
-    const pub = await sign(key, { topics: ['t'], scope: 'broadcast' }, { exp: now - 1 });
+    const pub = await sign(key, { topics: ['t'], scope: 'broadcast' }, { exp: Math.floor(Date.now() / 1000) - 1 });
     expect((await post(url, '/broadcast', { topic: 't', message: 'ok', token: pub })).status).toBe(200);
     await c.waitFor(1);
     expect(c.frames).toEqual(['ok']);
@@ -141,5 +141,31 @@ describe('/broadcast refusals deliver nothing', () => {
     await good.waitFor(1);
     expect((await get(url, `/presence?topic=t&token=${sub}`)).body.connections).toBe(1);
     expect(c.frames).toEqual([]);
+  });
+});
+
+describe('keep-alive', () => {
+  it('pings; a client that answers stays, one that does not is closed after the timeout', async () => {
+    const { KEEPALIVE } = await import('../../src/realtime/topics/ws.js');
+    const saved = { ...KEEPALIVE };
+    Object.assign(KEEPALIVE, { pingMs: 100, pongTimeoutMs: 300 });
+    try {
+      const { url } = await setup();
+      const alive = await client(url);
+      let pings = 0;
+      alive.ws.on('ping', () => pings++);
+      const WebSocket = (await import('ws')).default;
+      const silent = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, { autoPong: false });
+      let silentClosed = false;
+      silent.on('close', () => {
+        silentClosed = true;
+      });
+      await new Promise((r) => silent.once('open', r));
+      await waitUntil(() => silentClosed, 3000, 'the silent client closed');
+      expect(pings).toBeGreaterThan(3);
+      expect(alive.closed).toBe(false);
+    } finally {
+      Object.assign(KEEPALIVE, saved);
+    }
   });
 });

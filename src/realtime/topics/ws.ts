@@ -10,9 +10,11 @@ import { invalidTopic } from './stream.js';
 import { NOTIFLUX_FRAMING, V1_FRAMING } from './ws-frames.js';
 
 export const V1_PROTOCOL = 'broker.v1';
-export const PING_MS = 15_000;
-/** A connection that has not answered a ping for this long is closed. */
-export const PONG_TIMEOUT_MS = 30_000;
+/**
+ * A ping every 15 s; a connection that has not answered (any pong) for 30 s is closed (notiflux's
+ * timings). An object so that tests can shorten them for the servers they start in-process.
+ */
+export const KEEPALIVE = { pingMs: 15_000, pongTimeoutMs: 30_000 };
 export const INVALID_SUBSCRIBE = 'Invalid subscribe command, it should be: /subscribe <topic> <token>';
 export const UNKNOWN_COMMAND = 'Unknown command';
 
@@ -92,9 +94,9 @@ export class Connection {
       this.lastPong = this.now();
     });
     this.pinger = setInterval(() => {
-      if (this.now() - this.lastPong > PONG_TIMEOUT_MS) return this.cut();
+      if (this.now() - this.lastPong > KEEPALIVE.pongTimeoutMs) return this.cut();
       ws.ping();
-    }, PING_MS);
+    }, KEEPALIVE.pingMs);
     this.pinger.unref();
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
