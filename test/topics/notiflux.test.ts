@@ -162,7 +162,8 @@ describe('keep-alive', () => {
       });
       await new Promise((r) => silent.once('open', r));
       await waitUntil(() => silentClosed, 3000, 'the silent client closed');
-      expect(pings).toBeGreaterThan(3);
+      // Past several timeouts, the client that answers is still connected.
+      await waitUntil(() => pings >= 10, 5000, 'pings');
       expect(alive.closed).toBe(false);
     } finally {
       Object.assign(KEEPALIVE, saved);
