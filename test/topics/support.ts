@@ -32,7 +32,7 @@ export class WsClient {
   closed = false;
 
   constructor(url: string, protocol?: string) {
-    this.ws = new WebSocket(url.replace(/^http/, 'ws') + '/ws', protocol ? [protocol] : []);
+    this.ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, protocol ? [protocol] : []);
     this.ws.on('message', (data) => this.frames.push(data.toString()));
     this.ws.on('close', () => {
       this.closed = true;
