@@ -1,10 +1,12 @@
-// `npm run bench [-- --quick] [-- --only login|fanout|apps] [-- --targets baseline,broker,broker@shm] [-- --no-nchan]
+// `npm run bench [-- --quick] [-- --only login|fanout|apps|topics]
+//   [-- --targets baseline,broker,broker@shm] [-- --no-nchan]
 //   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.2] [-- --repeat N]
 //   [-- --set name=value,...]`
 // Benchmarks print figures beside a baseline measured in the same run: they are not tests, and the
 // machine is shared, so compare the ratios and the CPU cost per unit, not the raw rates.
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { compareFanout, compareLogin, compareVerdict, RATIO_NOTE, type Check } from './compare.js';
 import { appsBench } from './apps.js';
 import { fanout, fanoutTables, type FanoutOptions } from './fanout.js';
@@ -17,7 +19,7 @@ import { fmtNum, kib } from './lib/stats.js';
 import { setBrokerSettings, setOldBuild, startLoadgen } from './lib/targets.js';
 
 const quick = has('quick');
-const only = list(flag('only')) ?? ['login', 'fanout', 'apps'];
+const only = list(flag('only')) ?? ['login', 'fanout', 'apps', 'topics'];
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main() {
@@ -87,6 +89,11 @@ async function main() {
       console.log('## Apps: POST /count and POST /crash with an API key (issue 11)');
       console.log(await appsBench({ clients: 64, durationMs: quick ? 1500 : 4000, log }, loadgen));
       console.log('');
+    }
+    if (only.includes('topics')) {
+      // Its own process: it starts its own broker and holds thousands of WebSocket and SSE clients.
+      const args = quick ? ['--subs', '1000', '--duration', '2000'] : [];
+      execFileSync(process.execPath, [join(import.meta.dirname, 'topics.js'), ...args], { stdio: 'inherit' });
     }
   } finally {
     await loadgen.stop();

@@ -16,3 +16,4 @@ export { BrokerError } from './errors.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { tokenTimes } from './jwt.js';
 export { OIDC_LOGIN_PATH, oidcLoginUrl, readRedirect, type RedirectResult, type RedirectWindow } from './redirect.js';
+export { subscribeTopics, type TopicMessage, type TopicSubscribeOptions, type TopicSubscription } from './topics.js';

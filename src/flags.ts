@@ -1,77 +1,11 @@
 // Every flag in one table: its name (as the original Broker spells it), type, default, help text and
 // rule; its environment variable is envName(name). cli.ts turns FLAGS into commander options, and
-// config.ts resolves raw values into the Config below.
-import { parseTrustProxy, type TrustProxy } from './flag-values.js';
+// config.ts resolves raw values into the Config (flag-spec.ts); the features' flags are in feature-flags.ts.
+import { FEATURE_FLAGS } from './feature-flags.js';
+import type { FlagSpec } from './flag-spec.js';
+import { parseTrustProxy } from './flag-values.js';
 
-export type FlagType = 'int' | 'string' | 'bool';
-
-export interface FlagSpec {
-  /** The flag as the user types it, underscores as in the original Broker: `--jwt_expiry`. */
-  name: keyof Config;
-  type: FlagType;
-  /** undefined = no default (the help says what happens instead). */
-  default: string | number | boolean | undefined;
-  description: string;
-  min?: number;
-  max?: number;
-  /** Shown in --help when there is no literal default. */
-  defaultText?: string;
-  /** The flag's own rule, instead of its type's (it also receives the default). */
-  parse?: (name: string, value: unknown) => unknown;
-  /** The flag alone (`--trust_proxy`) is allowed and means true, as for a bool. */
-  valueOptional?: boolean;
-}
-
-export interface Config {
-  port: number;
-  host: string;
-  origin: string;
-  jwt_expiry: number;
-  jwt_secret: string | undefined;
-  jwt_secret_file: string | undefined;
-  secure: boolean;
-  auto_cert: boolean;
-  key_path: string;
-  cert_path: string;
-  certs: string;
-  db: string;
-  domain: string | undefined;
-  admin_token: string | undefined;
-  admin_token_file: string | undefined;
-  password_checker: boolean;
-  totp_duration: number;
-  https_port: number;
-  http_port: number;
-  acme_directory: string;
-  acme_staging: boolean;
-  acme_email: string | undefined;
-  heartbeat: number;
-  max_buffer: number;
-  max_streams_per_user: number;
-  history_max_age: number;
-  history_max_events: number;
-  body_limit: number;
-  map_size: number;
-  login_rate_limit: number;
-  admin_rate_limit: number;
-  trust_proxy: TrustProxy;
-  log_level: string;
-  tenant_insert_rate: number;
-  tenant_quota: number;
-  tenant_max_event_names: number;
-  keep_alive_timeout: number;
-  max_connections_per_ip: number;
-  local: boolean;
-  oidc_issuer_uri: string | undefined;
-  oidc_client_id: string | undefined;
-  oidc_client_secret: string | undefined;
-  oidc_client_secret_file: string | undefined;
-  oidc_redirect_base: string | undefined;
-  oidc_tenant: string;
-  oidc_scopes: string;
-  management_app: string | undefined;
-  crash_rate_limit: number;
-}
+export type { Config, FlagSpec, FlagType } from './flag-spec.js';
 
 export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
 export const LETSENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
@@ -300,57 +234,7 @@ export const FLAGS: FlagSpec[] = [
     min: 1,
     description: 'open connections per client address (not counting --trust_proxy proxies); more are closed at once',
   },
-  // Accounts: local single-user mode and sign-in through an OpenID Connect provider (identity/local.ts, oidc/).
-  {
-    name: 'local',
-    type: 'bool',
-    default: false,
-    description: 'one user on loopback: no credentials = the user "local"',
-  },
-  {
-    name: 'oidc_issuer_uri',
-    type: 'string',
-    default: undefined,
-    defaultText: 'none (OIDC login off)',
-    description: "the OpenID provider's issuer URL (Broker reads its discovery document)",
-  },
-  { name: 'oidc_client_id', type: 'string', default: undefined, defaultText: 'none', description: 'OIDC client id' },
-  { name: 'oidc_client_secret', type: 'string', default: undefined, defaultText: 'none', description: 'its secret' },
-  {
-    name: 'oidc_client_secret_file',
-    type: 'string',
-    default: undefined,
-    defaultText: 'none',
-    description: 'read --oidc_client_secret from this file (trailing newline trimmed)',
-  },
-  {
-    name: 'oidc_redirect_base',
-    type: 'string',
-    default: undefined,
-    defaultText: 'none',
-    description: "Broker's public base URL (the callback is <base>/auth/oidc/callback)",
-  },
-  {
-    name: 'oidc_tenant',
-    type: 'string',
-    default: 'default',
-    description: 'tenant of users a first OIDC login creates',
-  },
-  { name: 'oidc_scopes', type: 'string', default: 'openid email profile', description: 'OIDC scopes asked for' },
-  // Apps (Darkstorm / Stupid Backend parity, src/apps).
-  {
-    name: 'management_app',
-    type: 'string',
-    default: undefined,
-    description: "an app_id whose API keys are management keys: they act on any app's /{appID}/ routes",
-  },
-  {
-    name: 'crash_rate_limit',
-    type: 'int',
-    default: 60,
-    min: 0,
-    description: 'crash reports a minute one API key may send; more answer 429 (0 = unlimited)',
-  },
+  ...FEATURE_FLAGS,
 ];
 
 export function envName(flag: string): string {

@@ -7,6 +7,9 @@ import { ensureLocalUser } from './identity/local.js';
 import { createBiscuitIssuer } from './tokens/biscuit.js';
 import { Tokens } from './tokens/tokens.js';
 import { Hub } from './realtime/hub.js';
+import { Idempotency } from './realtime/topics/idempotency.js';
+import { Topics } from './realtime/topics/topics.js';
+import { TopicTokens } from './tokens/topic-tokens.js';
 import type { EventLog } from './storage/event-log.js';
 import { openStorage, type Storage } from './storage/storage.js';
 
@@ -17,6 +20,8 @@ export interface Services {
   log: EventLog;
   hub: Hub;
   apps: Apps;
+  topics: Topics;
+  idempotency: Idempotency;
   adminToken: string;
   /** Set when this start generated the admin token: the owner-only file holding it (the CLI says where). */
   generatedAdminTokenFile: string | undefined;
@@ -62,6 +67,15 @@ export async function createServices(config: Config, options: ServiceOptions = {
       crashRateLimit: config.crash_rate_limit,
     });
     apps.start();
+    // notiflux's environment works as it is: its JWT_PUBLIC_KEY_B64 when --topic_public_key is unset.
+    const topicTokens = await TopicTokens.create({
+      publicKeys: config.topic_public_key ?? (process.env.JWT_PUBLIC_KEY_B64 || undefined),
+      privateJwk: secrets.topicPrivateJwk,
+      save: (jwk) => storage.secrets.saveTopicKey(jwk),
+      now,
+    });
+    const idempotency = new Idempotency(storage.idempotency, now);
+    const topics = new Topics({ log, hub, tokens: topicTokens, idempotency });
 
     const policy = { maxAgeMs: config.history_max_age * 1000, maxEvents: config.history_max_events };
     let retention: NodeJS.Timeout | undefined;
@@ -71,6 +85,8 @@ export async function createServices(config: Config, options: ServiceOptions = {
       retention = setInterval(prune, RETENTION_INTERVAL_MS);
       retention.unref();
     }
+    const sweep = setInterval(() => void idempotency.sweep().catch(() => {}), RETENTION_INTERVAL_MS);
+    sweep.unref();
 
     // Logged-out tokens are denied only until they expire: forget them then (bounded work per round).
     const pruneDenied = setInterval(
@@ -86,12 +102,15 @@ export async function createServices(config: Config, options: ServiceOptions = {
       log,
       hub,
       apps,
+      topics,
+      idempotency,
       adminToken: secrets.adminToken,
       generatedAdminTokenFile: secrets.adminTokenFile,
       now,
       async close() {
         if (retention) clearInterval(retention);
         clearInterval(pruneDenied);
+        clearInterval(sweep);
         hub.closeAll();
         await apps.close();
         await storage.close();

@@ -15,6 +15,7 @@ import { toHttpError } from '../errors.js';
 import { parseJsonBody, SMALL_BODY_LIMIT } from './json-body.js';
 import { EPOCH_HEADER } from '../../client/protocol.js';
 import { realtimeRoutes } from '../realtime/routes.js';
+import { topicRoutes, topicStream } from '../realtime/topics/routes.js';
 import { logRequests, OneLinePerRequest, redactUrl } from './request-log.js';
 import { formatSchemaErrors } from './schema.js';
 import type { Services } from '../services.js';
@@ -186,7 +187,17 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   adminRoutes(app, { users, twoFactor, resets, identityLinks, adminToken, bodyLimit: config.body_limit });
   selfServiceRoutes(app, { selfService, credentials });
   oidcRoutes(app, { identity, config, now: services.now });
-  realtimeRoutes(app, { log: services.log, hub: services.hub, identity, config });
+  const { topics, log } = services;
+  await topicRoutes(app, { topics, log, adminToken, bodyLimit: config.body_limit, now: services.now });
+  const topicSse = topicStream({ topics, log });
+  realtimeRoutes(app, {
+    log,
+    hub: services.hub,
+    identity,
+    config,
+    topicStream: topicSse,
+    idempotency: services.idempotency,
+  });
   appAdminRoutes(app, { apps: services.apps, adminToken });
   await appRoutes(app, services.apps);
   return app;

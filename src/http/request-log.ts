@@ -8,6 +8,8 @@ import { LogController, type FastifyInstance } from 'fastify';
  * a list of secret names matched against the raw text would let the JWT through.
  */
 const LOGGED_PARAMS = new Set(['after', 'limit', 'event', 'events', 'before', 'order', 'last_event_id', 'epoch']);
+// Topic names (realtime/topics/) are not secrets; a topic token in `?token=` stays redacted.
+for (const name of ['topic', 'topics']) LOGGED_PARAMS.add(name);
 
 function decodedName(part: string): string | undefined {
   const eq = part.indexOf('=');

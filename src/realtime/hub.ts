@@ -3,9 +3,29 @@
 // subscriber of the stream: one write per subscriber per round, not per event. attach() is the one way
 // in for every transport: register, replay (the live batches queue in the subscriber meanwhile), live.
 import type { EventLog, EventRecord } from '../storage/event-log.js';
+import { SSE_FRAMING } from './sse.js';
 import { type ReplayReads, type StartPosition, replay } from './replay.js';
-import { HEARTBEAT, frame } from './sse.js';
-import type { FramedBatch, Subscriber } from './subscriber.js';
+import type { FramedBatch, Frames, Framing, Subscriber } from './subscriber.js';
+import { keyOf } from './topics/stream.js';
+
+const EMPTY: ReadonlySet<Subscriber> = new Set();
+
+/**
+ * A batch's frames per framing, made on first use: every subscriber of one framing without a filter
+ * gets the very same Buffer (SSE and a WebSocket's frames each framed once per batch).
+ */
+function framer(records: readonly EventRecord[]): (framing: Framing) => Frames {
+  const cache = new Map<string, Frames>();
+  return (framing) => {
+    let framed = cache.get(framing.name);
+    if (!framed) {
+      const frames = records.map(framing.frame);
+      framed = { frames, all: frames.length === 1 ? frames[0] : Buffer.concat(frames) };
+      cache.set(framing.name, framed);
+    }
+    return framed;
+  };
+}
 
 /** Subscribers written per macrotask during a fan-out. */
 const SLICE = 500;
@@ -69,8 +89,8 @@ export class Hub {
    * `from`, then drains the queue and makes it live. Resolves when it is live or gone.
    */
   async attach(sub: Subscriber, from: StartPosition | undefined): Promise<void> {
-    let set = this.streams.get(sub.stream);
-    if (!set) this.streams.set(sub.stream, (set = new Set()));
+    let set = this.streams.get(sub.key);
+    if (!set) this.streams.set(sub.key, (set = new Set()));
     set.add(sub);
     let mine = this.byUser.get(sub.username);
     if (!mine) this.byUser.set(sub.username, (mine = new Set()));
@@ -87,10 +107,10 @@ export class Hub {
   }
 
   private remove(sub: Subscriber): void {
-    const set = this.streams.get(sub.stream);
+    const set = this.streams.get(sub.key);
     if (set) {
       set.delete(sub);
-      if (set.size === 0) this.streams.delete(sub.stream);
+      if (set.size === 0) this.streams.delete(sub.key);
     }
     const mine = this.byUser.get(sub.username);
     if (mine) {
@@ -128,20 +148,25 @@ export class Hub {
     this.queue.length = 0;
     const byStream = new Map<string, EventRecord[]>();
     for (const record of merged) {
-      let list = byStream.get(record.tenant);
-      if (!list) byStream.set(record.tenant, (list = []));
+      // A tenant's records go to its stream, a topic's to that topic's subscribers (topics/stream.ts).
+      const key = keyOf(record);
+      let list = byStream.get(key);
+      if (!list) byStream.set(key, (list = []));
       list.push(record);
+      // Streams of several topics follow the topics' stream itself, filtered by name, in id order.
+      if (key !== record.tenant && this.streams.has(record.tenant)) {
+        let all = byStream.get(record.tenant);
+        if (!all) byStream.set(record.tenant, (all = []));
+        all.push(record);
+      }
     }
     this.jobs = [];
     for (const [stream, records] of byStream) {
       const subs = this.streams.get(stream);
       if (!subs || subs.size === 0) continue;
-      // Framed once: every subscriber without a filter gets this very Buffer.
-      const frames = records.map((r) => Buffer.from(frame(r)));
       this.jobs.push({
         records,
-        frames,
-        all: frames.length === 1 ? frames[0] : Buffer.concat(frames),
+        framed: framer(records),
         seq: this.published,
         subs: [...subs],
         next: 0,
@@ -166,8 +191,16 @@ export class Hub {
 
   private beat(): void {
     for (const subs of this.streams.values()) {
-      for (const sub of subs) sub.write(HEARTBEAT);
+      for (const sub of subs) {
+        const beat = sub.framing ? sub.framing.heartbeat : SSE_FRAMING.heartbeat;
+        if (beat) sub.write(beat);
+      }
     }
+  }
+
+  /** The subscribers registered under a key (presence reads a topic's). */
+  subscribersOf(key: string): ReadonlySet<Subscriber> {
+    return this.streams.get(key) ?? EMPTY;
   }
 
   /** Revoke, password change, tenant change: that user's streams end at once. */

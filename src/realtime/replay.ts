@@ -36,7 +36,10 @@ export interface StartPosition {
   epoch?: string;
 }
 
-function encode(records: readonly EventRecord[]): string {
+/** The records framed for this subscriber's transport (SSE text unless it has another framing). */
+function encode(sub: Subscriber, records: readonly EventRecord[]): string | Buffer {
+  const framing = sub.framing;
+  if (framing) return records.length === 1 ? framing.frame(records[0]) : Buffer.concat(records.map(framing.frame));
   let out = '';
   for (const r of records) out += frame(r);
   return out;
@@ -68,8 +71,8 @@ class Replay {
    * Writes a page; false when the stream is gone. Waits for the sink to drain when it asked to, and
    * otherwise yields a turn to other requests before the next page (`last`: there is none, go on now).
    */
-  async write(text: string, last = false): Promise<boolean> {
-    const accepted = text === '' ? true : this.sub.write(text);
+  async write(text: string | Buffer, last = false): Promise<boolean> {
+    const accepted = text.length === 0 ? true : this.sub.write(text);
     if (accepted === undefined) return false;
     if (!accepted) {
       const sink = this.sub.sink;
@@ -87,7 +90,9 @@ class Replay {
  * is read before the ids: an id above it (committed between the two reads) is left to the catch-up scan,
  * which sends it in order, so the snapshot and the scan neither overlap nor leave a gap.
  */
-async function snapshot(replay: Replay, prefix: string): Promise<number | undefined> {
+const resetOf = (sub: Subscriber) => sub.framing?.reset ?? RESET_FRAME;
+
+async function snapshot(replay: Replay, prefix: string | Buffer): Promise<number | undefined> {
   const { log, sub, stream } = replay;
   const names = sub.init.names;
   // Every commit writes its events' names' latest ids, and retention never deletes a latest event: so
@@ -98,13 +103,15 @@ async function snapshot(replay: Replay, prefix: string): Promise<number | undefi
   const ids = names ? latest.filter((id) => id <= floor) : latest;
   const through = names ? floor : Math.max(ids.length > 0 ? ids[ids.length - 1] : 0, floor);
   sub.covered(through);
-  let text = prefix;
+  let text: string | Buffer = prefix;
   let i = 0;
   do {
     if (i < ids.length) {
       const { records, taken } = await log.getMany(stream, ids.slice(i, i + PAGE), replay.pageBytes);
       i += taken;
-      text += encode(records);
+      const page = encode(sub, records);
+      if (typeof text === 'string' && typeof page === 'string') text += page;
+      else text = text.length === 0 ? page : Buffer.concat([Buffer.from(text), Buffer.from(page)]);
     }
     // The last page goes on to the catch-up read at once: most snapshots are one page.
     if (!(await replay.write(text, i >= ids.length))) return undefined;
@@ -129,16 +136,17 @@ async function after(replay: Replay, from: number): Promise<number | undefined> 
     });
     // Records looked at but filtered out are covered too: the live queue would filter them out anyway.
     if (page.through !== undefined) position = page.through;
-    if (page.end) {
-      if (page.records.length > 0 && sub.write(encode(page.records)) === undefined) return undefined;
+    // Live batches dropped from an overfull queue meanwhile (takeBehind): they are in the log, read on.
+    if (page.end && !sub.takeBehind()) {
+      if (page.records.length > 0 && sub.write(encode(sub, page.records)) === undefined) return undefined;
       return position;
     }
-    if (!(await replay.write(encode(page.records)))) return undefined;
+    if (!(await replay.write(encode(sub, page.records)))) return undefined;
     sub.covered(position);
     // A slow reader's replay can span a retention run: events it had not reached may be gone, and
     // skipping them silently would be a gap. Start over from the snapshot, as a resume from before
     // the retained history does.
-    if ((await log.prunedThrough(stream)) > position) return snapshot(replay, RESET_FRAME);
+    if ((await log.prunedThrough(stream)) > position) return snapshot(replay, resetOf(sub));
   }
 }
 
@@ -156,10 +164,10 @@ export async function replay(
   if (from === undefined) return snapshot(r, '');
   // An id from another history (a restored backup, a wiped database): positions there mean nothing here,
   // even one the log has since grown past.
-  if (from.epoch !== undefined && from.epoch !== log.epoch) return snapshot(r, RESET_FRAME);
-  if (from.after < (await log.prunedThrough(sub.stream))) return snapshot(r, RESET_FRAME);
+  if (from.epoch !== undefined && from.epoch !== log.epoch) return snapshot(r, resetOf(sub));
+  if (from.after < (await log.prunedThrough(sub.stream))) return snapshot(r, resetOf(sub));
   // An id this log never issued (a client without the epoch whose database was restored or wiped): its
   // state is from another history, and resuming after it would silently skip every new event up to it.
-  if (from.after > (await log.lastId(sub.stream))) return snapshot(r, RESET_FRAME);
+  if (from.after > (await log.lastId(sub.stream))) return snapshot(r, resetOf(sub));
   return after(r, from.after);
 }

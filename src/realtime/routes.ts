@@ -12,6 +12,8 @@ import { EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT, history } from './history.js';
 import type { Hub } from './hub.js';
 import { type EventStreamTarget, invalidEventName, openEventStream } from './sse.js';
 import { Subscriber } from './subscriber.js';
+import { type Idempotency, idempotencyKey } from './topics/idempotency.js';
+import type { TopicStreamHandler } from './topics/routes.js';
 import { TenantLimits } from './tenant-limits.js';
 
 /** The parts the realtime routes use. */
@@ -24,6 +26,10 @@ export interface RealtimeParts {
     Config,
     'tenant_insert_rate' | 'tenant_quota' | 'tenant_max_event_names' | 'body_limit' | 'max_streams_per_user'
   >;
+  /** /sse?topics=…: a topic stream, with a topic token instead of a user's (topics/routes.ts). */
+  topicStream?: TopicStreamHandler;
+  /** Idempotency-Key on /insert (topics/idempotency.ts). */
+  idempotency?: Idempotency;
 }
 
 function parseId(value: unknown, what: string): number | undefined {
@@ -71,7 +77,8 @@ function eventsJson(records: EventRecord[], next: number | undefined): string {
   return `${out}]${next === undefined ? '' : `,"next":${next}`}}`;
 }
 
-export function realtimeRoutes(app: FastifyInstance, { identity, log, hub, config }: RealtimeParts): void {
+export function realtimeRoutes(app: FastifyInstance, parts: RealtimeParts): void {
+  const { identity, log, hub, config, topicStream, idempotency } = parts;
   const limits = new TenantLimits(
     { insertRate: config.tenant_insert_rate, quota: config.tenant_quota, maxEventNames: config.tenant_max_event_names },
     log,
@@ -86,6 +93,7 @@ export function realtimeRoutes(app: FastifyInstance, { identity, log, hub, confi
       bodyLimit: config.body_limit,
     },
     async (req) => {
+      const key = idempotencyKey(req.headers['idempotency-key']);
       const { user } = principalOf(req);
       // Authenticated before the body arrived (up to --body_limit, possibly slowly): a revoke or tenant
       // move meanwhile must not let this write land in the old tenant.
@@ -94,9 +102,13 @@ export function realtimeRoutes(app: FastifyInstance, { identity, log, hub, confi
       if (problem) throw badRequest(problem);
       const data = JSON.stringify(req.body.data);
       // Checked and appended in one turn: concurrent inserts cannot both pass the last byte of a quota.
-      limits.check(user.tenant_name, req.body.event, data);
-      const record = await log.append(user.tenant_name, req.body.event, data);
-      return { id: record.id };
+      const append = async () => {
+        limits.check(user.tenant_name, req.body.event, data);
+        return (await log.append(user.tenant_name, req.body.event, data)).id;
+      };
+      if (key === undefined || !idempotency) return { id: await append() };
+      const content = JSON.stringify([req.body.event, data]);
+      return { id: await idempotency.once(user.tenant_name, key, content, append) };
     },
   );
 
@@ -129,10 +141,16 @@ export function realtimeRoutes(app: FastifyInstance, { identity, log, hub, confi
     },
   );
 
+  const userStream = requireUser(identity, { queryToken: true });
   app.get<{ Querystring: Record<string, string | string[] | undefined> }>(
     '/sse',
-    { preParsing: requireUser(identity, { queryToken: true }), config: { rateLimitGroup: 'user' } },
+    {
+      preParsing: (req, reply, payload) =>
+        topicStream && req.query.topics !== undefined ? Promise.resolve(payload) : userStream(req, reply, payload),
+      config: { rateLimitGroup: 'user' },
+    },
     async (req, reply) => {
+      if (topicStream && req.query.topics !== undefined) return topicStream(req, reply);
       const { user, exp } = principalOf(req);
       const header = req.headers['last-event-id'];
       const lastEventId =

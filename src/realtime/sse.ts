@@ -5,7 +5,7 @@ import type { ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { RESET_EVENT } from '../../client/protocol.js';
 import type { EventRecord } from '../storage/event-log.js';
-import type { Sink } from './subscriber.js';
+import type { Framing, Sink } from './subscriber.js';
 
 export function frame(record: Pick<EventRecord, 'event' | 'id' | 'data'>): string {
   return `event:${record.event}\nid:${record.id}\ndata:${record.data}\n\n`;
@@ -18,6 +18,12 @@ export function frame(record: Pick<EventRecord, 'event' | 'id' | 'data'>): strin
 export const RESET_FRAME = `event:${RESET_EVENT}\ndata:{}\n\n`;
 export const RETRY_MS = 2000;
 export const HEARTBEAT = Buffer.from(':\n\n');
+export const SSE_FRAMING: Framing = {
+  name: 'sse',
+  frame: (record) => Buffer.from(frame(record)),
+  reset: RESET_FRAME,
+  heartbeat: HEARTBEAT,
+};
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',

@@ -3,6 +3,7 @@
 // replay goes out page by page (reads may await); going live drains the queue, skipping what the replay
 // covered (Mercure's `Ready`). So the handoff holds whether the log answers reads at once or later.
 import type { EventRecord } from '../storage/event-log.js';
+import { SSE_FRAMING } from './sse.js';
 
 /**
  * Where a subscriber's bytes go: over HTTP/1.1 the connection's socket itself, over HTTP/2 the
@@ -18,9 +19,28 @@ export interface Sink {
   once(event: 'close' | 'drain', listener: () => void): unknown;
 }
 
+/**
+ * How a transport frames records: SSE (sse.ts) or a WebSocket's frames (topics/ws-frames.ts). A batch is
+ * framed once per framing (FramedBatch.framed), whatever the number of subscribers using it.
+ */
+export interface Framing {
+  readonly name: string;
+  frame(record: EventRecord): Buffer;
+  /** Sent first by a replay that starts over from a snapshot. */
+  readonly reset: Buffer | string;
+  /** Written by the hub's heartbeat, or none (a WebSocket pings on its own). */
+  readonly heartbeat: Buffer | undefined;
+}
+
 export interface SubscriberInit {
-  /** The log stream it follows (today a tenant). */
+  /** The log stream it follows (a tenant, or the topics' stream). */
   stream: string;
+  /** Its key in the hub's registry, when it is not `stream` (a topic: topics/stream.ts). */
+  key?: string;
+  /** Who it is in a topic's presence (the token's `sub`). */
+  presence?: string;
+  /** How its bytes are framed; SSE when absent. */
+  framing?: Framing;
   username: string;
   sink: Sink;
   /** Only these event names, or all. */
@@ -34,12 +54,18 @@ export interface SubscriberInit {
   isCurrent?: () => boolean;
 }
 
-/** One committed batch as the hub framed it, shared by every subscriber of its stream (never copied). */
-export interface FramedBatch {
-  records: readonly EventRecord[];
+/** One batch's records in one framing: shared by every subscriber using it (never copied). */
+export interface Frames {
   frames: readonly Buffer[];
   /** Every frame in one Buffer: what an unfiltered subscriber gets. */
   all: Buffer;
+}
+
+/** One committed batch as the hub handed it out, shared by every subscriber of its key. */
+export interface FramedBatch {
+  records: readonly EventRecord[];
+  /** Framed once per framing, on first use. */
+  framed(framing: Framing): Frames;
   /** The hub's count of batches published when this one's round began (all of them committed by then). */
   seq: number;
 }
@@ -59,6 +85,11 @@ const CLOSE_GRACE_MS = 5000;
 
 export class Subscriber {
   private replaying = true;
+  /**
+   * The live queue outgrew --max_buffer while replaying and was dropped: the replay keeps reading the log
+   * (which holds every dropped batch) up to its committed head before going live.
+   */
+  private behind = false;
   private queue: { batch: FramedBatch; bytes: number }[] = [];
   private queueBytes = 0;
   private attachedSeq = 0;
@@ -73,6 +104,14 @@ export class Subscriber {
 
   get stream(): string {
     return this.init.stream;
+  }
+
+  get key(): string {
+    return this.init.key ?? this.init.stream;
+  }
+
+  get framing(): Framing | undefined {
+    return this.init.framing;
   }
 
   get username(): string {
@@ -165,19 +204,42 @@ export class Subscriber {
     // Committed before the attach (a round already under way, or waiting): the replay reads it from the
     // log, and queuing it would count a big commit against a subscriber that is not behind at all.
     if (batch.seq <= this.attachedSeq) return;
-    const { records, frames } = batch;
+    const { records } = batch;
+    const { frames, all } = this.framesOf(batch);
     let bytes = 0;
-    if (!this.init.names) bytes = batch.all.length;
+    if (!this.init.names) bytes = all.length;
     else for (let i = 0; i < records.length; i++) if (this.init.names.has(records[i].event)) bytes += frames[i].length;
     if (bytes === 0) return;
     this.queue.push({ batch, bytes });
     this.queueBytes += bytes;
-    // The queue is as much behind as unsent bytes are: past --max_buffer, cut like a slow reader.
-    if (this.queuedBytes > this.maxBuffer) this.cut();
+    // Past --max_buffer the queue is dropped rather than the stream cut: everything in it is in the log,
+    // and the replay reads on to the head (takeBehind). Memory stays bounded; a reader that keeps
+    // reading is never cut, only a sink that itself falls --max_buffer behind (write).
+    if (this.queuedBytes > this.maxBuffer) {
+      this.queue = [];
+      this.queueBytes = 0;
+      this.behind = true;
+    }
+  }
+
+  /**
+   * Asked by the replay when it reached the log's head: true (and cleared) when live batches were dropped
+   * meanwhile, so it must read on from where it is; they were committed before this call, so the next
+   * read to the head covers them.
+   */
+  takeBehind(): boolean {
+    if (!this.behind) return false;
+    this.behind = false;
+    return true;
+  }
+
+  private framesOf(batch: FramedBatch): Frames {
+    return batch.framed(this.init.framing ?? SSE_FRAMING);
   }
 
   private deliver(batch: FramedBatch): number {
-    const { records, frames, all } = batch;
+    const { records } = batch;
+    const { frames, all } = this.framesOf(batch);
     const names = this.init.names;
     const last = records[records.length - 1].id;
     let delivered = 0;

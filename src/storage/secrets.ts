@@ -11,6 +11,8 @@ export interface StoredSecrets {
   adminTokenFile: string | undefined;
   /** biscuit root private key, hex. */
   biscuitPrivateKey: string | undefined;
+  /** Broker's own ES256 key for topic tokens, a private JWK as JSON (tokens/topic-tokens.ts). */
+  topicPrivateJwk: string | undefined;
 }
 
 export interface SecretStore {
@@ -21,4 +23,6 @@ export interface SecretStore {
   load(given: { jwtSecret?: string; adminToken?: string }): Promise<StoredSecrets>;
   /** Keeps the biscuit root key made at the first start. */
   saveBiscuitKey(hex: string): Promise<void>;
+  /** Keeps the topic-token key pair made at the first start. */
+  saveTopicKey(jwk: string): Promise<void>;
 }

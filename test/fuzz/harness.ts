@@ -174,6 +174,13 @@ export function arbitraries(f: Fixture, limits: Limits) {
       totp: field(fc.oneof(text, fc.stringMatching(/^\d{6}$/), fc.constant(null))),
     }),
     '/insert': optional({ event: field(text), data: json }),
+    '/broadcast': optional({ topic: field(text), message: field(text), token: field(text) }),
+    '/create_topic_token': optional({
+      admin_token: adminToken,
+      topics: field(fc.array(text)),
+      scope: field(fc.oneof(fc.constantFrom('subscribe', 'broadcast'), text)),
+      expires_in: field(fc.oneof(fc.integer(), fc.double(), text)),
+    }),
     '/revoke_user': optional({ admin_token: adminToken, username: field(username) }),
     '/unrevoke_user': optional({ admin_token: adminToken, username: field(username) }),
     '/list_users': optional({ admin_token: adminToken }),
@@ -309,8 +316,10 @@ export const POST_ROUTES = [
   '/create_totp',
   '/password_reset',
   '/create_recovery_codes',
+  '/broadcast',
+  '/create_topic_token',
 ];
-export const GET_ROUTES = ['/', '/verify', '/sse', '/events'];
+export const GET_ROUTES = ['/', '/verify', '/sse', '/events', '/presence', '/health', '/.well-known/jwks.json'];
 
 /** Fewest cases a property must have run within its time budget: fewer means it tested (almost) nothing. */
 export const MIN_RUNS = 10;

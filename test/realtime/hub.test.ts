@@ -128,18 +128,93 @@ describe('hub.attach with async log reads', () => {
 describe('a replaying subscriber and --max_buffer', () => {
   const options = { maxBuffer: 64 * 1024, maxStreamsPerUser: 10, heartbeatMs: 60_000, now: Date.now };
 
-  it('its live queue counts: one that never reads is cut while commits pile up, nobody waits', async () => {
+  it('an overfull live queue is dropped, not the stream: the replay reads on, no gap, no cut', async () => {
     broker = await startBroker({ tenant_insert_rate: 0 });
     const { log } = broker.services;
     const blob = JSON.stringify('q'.repeat(1000));
     await Promise.all(Array.from({ length: 2000 }, (_, i) => log.append('stuck', `n${i}`, blob)));
     await turn();
     hub = new Hub(log, options);
-    // A sink that takes nothing in after its first chunk: the replay waits for a 'drain' that never comes.
+    // A sink that takes nothing more in until released: the replay waits for its 'drain' meanwhile.
+    const ids: number[] = [];
+    const parser = new SseParser({ onMessage: (m) => ids.push(Number(m.lastEventId)) });
+    let pending: (() => void) | undefined;
+    let held = true;
+    const stuck = new Writable({
+      highWaterMark: 16 * 1024,
+      write(chunk: Buffer, _encoding, done) {
+        parser.feed(chunk);
+        if (held) pending = done;
+        else setImmediate(done);
+      },
+    });
+    const sub = new Subscriber({ stream: 'stuck', username: 'u', sink: stuck, names: undefined, expiresAt: undefined });
+    const attached = hub.attach(sub, { after: 0 });
+    await waitUntil(() => pending !== undefined, 5000, 'the first page written');
+    // 200 KB of live commits while it waits: three times --max_buffer.
+    let most = 0;
+    for (let i = 0; i < 200; i++) {
+      await log.append('stuck', `live${i}`, blob);
+      most = Math.max(most, sub.queuedBytes);
+    }
+    expect(sub.closed).toBe(false);
+    expect(most).toBeLessThanOrEqual(options.maxBuffer + 64 * 1024);
+    held = false;
+    pending?.();
+    await attached;
+    expect(sub.live).toBe(true);
+    await log.append('stuck', 'after', blob);
+    await waitUntil(() => ids.length >= 2201, 10_000, 'every event delivered');
+    expect(ids).toEqual(Array.from({ length: 2201 }, (_, i) => i + 1));
+    expect(sub.closed).toBe(false);
+  });
+
+  it("commits that overfill the queue between the replay's last read and going live are read, not lost", async () => {
+    broker = await startBroker({ tenant_insert_rate: 0 });
+    const { log } = broker.services;
+    const blob = JSON.stringify('q'.repeat(1000));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => log.append('gap', `n${i}`, blob)));
+    await turn();
+    // The first read that reaches the log's end answers only after 100 KB more were committed and fanned
+    // out: more than --max_buffer lands in the live queue before the replay can go live.
+    let injected = false;
+    const reads = asyncReads(log);
+    const scan = reads.scan;
+    reads.scan = async (t, q) => {
+      const page = await scan(t, q);
+      if (page.end && !injected) {
+        injected = true;
+        for (let i = 0; i < 100; i++) await log.append('gap', `late${i}`, blob);
+        await turn();
+      }
+      return page;
+    };
+    hub = new Hub(reads, options);
+    const ids: number[] = [];
+    const parser = new SseParser({ onMessage: (m) => ids.push(Number(m.lastEventId)) });
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        parser.feed(chunk);
+        setImmediate(done);
+      },
+    });
+    const sub = new Subscriber({ stream: 'gap', username: 'u', sink, names: undefined, expiresAt: undefined });
+    await hub.attach(sub, { after: 0 });
+    expect(injected).toBe(true);
+    await waitUntil(() => ids.length >= 150, 10_000, 'every event delivered');
+    expect(ids).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
+    expect(sub.closed).toBe(false);
+  });
+
+  it('a live sink that never reads is cut at --max_buffer while commits pile up, nobody waits', async () => {
+    broker = await startBroker({ tenant_insert_rate: 0 });
+    const { log } = broker.services;
+    const blob = JSON.stringify('q'.repeat(1000));
+    hub = new Hub(log, options);
     const stuck = new Writable({ highWaterMark: 16 * 1024, write() {} });
     const sub = new Subscriber({ stream: 'stuck', username: 'u', sink: stuck, names: undefined, expiresAt: undefined });
-    void hub.attach(sub, { after: 0 });
-    await waitUntil(() => stuck.writableLength > 0, 5000, 'the first page written');
+    await hub.attach(sub, { after: 0 });
+    expect(sub.live).toBe(true);
     for (let i = 0; i < 200 && !sub.closed; i++) await log.append('stuck', `live${i}`, blob);
     expect(sub.closed).toBe(true);
     expect(stuck.destroyed).toBe(true);

@@ -1,4 +1,4 @@
-// The server's secrets in LMDB's meta tree: jwt_secret, admin_token, biscuit_private_key.
+// The server's secrets in LMDB's meta tree: jwt_secret, admin_token, biscuit_private_key, topic_private_jwk.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../lib/atomic-file.js';
@@ -36,10 +36,21 @@ export class LmdbSecretStore implements SecretStore {
       });
     }
     const bk = this.db.meta.get('biscuit_private_key');
-    return { jwtSecret, adminToken, adminTokenFile, biscuitPrivateKey: typeof bk === 'string' ? bk : undefined };
+    const tk = this.db.meta.get('topic_private_jwk');
+    return {
+      jwtSecret,
+      adminToken,
+      adminTokenFile,
+      biscuitPrivateKey: typeof bk === 'string' ? bk : undefined,
+      topicPrivateJwk: typeof tk === 'string' ? tk : undefined,
+    };
   }
 
   async saveBiscuitKey(hex: string): Promise<void> {
     await classified(this.db.meta.put('biscuit_private_key', hex));
+  }
+
+  async saveTopicKey(jwk: string): Promise<void> {
+    await classified(this.db.meta.put('topic_private_jwk', jwk));
   }
 }

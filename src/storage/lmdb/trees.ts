@@ -8,6 +8,8 @@
 //   identity_links   [issuer, subject]            -> {username, linked_at}   (OIDC logins)
 //   user_identities  [username, issuer, subject]  -> linked_at              (get_user, unlink)
 //   denied_tokens    [exp, sha256 of the token]   -> 1                      (POST /logout)
+//   idempotency      [scope, key]      -> {h: content hash, i: id, t: ms}
+//   idempotency_age  [t, scope, key]   -> true (the sweep's order)
 // Array keys compare element by element, so tenant "a" never sees the keys of tenant "ab".
 import type { Database as LmdbTree, Key, RootDatabase } from 'lmdb';
 import type { StoredEvent } from '../pages.js';
@@ -63,6 +65,14 @@ export const TREES = {
   usage_days: tree<[number, string, string, string], true>({ budget: 'events', walk: 'keys', since: 2 }),
   crashes: tree<[string, string], CrashReport>({ budget: 'events', walk: 'keys', since: 2 }),
   crash_archive: tree<[string, string], true>({ budget: 'events', walk: 'keys', since: 2 }),
+  // Idempotency-Key answers (idempotency.ts), swept after 24 h. `since: 2` without a schema bump: the
+  // integrity walk checks them where present and does not require them in databases made before.
+  idempotency: tree<[string, string], { h: string; i: number; t: number }>({
+    budget: 'events',
+    walk: 'values',
+    since: 2,
+  }),
+  idempotency_age: tree<[number, string, string], true>({ budget: 'events', walk: 'keys', since: 2 }),
 };
 
 export type TreeName = keyof typeof TREES;
