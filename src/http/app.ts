@@ -70,7 +70,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     schemaErrorFormatter: formatSchemaErrors,
     // A path parameter (the apps' /{appID}/ routes) as long as a URL may be: past fastify's 100, any long
     // one-segment path would answer 414 instead of a plain 404. The handlers bound what they accept.
-    maxParamLength: 16 * 1024,
+    routerOptions: { maxParamLength: 16 * 1024 },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     // Node enforces headersTimeout/requestTimeout only when it sweeps connections (every 30 s by
     // default), so a slowloris client could hold a socket for 40 s; sweep every second instead.
