@@ -74,7 +74,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
       save: (jwk) => storage.secrets.saveTopicKey(jwk),
       now,
     });
-    const idempotency = new Idempotency(storage.idempotency, now);
+    const idempotency = new Idempotency(log.idempotency, now);
     const topics = new Topics({ log, hub, tokens: topicTokens, idempotency });
 
     const policy = { maxAgeMs: config.history_max_age * 1000, maxEvents: config.history_max_events };

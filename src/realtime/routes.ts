@@ -8,6 +8,7 @@ import { principalOf, requireUser } from '../http/authenticate.js';
 import { anyJson, body, str } from '../http/schema.js';
 import type { Identity } from '../identity/identity.js';
 import type { EventLog, EventRecord } from '../storage/event-log.js';
+import type { IdempotencyClaim } from '../storage/idempotency.js';
 import { EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT, history } from './history.js';
 import type { Hub } from './hub.js';
 import { type EventStreamTarget, invalidEventName, openEventStream } from './sse.js';
@@ -102,9 +103,9 @@ export function realtimeRoutes(app: FastifyInstance, parts: RealtimeParts): void
       if (problem) throw badRequest(problem);
       const data = JSON.stringify(req.body.data);
       // Checked and appended in one turn: concurrent inserts cannot both pass the last byte of a quota.
-      const append = async () => {
+      const append = async (idempotency?: IdempotencyClaim) => {
         limits.check(user.tenant_name, req.body.event, data);
-        return (await log.append(user.tenant_name, req.body.event, data)).id;
+        return (await log.append(user.tenant_name, req.body.event, data, { idempotency })).id;
       };
       if (key === undefined || !idempotency) return { id: await append() };
       const content = JSON.stringify([req.body.event, data]);

@@ -3,6 +3,7 @@
 // is in README.md beside this file; test/storage/event-log.contract.ts checks it.
 import { randomBytes } from 'node:crypto';
 import type { Signal } from '../lib/signal.js';
+import type { IdempotencyClaim, IdempotencyStore } from './idempotency.js';
 
 export interface EventRecord {
   tenant: string;
@@ -54,9 +55,16 @@ export interface TenantUsage {
   names: number;
 }
 
+export interface AppendOptions {
+  /** An Idempotency-Key answer ({id, at} = the record's), committed with the event: both or neither. */
+  idempotency?: IdempotencyClaim;
+}
+
 export interface EventLog {
-  /** Resolves once the event is durable on disk (fsync'd commit), with its id. */
-  append(tenant: string, event: string, data: string): Promise<EventRecord>;
+  /** Resolves once the event (and its idempotency answer) is durable on disk (fsync'd commit), with its id. */
+  append(tenant: string, event: string, data: string, options?: AppendOptions): Promise<EventRecord>;
+  /** The answers appends stored (readable once their append resolves), and their sweep. */
+  readonly idempotency: IdempotencyStore;
   /** Ids of the latest event of every name (optionally only these names), ascending. */
   latestIds(tenant: string, names?: ReadonlySet<string>): number[];
   /**

@@ -4,7 +4,6 @@
 import type { IdentityLinkStore, TokenDenylist } from './accounts.js';
 import type { EventLog } from './event-log.js';
 import { openLmdbStorage } from './lmdb/storage.js';
-import type { IdempotencyStore } from './idempotency.js';
 import type { SecretStore } from './secrets.js';
 import type { UserStore } from './users.js';
 import type { AppStore } from './apps.js';
@@ -22,7 +21,6 @@ export interface Storage {
   readonly apps: AppStore;
   readonly usage: UsageStore;
   readonly crashes: CrashStore;
-  readonly idempotency: IdempotencyStore;
   /** The database's history: ids are positions in it (EventLog.epoch). */
   readonly epoch: string;
   /** What the open fixed and the startup log should say. */

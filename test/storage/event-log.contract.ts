@@ -246,6 +246,43 @@ export function eventLogContract(engine: string, open: EventLogFactory, engineIs
       expect(other.log.epoch).not.toBe(log.epoch);
     });
 
+    it('an append with an idempotency key is findable by that key once the append resolves', async () => {
+      let clock = 1000;
+      const { log } = await open({ now: () => clock });
+      const claim = (key: string, hash: string) => ({ idempotency: { scope: 's', key, hash } });
+      const first = await log.append('a', 'e', '1', claim('k1', 'h1'));
+      expect(log.idempotency.get('s', 'k1')).toEqual({ hash: 'h1', id: first.id, at: 1000 });
+      expect(log.idempotency.get('s', 'k2')).toBeUndefined();
+      expect(log.idempotency.get('a', 'k1')).toBeUndefined();
+      // Appends of one turn share a commit: each still carries its own answer.
+      clock = 2000;
+      const many = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => log.append('b', 'e', `${i}`, claim(`m${i}`, `${i}`))),
+      );
+      for (const [i, r] of many.entries())
+        expect(log.idempotency.get('s', `m${i}`)).toEqual({ hash: `${i}`, id: r.id, at: 2000 });
+      await log.append('a', 'e', '2');
+      // The sweep deletes the oldest first, at most `limit`, and none at or after `before`.
+      expect(await log.idempotency.sweep(1500, 100)).toBe(1);
+      expect(log.idempotency.get('s', 'k1')).toBeUndefined();
+      expect(await log.idempotency.sweep(2001, 5)).toBe(5);
+      expect(many.filter((_, i) => log.idempotency.get('s', `m${i}`)).length).toBe(15);
+      // A key answered again after it expired keeps its new answer through a sweep of the old one's age.
+      clock = 3000;
+      const again = await log.append('a', 'e', '3', claim('m19', 'new'));
+      await log.idempotency.sweep(2001, 100);
+      expect(many.filter((_, i) => log.idempotency.get('s', `m${i}`)).length).toBe(1);
+      expect(log.idempotency.get('s', 'm19')).toEqual({ hash: 'new', id: again.id, at: 3000 });
+    });
+
+    durableIt('an idempotency answer stays findable across a reopen', async () => {
+      const opened = await open({ now: () => 5000 });
+      if (!opened.reopen) throw new Error('a durable engine must offer reopen');
+      const record = await opened.log.append('t', 'e', '1', { idempotency: { scope: 't', key: 'k', hash: 'h' } });
+      const again = await opened.reopen();
+      expect(again.idempotency.get('t', 'k')).toEqual({ hash: 'h', id: record.id, at: 5000 });
+    });
+
     durableIt(
       'keeps every acknowledged append, its ids and its epoch across a reopen, and continues the ids',
       async () => {

@@ -1,9 +1,10 @@
 // Idempotency-Key on /broadcast and /insert (TOPICS-API.md): a repeat within 24 h answers the first id
 // and stores nothing, across restarts (the store is durable); other content under the same key → 409.
-// Concurrent requests with one key wait for the first one instead of racing it to the log.
+// Concurrent requests with one key wait for the first one instead of racing it to the log. The answer is
+// stored by the log's append, in the event's commit: no crash can keep the event and lose its answer.
 import { BrokerError, badRequest } from '../../errors.js';
 import { sha256 } from '../../lib/digest.js';
-import type { IdempotencyStore } from '../../storage/idempotency.js';
+import type { IdempotencyClaim, IdempotencyStore } from '../../storage/idempotency.js';
 
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 /** Answers deleted per sweep: bounded work, run often enough to keep up. */
@@ -28,9 +29,15 @@ export class Idempotency {
 
   /**
    * Runs `append` once per (scope, key) in the window: a repeat with the same content gets the first id,
-   * one with other content 409. `content` is what makes two requests the same (not the token).
+   * one with other content 409. `content` is what makes two requests the same (not the token). `append`
+   * passes the claim to EventLog.append, which stores the answer with the event.
    */
-  async once(scope: string, key: string, content: string, append: () => Promise<number>): Promise<number> {
+  async once(
+    scope: string,
+    key: string,
+    content: string,
+    append: (claim: IdempotencyClaim) => Promise<number>,
+  ): Promise<number> {
     const hash = sha256(content).toString('base64url');
     const slot = `${scope}\n${key}`;
     for (;;) {
@@ -43,11 +50,7 @@ export class Idempotency {
       if (kept.hash !== hash) throw new BrokerError(409, 'CONFLICT', 'Idempotency-Key was used with other content');
       return kept.id;
     }
-    const run = (async () => {
-      const id = await append();
-      await this.store.put(scope, key, { hash, id, at: this.now() });
-      return id;
-    })();
+    const run = append({ scope, key, hash });
     this.inFlight.set(slot, run);
     try {
       return await run;

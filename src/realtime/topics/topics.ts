@@ -3,6 +3,7 @@
 // routes.ts is its HTTP face, ws.ts its WebSocket one.
 import { BrokerError, badRequest, unauthorized } from '../../errors.js';
 import type { EventLog } from '../../storage/event-log.js';
+import type { IdempotencyClaim } from '../../storage/idempotency.js';
 import { type TopicClaims, type TopicScope, TopicTokenError, type TopicTokens } from '../../tokens/topic-tokens.js';
 import type { Hub } from '../hub.js';
 import type { StartPosition } from '../replay.js';
@@ -50,7 +51,8 @@ export class Topics {
 
   /** Appends the message (durable before it resolves); `key`: an Idempotency-Key. */
   async broadcast(topic: string, message: string, key: string | undefined): Promise<number> {
-    const append = async () => (await this.parts.log.append(TOPICS_STREAM, topic, JSON.stringify(message))).id;
+    const append = async (idempotency?: IdempotencyClaim) =>
+      (await this.parts.log.append(TOPICS_STREAM, topic, JSON.stringify(message), { idempotency })).id;
     if (key === undefined) return append();
     return this.parts.idempotency.once(TOPICS_STREAM, key, JSON.stringify([topic, message]), append);
   }

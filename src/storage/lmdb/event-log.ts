@@ -3,11 +3,21 @@
 //   latest  [tenant, name]  -> id of that name's latest event
 //   meta    pruned:<tenant> -> the highest id retention has deleted (resume before it → reset)
 //   meta    bytes:<tenant>  -> the bytes the tenant's events hold (tenant-usage.ts), in the same commit
+//   idempotency, idempotency_age -> the append's Idempotency-Key answer (idempotency.ts), in the same commit
 // Array keys compare element by element, so tenant "a" never sees the keys of tenant "ab".
 import { CommittedBatches } from '../committed-batches.js';
-import type { EventLog, EventRecord, RetentionPolicy, ScanPage, ScanQuery, TenantUsage } from '../event-log.js';
+import type {
+  AppendOptions,
+  EventLog,
+  EventRecord,
+  RetentionPolicy,
+  ScanPage,
+  ScanQuery,
+  TenantUsage,
+} from '../event-log.js';
 import type { Database } from './database.js';
 import { classified, toStorageError } from './errors.js';
+import { LmdbIdempotencyStore, putAnswer } from './idempotency.js';
 import { TenantUsageBook } from './tenant-usage.js';
 import { doomedBy, emptyPage, MAX_ID, pageOf, scanRange, takeMany, type StoredEvent } from '../pages.js';
 
@@ -17,6 +27,7 @@ export class LmdbEventLog implements EventLog {
   private readonly batches = new CommittedBatches();
   readonly committed = this.batches.committed;
   readonly epoch: string;
+  readonly idempotency: LmdbIdempotencyStore;
 
   constructor(
     private readonly db: Database,
@@ -24,6 +35,7 @@ export class LmdbEventLog implements EventLog {
   ) {
     this.book = new TenantUsageBook(db);
     this.epoch = db.epoch;
+    this.idempotency = new LmdbIdempotencyStore(db);
   }
 
   lastId(tenant: string): number {
@@ -55,21 +67,24 @@ export class LmdbEventLog implements EventLog {
     return this.book.isNewName(tenant, event);
   }
 
-  async append(tenant: string, event: string, data: string): Promise<EventRecord> {
+  async append(tenant: string, event: string, data: string, options?: AppendOptions): Promise<EventRecord> {
     const id = this.lastId(tenant) + 1;
     this.counters.set(tenant, id);
     const record: EventRecord = { tenant, id, event, data, timestamp: this.now() };
     const claim = this.book.claim(tenant, event, data);
     // Every put is issued in the same turn, so lmdb commits them in one transaction (the byte count
-    // with the event it counts); puts from concurrent inserts share that commit (and its fsync) too.
+    // with the event it counts, the Idempotency-Key answer with the event it answers: a crash keeps
+    // both or neither); puts from concurrent inserts share that commit (and its fsync) too.
     const stored: StoredEvent = { e: event, d: data, t: record.timestamp };
     let failed = true;
     try {
-      await Promise.all([
+      const puts = [
         this.db.events.put([tenant, id], stored),
         this.db.latest.put([tenant, event], id),
         this.db.meta.put(`bytes:${tenant}`, claim.total),
-      ]);
+      ];
+      if (options?.idempotency) puts.push(...putAnswer(this.db, options.idempotency, id, record.timestamp));
+      await Promise.all(puts);
       failed = false;
     } catch (err) {
       // Inline rather than classified(): the insert path is the hot one.

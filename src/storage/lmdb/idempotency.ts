@@ -1,6 +1,7 @@
 // Idempotency-Key answers in LMDB: `idempotency` [scope, key] -> {h, i, t}, and `idempotency_age`
 // [t, scope, key] -> true so that a sweep reads the oldest first and stops at the first young one.
-import type { IdempotencyStore, IdempotentAnswer } from '../idempotency.js';
+// Answers are written only by event-log.ts's append, with putAnswer, in the same turn as the event.
+import type { IdempotencyClaim, IdempotencyStore, IdempotentAnswer } from '../idempotency.js';
 import type { Database } from './database.js';
 import { classified } from './errors.js';
 
@@ -10,16 +11,6 @@ export class LmdbIdempotencyStore implements IdempotencyStore {
   get(scope: string, key: string): IdempotentAnswer | undefined {
     const v = this.db.idempotency.get([scope, key]);
     return v ? { hash: v.h, id: v.i, at: v.t } : undefined;
-  }
-
-  async put(scope: string, key: string, answer: IdempotentAnswer): Promise<void> {
-    const { idempotency, idempotency_age } = this.db;
-    await classified(
-      idempotency.transaction(() => {
-        idempotency.put([scope, key], { h: answer.hash, i: answer.id, t: answer.at });
-        idempotency_age.put([answer.at, scope, key], true);
-      }),
-    );
   }
 
   async sweep(before: number, limit: number): Promise<number> {
@@ -38,4 +29,13 @@ export class LmdbIdempotencyStore implements IdempotencyStore {
     );
     return old.length;
   }
+}
+
+/**
+ * Issues an answer's puts: called in the turn that issues its event's puts, so that lmdb commits them in
+ * that one transaction.
+ */
+export function putAnswer(db: Database, claim: IdempotencyClaim, id: number, at: number): Promise<boolean>[] {
+  const { scope, key, hash } = claim;
+  return [db.idempotency.put([scope, key], { h: hash, i: id, t: at }), db.idempotency_age.put([at, scope, key], true)];
 }

@@ -3,7 +3,6 @@ import type { Storage, StorageOptions } from '../storage.js';
 import { LmdbIdentityLinks, LmdbTokenDenylist } from './accounts.js';
 import { openDatabase, type Database } from './database.js';
 import { LmdbEventLog } from './event-log.js';
-import { LmdbIdempotencyStore } from './idempotency.js';
 import { LmdbSecretStore } from './secrets.js';
 import { LmdbUserStore } from './users.js';
 import { LmdbAppStore } from './apps.js';
@@ -35,7 +34,6 @@ export function openLmdbStorage(dir: string, options: StorageOptions = {}): Stor
       apps: new LmdbAppStore(db),
       usage: new LmdbUsageStore(db),
       crashes: new LmdbCrashStore(db),
-      idempotency: new LmdbIdempotencyStore(db),
       epoch: db.epoch,
       warnings: db.warnings,
       usedBytes: () => db.usedBytes(),

@@ -5,6 +5,7 @@ import { CommittedBatches } from '../committed-batches.js';
 import {
   newEpoch,
   recordBytes,
+  type AppendOptions,
   type EventLog,
   type EventRecord,
   type RetentionPolicy,
@@ -12,6 +13,7 @@ import {
   type ScanQuery,
   type TenantUsage,
 } from '../event-log.js';
+import { MemoryIdempotencyStore } from './idempotency.js';
 import { doomedBy, emptyPage, pageOf, scanRange, takeMany, type StoredEntry, type StoredEvent } from '../pages.js';
 
 interface TenantLog {
@@ -49,6 +51,7 @@ export class MemoryEventLog implements EventLog {
   readonly committed = this.batches.committed;
   /** Made at construction: a new memory log is a new history. */
   readonly epoch = newEpoch();
+  readonly idempotency = new MemoryIdempotencyStore();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -65,7 +68,7 @@ export class MemoryEventLog implements EventLog {
     return log;
   }
 
-  async append(tenant: string, event: string, data: string): Promise<EventRecord> {
+  async append(tenant: string, event: string, data: string, options?: AppendOptions): Promise<EventRecord> {
     const log = this.logFor(tenant);
     const id = ++log.lastId;
     const stored: StoredEvent = { e: event, d: data, t: this.now() };
@@ -74,6 +77,7 @@ export class MemoryEventLog implements EventLog {
     log.byId.set(id, stored);
     log.latest.set(event, id);
     log.bytes += recordBytes(event, data);
+    if (options?.idempotency) this.idempotency.put(options.idempotency, id, stored.t);
     const record: EventRecord = { tenant, id, event, data, timestamp: stored.t };
     this.batches.add(record);
     return record;
