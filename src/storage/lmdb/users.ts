@@ -3,7 +3,8 @@
 // transaction so that two users never hold one email.
 import { changed, EmailTakenError, emailKey, type UserChange, type UserRecord, type UserStore } from '../users.js';
 import type { Database } from './database.js';
-import { classified } from './errors.js';
+import { isStorageFull } from '../errors.js';
+import { classified, toStorageError } from './errors.js';
 
 /** lmdb-js refuses keys over 1978 bytes. */
 const MAX_KEY_BYTES = 1978;
@@ -14,7 +15,14 @@ const EMAILS_INDEXED = 'emails_indexed';
 
 export class LmdbUserStore implements UserStore {
   constructor(private readonly db: Database) {
-    if (db.meta.get(EMAILS_INDEXED) !== true) this.indexEmails();
+    if (db.meta.get(EMAILS_INDEXED) !== true) {
+      try {
+        this.indexEmails();
+      } catch (err) {
+        // A full database still starts (its logins work); the pass runs again at the next open.
+        if (!isStorageFull(toStorageError(err))) throw err;
+      }
+    }
   }
 
   emailOwner(email: string): string | undefined {
