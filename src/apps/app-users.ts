@@ -1,12 +1,12 @@
 // Users through an app: Broker's own users (identity/), created in the app's tenant, logging in under
 // Broker's lockout (shared with POST /login), with Broker JWTs. What this adds: the contract's password
-// rule (12-128 characters), unique emails (the app_emails index), and the originals' answers.
+// rule (12-128 characters) and the originals' answers; emails are unique across all users (UserStore's index).
 import { BrokerError } from '../errors.js';
 import type { Credentials } from '../identity/credentials.js';
 import type { Login } from '../identity/login.js';
 import { MAX_USERNAME_BYTES, normalizeName, validateEmail } from '../identity/user-fields.js';
 import type { Users } from '../identity/users.js';
-import type { AppRecord, AppStore } from '../storage/apps.js';
+import type { AppRecord } from '../storage/apps.js';
 import type { UserRecord } from '../storage/users.js';
 import type { Tokens } from '../tokens/tokens.js';
 import { badEmail, badPassword, notFound, taken, unauthorized, usernameDisallowed } from './errors.js';
@@ -21,7 +21,6 @@ export interface AppUserParts {
   login: Login;
   credentials: Credentials;
   tokens: Tokens;
-  store: AppStore;
 }
 
 function checkPassword(password: string): void {
@@ -30,13 +29,11 @@ function checkPassword(password: string): void {
     throw badPassword(`password must be ${MIN_PASSWORD}-${MAX_PASSWORD} characters`);
 }
 
-const emailKey = (email: string) => email.trim().toLowerCase();
-
 export class AppUsers {
   constructor(private readonly parts: AppUserParts) {}
 
   async create(app: AppRecord, input: { username: string; password: string; email: string }) {
-    const { users, store, tokens } = this.parts;
+    const { users, tokens } = this.parts;
     let username: string;
     try {
       username = normalizeName('username', input.username, MAX_USERNAME_BYTES);
@@ -50,8 +47,7 @@ export class AppUsers {
       throw badEmail((err as Error).message);
     }
     if (users.find(username)) throw taken('username');
-    const email = emailKey(input.email);
-    if (!(await store.claimEmail(email, username))) throw taken('email');
+    if (users.emailOwner(input.email) !== undefined) throw taken('email');
     let user: UserRecord;
     try {
       user = await users.create({
@@ -61,7 +57,7 @@ export class AppUsers {
         email: input.email,
       });
     } catch (err) {
-      await store.releaseEmail(email, username);
+      if (err instanceof BrokerError && err.message === 'email is taken') throw taken('email');
       if (err instanceof BrokerError && /is taken/.test(err.message)) throw taken('username');
       // The strength checker (--password_checker) refused it.
       if (err instanceof BrokerError && err.statusCode === 400) throw badPassword(err.message);
@@ -100,7 +96,6 @@ export class AppUsers {
     const user = userId.length <= 64 ? this.parts.users.list().find((u) => u.id === userId) : undefined;
     if (!user || (tenant !== undefined && user.tenant_name !== tenant)) throw notFound('no such user');
     await this.parts.users.delete(user.username);
-    if (user.email) await this.parts.store.releaseEmail(emailKey(user.email), user.username);
   }
 
   private async userOf(app: AppRecord, token: string): Promise<UserRecord> {

@@ -41,7 +41,7 @@ export class Apps {
     this.registry = new AppRegistry(parts.apps, this.keys, parts.now);
     this.usage = new UsageCounts(parts.usage, parts.now);
     this.crashes = new Crashes(parts.crashes, parts.now, parts.crashRateLimit);
-    this.users = new AppUsers({ ...parts, store: parts.apps });
+    this.users = new AppUsers(parts);
   }
 
   /** The sweep runs at once (a broker down for a month starts clean) and then every minute. */

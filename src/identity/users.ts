@@ -2,7 +2,7 @@
 // a change that must end the user's sessions says so through sessions.ts.
 import { randomUUID } from 'node:crypto';
 import { badRequest, notFound } from '../errors.js';
-import type { UserRecord, UserStore } from '../storage/users.js';
+import { EmailTakenError, type UserRecord, type UserStore } from '../storage/users.js';
 import { checkStrength, hashPassword } from './passwords.js';
 import type { Sessions } from './sessions.js';
 import { newTotpSecret } from './totp.js';
@@ -48,6 +48,13 @@ export function storedKey(store: UserStore, username: string): string {
   return nfc === username || store.get(username) ? username : nfc;
 }
 
+/** Emails are unique across all users (the store's one index), answered as a taken username is. */
+const emailTaken = () => badRequest('email is taken');
+
+function refuseTakenEmail(err: unknown): never {
+  throw err instanceof EmailTakenError ? emailTaken() : err;
+}
+
 export class Users {
   constructor(
     private readonly store: UserStore,
@@ -67,6 +74,11 @@ export class Users {
     return this.store.get(storedKey(this.store, name));
   }
 
+  /** The username holding an email (any case), or undefined. */
+  emailOwner(email: string): string | undefined {
+    return this.store.emailOwner(email);
+  }
+
   list(): UserRecord[] {
     return this.store.list();
   }
@@ -79,6 +91,8 @@ export class Users {
     validateScopes(input.scopes);
     if (this.options.passwordChecker) checkStrength(input.password, [username, input.email ?? '']);
     if (this.store.get(username)) throw badRequest(`username "${username.slice(0, 100)}" is taken`);
+    // Before the hash: a taken email costs no argon2 (the store checks again in its transaction).
+    if (input.email && this.store.emailOwner(input.email) !== undefined) throw emailTaken();
     const now = this.options.now();
     const user: UserRecord = {
       id: randomUUID(),
@@ -101,7 +115,8 @@ export class Users {
       created_at: now,
       updated_at: now,
     };
-    if (!(await this.store.create(user))) throw badRequest(`username "${username.slice(0, 100)}" is taken`);
+    if (!(await this.store.create(user).catch(refuseTakenEmail)))
+      throw badRequest(`username "${username.slice(0, 100)}" is taken`);
     return user;
   }
 
@@ -114,27 +129,31 @@ export class Users {
     if (changes.password !== undefined) validatePassword(changes.password);
     validateEmail(changes.email);
     validateScopes(changes.scopes);
+    const holder = changes.email ? this.store.emailOwner(changes.email) : undefined;
+    if (holder !== undefined && holder !== username) throw emailTaken();
     if (changes.password !== undefined && this.options.passwordChecker) checkStrength(changes.password, [username]);
     const hash = changes.password === undefined ? undefined : await hashPassword(changes.password);
     let tenantChanged = false;
     let twoFactorOn = false;
-    const updated = await this.store.update(username, (user) => {
-      if (tenant !== undefined) {
-        tenantChanged = user.tenant_name !== tenant;
-        user.tenant_name = tenant;
-      }
-      if (changes.email !== undefined) user.email = changes.email;
-      if (changes.scopes !== undefined) user.scopes = changes.scopes;
-      if (changes.data !== undefined) user.data = changes.data;
-      if (changes.two_factor !== undefined) {
-        twoFactorOn = !user.two_factor && changes.two_factor === true;
-        user.two_factor = changes.two_factor;
-      }
-      // Sessions opened with the password alone (tokens, Basic streams) end once a second factor is
-      // required: the admin turned it on because one factor is no longer enough.
-      if (hash !== undefined) user.password = hash;
-      if (hash !== undefined || twoFactorOn) user.token_version++;
-    });
+    const updated = await this.store
+      .update(username, (user) => {
+        if (tenant !== undefined) {
+          tenantChanged = user.tenant_name !== tenant;
+          user.tenant_name = tenant;
+        }
+        if (changes.email !== undefined) user.email = changes.email;
+        if (changes.scopes !== undefined) user.scopes = changes.scopes;
+        if (changes.data !== undefined) user.data = changes.data;
+        if (changes.two_factor !== undefined) {
+          twoFactorOn = !user.two_factor && changes.two_factor === true;
+          user.two_factor = changes.two_factor;
+        }
+        // Sessions opened with the password alone (tokens, Basic streams) end once a second factor is
+        // required: the admin turned it on because one factor is no longer enough.
+        if (hash !== undefined) user.password = hash;
+        if (hash !== undefined || twoFactorOn) user.token_version++;
+      })
+      .catch(refuseTakenEmail);
     if (!updated) throw notFound(`no user named "${username.slice(0, 100)}"`);
     if (hash !== undefined) this.sessions.end(username, 'password changed');
     else if (twoFactorOn) this.sessions.end(username, 'two-factor enabled');

@@ -39,9 +39,4 @@ export interface AppStore {
   /** Writes many keys in one commit (last_used flushes). */
   putKeys(keys: KeyRecord[]): Promise<void>;
   deleteKey(hash: string): Promise<boolean>;
-  /** The username holding an email (lower-cased), for the uniqueness of emails of users made through apps. */
-  emailOwner(email: string): string | undefined;
-  /** false when the email is held by another username. */
-  claimEmail(email: string, username: string): Promise<boolean>;
-  releaseEmail(email: string, username: string): Promise<void>;
 }

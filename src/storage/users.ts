@@ -58,21 +58,36 @@ export function toPublicUser(u: UserRecord): PublicUser {
   };
 }
 
+/** The form an email is unique in: trimmed, lower-cased. */
+export const emailKey = (email: string) => email.trim().toLowerCase();
+
+/** A create or update refused because another user holds the email (emailKey): nothing was written. */
+export class EmailTakenError extends Error {
+  override readonly name = 'EmailTakenError';
+  constructor() {
+    super('email is taken');
+  }
+}
+
 export interface UserStore {
   /** Synchronous: a local read (README.md says why). */
   get(username: string): UserRecord | undefined;
+  /** The username holding an email (any case, trimmed), from the one email index: no scan. */
+  emailOwner(email: string): string | undefined;
   /**
-   * false when the username is taken. A name that was deleted gets a token version past its last one,
-   * so that no token of the deleted user fits the new account.
+   * false when the username is taken; throws EmailTakenError when another user holds the email. A name
+   * that was deleted gets a token version past its last one, so that no token of the deleted user fits
+   * the new account.
    */
   create(user: UserRecord): Promise<boolean>;
   /**
    * Read-modify-write in one transaction; undefined when there is no such user. A change that returns
-   * false writes nothing (a check that refused) and the update answers the record as it is.
+   * false writes nothing (a check that refused) and the update answers the record as it is. A change to
+   * an email another user holds throws EmailTakenError and writes nothing.
    */
   update(username: string, change: UserChange): Promise<UserRecord | undefined>;
   list(): UserRecord[];
-  /** Removes the user (the name is free again, its last token version remembered); false when there was none. */
+  /** Removes the user (the name and email are free again, its last token version remembered); false when none. */
   delete(username: string): Promise<boolean>;
 }
 

@@ -27,4 +27,27 @@ describe('schema 1 → 2', () => {
       await broker.stop();
     }
   });
+
+  it('a database from before the one email index gets it at open: an admin-made email is taken', async () => {
+    const dir = testDir();
+    let broker = await startBroker({}, { dir });
+    const user = await makeUser(broker.url, { email: 'old@before.example' });
+    const db = lmdbDatabase(broker.services.storage);
+    await db.app_emails.clearAsync();
+    await db.meta.remove('emails_indexed');
+    await broker.stop();
+    broker = await startBroker({}, { dir });
+    try {
+      expect(broker.services.identity.users.emailOwner('OLD@before.example')).toBe(user.username);
+      const { key } = await appWithKey(broker.url);
+      const taken = await call(broker.url, 'POST', '/user/create', key, {
+        username: 'newcomer',
+        password: 'a long enough password',
+        email: 'old@before.example',
+      });
+      expect([taken.status, taken.body.errorCode]).toEqual([401, 'taken']);
+    } finally {
+      await broker.stop();
+    }
+  });
 });

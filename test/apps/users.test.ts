@@ -192,4 +192,64 @@ describe('users through an app', () => {
     const second = (await post(broker.url, '/get_user', { admin_token: ADMIN, username })).body.id;
     expect((await call(broker.url, 'DELETE', `/user/${second}`, root.key)).status).toBe(200);
   });
+
+  it('emails are unique across all users: admin-made and app-made, any case; deleting frees it', async () => {
+    const admin = uniqueId('a');
+    const email = `${admin}@both.example`;
+    const made = await post(broker.url, '/create_user', {
+      admin_token: ADMIN,
+      username: admin,
+      password: PASSWORD,
+      tenant_name: tenant,
+      email,
+    });
+    expect(made.status).toBe(200);
+    const app = await signUp(uniqueId('u'), { email: email.toUpperCase() });
+    expect([app.status, app.body.errorCode]).toEqual([401, 'taken']);
+    const stupid = await call(broker.url, 'POST', '/createUser', key, {
+      username: uniqueId('u'),
+      password: PASSWORD,
+      email: email.toUpperCase(),
+    });
+    expect([stupid.status, stupid.body]).toEqual([400, { token: '', problem: 'email' }]);
+    // An app user's email refuses an admin create_user and update_user, as a taken username is answered.
+    const appUser = uniqueId('u');
+    expect((await signUp(appUser)).status).toBe(201);
+    const appEmail = `${appUser}@X.example`;
+    const second = uniqueId('a');
+    const refused = await post(broker.url, '/create_user', {
+      admin_token: ADMIN,
+      username: second,
+      password: PASSWORD,
+      tenant_name: tenant,
+      email: appEmail,
+    });
+    expect([refused.status, refused.body]).toEqual([400, { error: 'email is taken' }]);
+    expect((await post(broker.url, '/get_user', { admin_token: ADMIN, username: second })).status).toBe(404);
+    const update = await post(broker.url, '/update_user', { admin_token: ADMIN, username: admin, email: appEmail });
+    expect([update.status, update.body]).toEqual([400, { error: 'email is taken' }]);
+    expect((await post(broker.url, '/get_user', { admin_token: ADMIN, username: admin })).body.email).toBe(email);
+    // Its own email again (another case) is no conflict; a new one frees the old.
+    const same = await post(broker.url, '/update_user', {
+      admin_token: ADMIN,
+      username: admin,
+      email: email.toUpperCase(),
+    });
+    expect(same.status).toBe(200);
+    expect(
+      (await post(broker.url, '/update_user', { admin_token: ADMIN, username: admin, email: `n${email}` })).status,
+    ).toBe(200);
+    expect((await signUp(uniqueId('u'), { email })).status).toBe(201);
+    // Deleting the app user frees its email for an admin create_user.
+    const { id } = (await post(broker.url, '/get_user', { admin_token: ADMIN, username: appUser })).body;
+    expect((await call(broker.url, 'DELETE', `/user/${id}`, key)).status).toBe(200);
+    const freed = await post(broker.url, '/create_user', {
+      admin_token: ADMIN,
+      username: second,
+      password: PASSWORD,
+      tenant_name: tenant,
+      email: appEmail,
+    });
+    expect(freed.status).toBe(200);
+  });
 });

@@ -1,7 +1,7 @@
 // What every UserStore engine must guarantee, run against each engine by its runner (users.lmdb.test.ts,
 // users.memory.test.ts). Each test is written to fail on an engine that breaks the rule it names.
 import { describe, expect, it } from 'vitest';
-import type { UserRecord, UserStore } from '../../src/storage/users.js';
+import { EmailTakenError, type UserRecord, type UserStore } from '../../src/storage/users.js';
 
 export interface OpenedUsers {
   users: UserStore;
@@ -150,6 +150,30 @@ export function userStoreContract(engine: string, open: UserStoreFactory, engine
       expect(await users.delete('del')).toBe(false);
       expect(await users.create(user('del'))).toBe(true);
       expect(users.get('del')?.token_version).toBe(5);
+    });
+
+    it('emails are unique (trimmed, any case): create and update refuse a held one, delete frees it', async () => {
+      const { users } = await open();
+      expect(await users.create(user('em1', { email: 'Me@X.example' }))).toBe(true);
+      expect(users.emailOwner(' me@x.EXAMPLE ')).toBe('em1');
+      await expect(users.create(user('em2', { email: 'me@x.example' }))).rejects.toBeInstanceOf(EmailTakenError);
+      expect(users.get('em2')).toBeUndefined();
+      expect(await users.create(user('em2', { email: 'other@x.example' }))).toBe(true);
+      await expect(
+        users.update('em2', (u) => {
+          u.email = 'ME@x.example';
+        }),
+      ).rejects.toBeInstanceOf(EmailTakenError);
+      expect(users.get('em2')?.email).toBe('other@x.example');
+      // A new email frees the old one; deleting frees the held one.
+      await users.update('em1', (u) => {
+        u.email = 'new@x.example';
+      });
+      expect(users.emailOwner('me@x.example')).toBeUndefined();
+      expect(users.emailOwner('new@x.example')).toBe('em1');
+      expect(await users.delete('em1')).toBe(true);
+      expect(users.emailOwner('new@x.example')).toBeUndefined();
+      expect(await users.create(user('em3', { email: 'NEW@x.example' }))).toBe(true);
     });
 
     durableIt('keeps users and their changes across a reopen', async () => {

@@ -63,27 +63,4 @@ export class LmdbAppStore implements AppStore {
       }),
     );
   }
-
-  emailOwner(email: string): string | undefined {
-    return this.db.app_emails.get(email);
-  }
-
-  async claimEmail(email: string, username: string): Promise<boolean> {
-    return classified(() =>
-      this.db.root.transaction(() => {
-        const owner = this.db.app_emails.get(email);
-        if (owner !== undefined && owner !== username) return false;
-        void this.db.app_emails.put(email, username);
-        return true;
-      }),
-    );
-  }
-
-  async releaseEmail(email: string, username: string): Promise<void> {
-    await classified(() =>
-      this.db.root.transaction(() => {
-        if (this.db.app_emails.get(email) === username) void this.db.app_emails.remove(email);
-      }),
-    );
-  }
 }

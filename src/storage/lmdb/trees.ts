@@ -56,10 +56,12 @@ export const TREES = {
   }),
   user_identities: tree<[string, string, string], number>({ budget: 'identity', walk: 'values', since: 2 }),
   denied_tokens: tree<[number, string], 1>({ budget: 'identity', walk: 'keys', since: 2 }),
-  // Apps (src/apps): apps by app_id, API keys by the hex sha256 of the key, emails of users made through
-  // an app, usage counts ([app, id] and the day index [day, app, platform, id]), crash reports and archive.
+  // Apps (src/apps): apps by app_id, API keys by the hex sha256 of the key, usage counts ([app, id] and
+  // the day index [day, app, platform, id]), crash reports and archive.
   apps: tree<string, AppRecord>({ budget: 'identity', walk: 'values', since: 2 }),
   api_keys: tree<string, KeyRecord>({ budget: 'identity', walk: 'values', since: 2 }),
+  // Every user's email (emailKey → username), the UserStore's one index (lmdb/users.ts); named when it
+  // held only the emails of users made through an app.
   app_emails: tree<string, string>({ budget: 'identity', walk: 'values', since: 2 }),
   usage: tree<[string, string], UsageEntry>({ budget: 'events', walk: 'keys', since: 2 }),
   usage_days: tree<[number, string, string, string], true>({ budget: 'events', walk: 'keys', since: 2 }),
