@@ -57,7 +57,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
       heartbeatMs: config.heartbeat * 1000,
       now,
     });
-    if (config.local) await ensureLocalUser(storage.users, now);
+    if (config.local) await ensureLocalUser(identity.users, storage.users);
     identity.sessionEnded.subscribe(({ username }) => hub.closeUser(username));
     const { users, login, credentials } = identity;
     const apps = new Apps({
