@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lmdbDatabase } from '../../src/storage/lmdb/storage.js';
 import { ADMIN, startBroker, type TestBroker } from '../helpers/broker.js';
-import { percent, property, SEED, send, type Sent } from '../fuzz/harness.js';
+import { hostileText, percent, property, SEED, send, type Sent } from '../fuzz/harness.js';
 import { call, createApp, createKey } from './support.js';
 
 let broker: TestBroker;
@@ -103,23 +103,7 @@ const FIELDS = [
   'admin_token',
 ];
 
-const text = fc.oneof(
-  fc.string({ maxLength: 200 }),
-  fc.string({ unit: 'binary', maxLength: 200 }),
-  fc.constantFrom(
-    '',
-    ' ',
-    '\0',
-    '\ud800',
-    '__proto__',
-    'constructor',
-    'all',
-    'fuzzed',
-    'mgmt',
-    '../x',
-    'x'.repeat(5000),
-  ),
-);
+const text = hostileText({ maxLength: 200 }, ['all', 'fuzzed', 'mgmt', '../x', 'x'.repeat(5000)]);
 const json = fc.oneof(
   text,
   fc.integer(),

@@ -129,9 +129,10 @@ export interface Limits {
   size?: fc.SizeForArbitrary;
 }
 
-export function arbitraries(f: Fixture, limits: Limits) {
+/** Hostile strings: any text, graphemes, binary, and the probes every parser must survive (plus `extra`). */
+export function hostileText(limits: Limits, extra: string[] = []): fc.Arbitrary<string> {
   const { maxLength, size } = limits;
-  const text = fc.oneof(
+  return fc.oneof(
     fc.string({ maxLength, size }),
     fc.string({ unit: 'grapheme', maxLength, size }),
     fc.string({ unit: 'binary', maxLength, size }),
@@ -147,8 +148,13 @@ export function arbitraries(f: Fixture, limits: Limits) {
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a log4j probe, sent as it is
       '${jndi:x}',
       "' OR 1=1 --",
+      ...extra,
     ),
   );
+}
+
+export function arbitraries(f: Fixture, limits: Limits) {
+  const text = hostileText(limits);
   const json = fc.jsonValue({ maxDepth: 4 });
   const username = fc.oneof(fc.constantFrom(...f.others, 'nobody'), text);
   const adminToken = fc.oneof(fc.constant(ADMIN), fc.constant(ADMIN), text, json);
