@@ -412,7 +412,8 @@ describe('subscription reconnects', () => {
     const started = Date.now();
     sub.close();
     await sub.done;
-    expect(Date.now() - started).toBeLessThan(500);
+    // At once, not after the 60 s backoff (the margin is for a loaded machine).
+    expect(Date.now() - started).toBeLessThan(5000);
     expect(server.seen).toHaveLength(1);
   });
 
