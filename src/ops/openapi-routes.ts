@@ -24,10 +24,27 @@ export interface RouteSeen {
   hidden: boolean;
 }
 
-const seenByApp = new WeakMap<FastifyInstance, RouteSeen[]>();
+interface Announced {
+  method: string | string[];
+  url: string;
+  schema?: { hide?: boolean };
+  websocket?: boolean;
+}
 
-export function routesSeen(app: FastifyInstance): readonly RouteSeen[] {
-  return seenByApp.get(app) ?? [];
+const seenByApp = new WeakMap<FastifyInstance, Announced[]>();
+
+/**
+ * Read when asked, not when announced: a later onRoute hook may still change a route (@fastify/websocket
+ * hides its routes from swagger; the transform below shows them again).
+ */
+export function routesSeen(app: FastifyInstance): RouteSeen[] {
+  return (seenByApp.get(app) ?? []).flatMap((route) =>
+    [route.method].flat().map((method) => ({
+      method,
+      url: route.url,
+      hidden: route.schema?.hide === true && !route.websocket,
+    })),
+  );
 }
 
 /** The package's version: package.json is 2 levels up from src/ops (tests), 3 from dist/src/ops (the CLI). */
@@ -41,14 +58,13 @@ function packageVersion(): string {
 
 export async function openApiRoutes(app: FastifyInstance): Promise<void> {
   const version = packageVersion();
-  const seen: RouteSeen[] = [];
+  const seen: Announced[] = [];
   seenByApp.set(app, seen);
   app.addHook('onRoute', (route) => {
     const described = describeRoute(route.method, route.url);
     // A new object: several routes may share one schema constant.
     if (described && !route.schema?.hide) route.schema = { ...route.schema, ...described };
-    for (const method of [route.method].flat())
-      seen.push({ method, url: route.url, hidden: route.schema?.hide === true });
+    seen.push(route as Announced);
   });
   await app.register(swagger, {
     openapi: {
@@ -62,6 +78,9 @@ export async function openApiRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     exposeHeadRoutes: true,
+    // @fastify/websocket marks its routes hidden; GET /ws is a route of the contract (TOPICS-API.md).
+    transform: ({ schema, url, route }) =>
+      (route as Announced).websocket ? { schema: { ...schema, hide: false }, url } : { schema, url },
   });
   await app.register(swaggerUi, {
     routePrefix: '/docs',
