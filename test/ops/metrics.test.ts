@@ -2,10 +2,13 @@
 // logins ok and failed, a lock, streams cut by a revoke and by a reader that stopped reading), and who
 // may scrape: loopback peers only without --metrics_token (a forwarded header does not make a remote
 // peer local), the Bearer token from anywhere with it.
+import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ADMIN, startBroker, type TestBroker } from '../helpers/broker.js';
+import { resolveConfig } from '../../src/config.js';
+import { ADMIN, startBroker, testDir, type TestBroker } from '../helpers/broker.js';
 import { bearer, get, makeUser, post } from '../helpers/http.js';
 import { openSse, type SseReader } from '../helpers/sse.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -183,5 +186,19 @@ describe('/metrics access', () => {
   it('loopback without a token is served', async () => {
     const b = await broker();
     expect((await get(b.url, '/metrics')).status).toBe(200);
+  });
+});
+
+describe('--metrics_token', () => {
+  it('is read from --metrics_token_file, refused next to --metrics_token, and refused if weak with --secure', () => {
+    const dir = testDir();
+    const file = join(dir, 'metrics-token');
+    writeFileSync(file, `${TOKEN}\n`);
+    expect(resolveConfig({ metrics_token_file: file }).metrics_token).toBe(TOKEN);
+    expect(() => resolveConfig({ metrics_token_file: file, metrics_token: TOKEN })).toThrow(/both set/);
+    const secure = { secure: true, auto_cert: false, admin_token: ADMIN, jwt_secret: TOKEN };
+    expect(() => resolveConfig({ ...secure, metrics_token: 'short' })).toThrow(/--secure: --metrics_token is 5 bytes/);
+    expect(() => resolveConfig({ ...secure, metrics_token: 'secret' })).toThrow(/public default/);
+    expect(resolveConfig({ ...secure, metrics_token: TOKEN }).metrics_token).toBe(TOKEN);
   });
 });
