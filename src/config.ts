@@ -70,9 +70,10 @@ export function resolveConfig(raw: Partial<Record<keyof Config, unknown>>): Conf
   config.jwt_secret = secretFromFile(config, 'jwt_secret');
   config.admin_token = secretFromFile(config, 'admin_token');
   config.oidc_client_secret = secretFromFile(config, 'oidc_client_secret');
+  config.metrics_token = secretFromFile(config, 'metrics_token');
   checkAccountFlags(config);
   if (config.secure) {
-    for (const name of ['jwt_secret', 'admin_token'] as const) {
+    for (const name of ['jwt_secret', 'admin_token', 'metrics_token'] as const) {
       const value = config[name];
       if (value === undefined) continue;
       if (PUBLIC_DEFAULT_SECRETS.includes(value)) {
@@ -96,7 +97,10 @@ export function resolveConfig(raw: Partial<Record<keyof Config, unknown>>): Conf
 }
 
 /** The secret given by --<name>_file, read now (trailing newlines trimmed), or the one given directly. */
-function secretFromFile(config: Config, name: 'jwt_secret' | 'admin_token' | 'oidc_client_secret'): string | undefined {
+function secretFromFile(
+  config: Config,
+  name: 'jwt_secret' | 'admin_token' | 'oidc_client_secret' | 'metrics_token',
+): string | undefined {
   const file = config[`${name}_file`];
   if (file === undefined) return config[name];
   if (config[name] !== undefined) {

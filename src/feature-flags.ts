@@ -62,4 +62,19 @@ export const FEATURE_FLAGS: FlagSpec[] = [
     defaultText: '$JWT_PUBLIC_KEY_B64',
     description: 'PEM key(s), or base64 of them, trusted for ES256 topic tokens',
   },
+  // Metrics (src/ops/metrics.ts): without a token /metrics answers loopback peers only.
+  {
+    name: 'metrics_token',
+    type: 'string',
+    default: undefined,
+    defaultText: 'none (loopback only)',
+    description: 'bearer token /metrics requires (then from anywhere; at least 32 bytes with --secure)',
+  },
+  {
+    name: 'metrics_token_file',
+    type: 'string',
+    default: undefined,
+    defaultText: 'none',
+    description: 'read --metrics_token from this file (trailing newline trimmed)',
+  },
 ];

@@ -70,4 +70,6 @@ export interface Config {
   management_app: string | undefined;
   crash_rate_limit: number;
   topic_public_key: string | undefined;
+  metrics_token: string | undefined;
+  metrics_token_file: string | undefined;
 }

@@ -79,7 +79,10 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     const server = app.server as unknown as TlsServer;
     await tls.start({
       log,
-      serve: (certificate: Certificate) => server.setSecureContext({ key: certificate.key, cert: certificate.cert }),
+      serve: (certificate: Certificate) => {
+        server.setSecureContext({ key: certificate.key, cert: certificate.cert });
+        services.metrics.certificateServed(certificate.info.notAfter);
+      },
     });
     const url = logListening(app, config, services, port, httpPort);
     logWarnings(app, config, services);

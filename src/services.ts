@@ -12,6 +12,7 @@ import { Topics } from './realtime/topics/topics.js';
 import { TopicTokens } from './tokens/topic-tokens.js';
 import type { EventLog } from './storage/event-log.js';
 import { openStorage, type Storage } from './storage/storage.js';
+import { Metrics } from './ops/metrics.js';
 
 export interface Services {
   config: Config;
@@ -22,6 +23,8 @@ export interface Services {
   apps: Apps;
   topics: Topics;
   idempotency: Idempotency;
+  /** Prometheus metrics (ops/metrics.ts): read when /metrics is scraped. */
+  metrics: Metrics;
   adminToken: string;
   /** Set when this start generated the admin token: the owner-only file holding it (the CLI says where). */
   generatedAdminTokenFile: string | undefined;
@@ -77,6 +80,10 @@ export async function createServices(config: Config, options: ServiceOptions = {
     const idempotency = new Idempotency(log.idempotency, now);
     const topics = new Topics({ log, hub, tokens: topicTokens, idempotency });
 
+    const usedBytes = () => storage.usedBytes();
+    const metricSources = { hub, log, login, attempts: identity.attempts, usedBytes, mapSize: config.map_size };
+    const metrics = new Metrics({ ...metricSources, tls: config.secure, now });
+
     const policy = { maxAgeMs: config.history_max_age * 1000, maxEvents: config.history_max_events };
     let retention: NodeJS.Timeout | undefined;
     if (policy.maxAgeMs > 0 || policy.maxEvents > 0) {
@@ -104,6 +111,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
       apps,
       topics,
       idempotency,
+      metrics,
       adminToken: secrets.adminToken,
       generatedAdminTokenFile: secrets.adminTokenFile,
       now,
@@ -112,6 +120,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
         clearInterval(pruneDenied);
         clearInterval(sweep);
         hub.closeAll();
+        metrics.close();
         await apps.close();
         await storage.close();
       },

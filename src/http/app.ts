@@ -14,6 +14,8 @@ import { capConnectionsPerAddress } from './connection-cap.js';
 import { toHttpError } from '../errors.js';
 import { parseJsonBody, SMALL_BODY_LIMIT } from './json-body.js';
 import { EPOCH_HEADER } from '../../client/protocol.js';
+import { openApiRoutes } from '../ops/openapi-routes.js';
+import { metricsRoutes } from '../ops/routes.js';
 import { realtimeRoutes } from '../realtime/routes.js';
 import { topicRoutes, topicStream } from '../realtime/topics/routes.js';
 import { logRequests, OneLinePerRequest, redactUrl } from './request-log.js';
@@ -179,6 +181,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
 
   reapConnectionsOnClose(app);
 
+  // First: the OpenAPI document describes the routes registered after it (ops/openapi-routes.ts).
+  await openApiRoutes(app);
+  metricsRoutes(app, { metrics: services.metrics, token: config.metrics_token });
   app.get('/', async () => ({}));
   const { identity, adminToken } = services;
   const { users, login, twoFactor, resets, credentials, verifier } = identity;

@@ -3,7 +3,7 @@
 import { isStorageFull } from '../storage/errors.js';
 import type { UserRecord, UserStore } from '../storage/users.js';
 import { AttemptGate } from './attempt-gate.js';
-import { lockAfterFailure, type LockState } from './lockout.js';
+import { lockAfterFailure, lockDurationMs, type LockState } from './lockout.js';
 
 /** Names whose failures are kept in memory (bounded: names are at most 512 bytes). */
 const MAX_REMEMBERED = 50_000;
@@ -18,6 +18,8 @@ export class LoginAttempts {
    */
   private readonly memory = new Map<string, LockState>();
   private readonly gate: AttemptGate;
+  /** Locks set so far, on every path that counts failures (the metrics read it when scraped). */
+  locks = 0;
 
   constructor(
     private readonly users: UserStore,
@@ -51,16 +53,21 @@ export class LoginAttempts {
     const now = this.now();
     if (user) {
       try {
+        let next: LockState | undefined;
         await this.users.update(username, (u) => {
-          Object.assign(u, lockAfterFailure(this.state(username, u), now));
+          next = lockAfterFailure(this.state(username, u), now);
+          Object.assign(u, next);
         });
+        if (next && lockDurationMs(next.failures) > 0) this.locks++;
         return;
       } catch (err) {
         if (!isStorageFull(err)) throw err;
         // Not written: counted here instead, so that a full database gives no unlimited guesses.
       }
     }
-    this.remember(username, lockAfterFailure(this.state(username, user && this.users.get(username)), now));
+    const next = lockAfterFailure(this.state(username, user && this.users.get(username)), now);
+    if (lockDurationMs(next.failures) > 0) this.locks++;
+    this.remember(username, next);
   }
 
   private remember(username: string, state: LockState): void {

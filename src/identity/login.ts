@@ -1,7 +1,7 @@
 // Password login (POST /login): the password, then the second factor, under the per-account lock
 // (login-attempts.ts) and the turn each password check waits for (attempt-gate.ts). A success issues a
 // user JWT that carries the token version checked, so a later change of the record ends it.
-import { LOGIN_FAILED, unauthorized } from '../errors.js';
+import { BrokerError, LOGIN_FAILED, unauthorized } from '../errors.js';
 import type { UserRecord, UserStore } from '../storage/users.js';
 import type { Tokens } from '../tokens/tokens.js';
 import type { LoginAttempts } from './login-attempts.js';
@@ -10,7 +10,17 @@ import { type TwoFactor, consume, consumes } from './two-factor.js';
 import { MAX_USERNAME_BYTES } from './user-fields.js';
 import { storedKey } from './users.js';
 
+/** POST /login outcomes so far: plain numbers the metrics read when scraped (src/ops/metrics.ts). */
+export interface LoginOutcomes {
+  ok: number;
+  failed: number;
+  /** Refused with 429: the account locked, or too many attempts in flight. */
+  locked: number;
+}
+
 export class Login {
+  readonly outcomes: LoginOutcomes = { ok: 0, failed: 0, locked: 0 };
+
   constructor(
     private readonly store: UserStore,
     private readonly attempts: LoginAttempts,
@@ -20,6 +30,19 @@ export class Login {
 
   /** Unknown user, wrong password, revoked, wrong or missing code → one 401 message. */
   async attempt(name: string, password: string, code: string | undefined): Promise<{ jwt: string; exp: number }> {
+    try {
+      const issued = await this.check(name, password, code);
+      this.outcomes.ok++;
+      return issued;
+    } catch (err) {
+      const status = err instanceof BrokerError ? err.statusCode : 0;
+      if (status === 401) this.outcomes.failed++;
+      else if (status === 429) this.outcomes.locked++;
+      throw err;
+    }
+  }
+
+  private async check(name: string, password: string, code: string | undefined): Promise<{ jwt: string; exp: number }> {
     if (Buffer.byteLength(name) > MAX_USERNAME_BYTES) {
       // No such user can exist; answer like any unknown user, without remembering the name.
       await verifyPassword(undefined, password);

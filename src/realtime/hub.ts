@@ -5,7 +5,7 @@
 import type { EventLog, EventRecord } from '../storage/event-log.js';
 import { SSE_FRAMING } from './sse.js';
 import { type ReplayReads, type StartPosition, replay } from './replay.js';
-import type { FramedBatch, Frames, Framing, Subscriber } from './subscriber.js';
+import type { CutReason, FramedBatch, Frames, Framing, Subscriber } from './subscriber.js';
 import { keyOf } from './topics/stream.js';
 
 const EMPTY: ReadonlySet<Subscriber> = new Set();
@@ -52,6 +52,8 @@ export class Hub {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
   deliveries = 0;
+  /** Streams the server ended, by why (plain numbers: the metrics read them when scraped). */
+  readonly cuts: Record<CutReason, number> = { slow_reader: 0, token_expired: 0, session_ended: 0 };
 
   constructor(
     private readonly log: HubLog,
@@ -67,6 +69,17 @@ export class Hub {
     let n = 0;
     for (const set of this.streams.values()) n += set.size;
     return n;
+  }
+
+  /** Open streams by framing name (SSE when a subscriber has none): read when metrics are scraped. */
+  openByFraming(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const set of this.streams.values())
+      for (const sub of set) {
+        const name = sub.framing?.name ?? SSE_FRAMING.name;
+        counts.set(name, (counts.get(name) ?? 0) + 1);
+      }
+    return counts;
   }
 
   streamsOf(username: string): number {
@@ -107,6 +120,7 @@ export class Hub {
   }
 
   private remove(sub: Subscriber): void {
+    if (sub.cutReason) this.cuts[sub.cutReason]++;
     const set = this.streams.get(sub.key);
     if (set) {
       set.delete(sub);
@@ -208,7 +222,7 @@ export class Hub {
     const mine = this.byUser.get(username);
     if (!mine) return 0;
     const subs = [...mine];
-    for (const sub of subs) sub.end();
+    for (const sub of subs) sub.end('session_ended');
     return subs.length;
   }
 

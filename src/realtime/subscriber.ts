@@ -80,6 +80,9 @@ export interface Attachment {
   gone: () => void;
 }
 
+/** Why the server itself ended a stream (bounded: the metrics label it); a client's own hang-up has none. */
+export type CutReason = 'slow_reader' | 'token_expired' | 'session_ended';
+
 /** How long a closed stream's unsent bytes may take to drain before its socket is cut. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -99,6 +102,8 @@ export class Subscriber {
   private maxBuffer = Number.POSITIVE_INFINITY;
   private gone: (() => void) | undefined;
   private expiry: NodeJS.Timeout | undefined;
+  /** Set when the server cut it, before it leaves (the hub counts it then). */
+  cutReason: CutReason | undefined;
 
   constructor(readonly init: SubscriberInit) {}
 
@@ -143,7 +148,7 @@ export class Subscriber {
     const { expiresAt } = this.init;
     if (expiresAt !== undefined) {
       const ms = Math.max(0, Math.min(expiresAt - attachment.now(), 2 ** 31 - 1));
-      this.expiry = setTimeout(() => this.end(), ms);
+      this.expiry = setTimeout(() => this.end('token_expired'), ms);
       this.expiry.unref();
     }
     this.init.sink.once('close', () => this.leave());
@@ -159,8 +164,9 @@ export class Subscriber {
   }
 
   /** Ends the stream cleanly (the client reconnects and resumes from its last id). */
-  end(): void {
+  end(reason?: CutReason): void {
     if (this.ended) return;
+    this.cutReason = reason;
     this.leave();
     const sink = this.init.sink;
     sink.end();
@@ -171,6 +177,7 @@ export class Subscriber {
 
   /** Fallen more than --max_buffer behind: cut (destroy, not end, which would queue behind the backlog). */
   private cut(): void {
+    this.cutReason = 'slow_reader';
     this.leave();
     this.init.sink.destroy();
   }
