@@ -62,4 +62,13 @@ export const FEATURE_FLAGS: FlagSpec[] = [
     defaultText: '$JWT_PUBLIC_KEY_B64',
     description: 'PEM key(s), or base64 of them, trusted for ES256 topic tokens',
   },
+  // The admin dashboard at /_/ (src/ops/dashboard).
+  { name: 'dashboard', type: 'bool', default: true, description: 'serve the admin dashboard at /_/' },
+  {
+    name: 'dashboard_dir',
+    type: 'string',
+    default: undefined,
+    defaultText: "Broker's dist/dashboard",
+    description: 'serve the dashboard built into this directory (npm run build:dashboard makes it)',
+  },
 ];

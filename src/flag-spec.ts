@@ -70,4 +70,6 @@ export interface Config {
   management_app: string | undefined;
   crash_rate_limit: number;
   topic_public_key: string | undefined;
+  dashboard: boolean;
+  dashboard_dir: string | undefined;
 }

@@ -12,6 +12,7 @@ import { Topics } from './realtime/topics/topics.js';
 import { TopicTokens } from './tokens/topic-tokens.js';
 import type { EventLog } from './storage/event-log.js';
 import { openStorage, type Storage } from './storage/storage.js';
+import { RecentWarnings } from './lib/log.js';
 
 export interface Services {
   config: Config;
@@ -23,6 +24,10 @@ export interface Services {
   topics: Topics;
   idempotency: Idempotency;
   adminToken: string;
+  /** The last warn/error lines the logger wrote (the dashboard's Server page). */
+  warnings: RecentWarnings;
+  /** When these services started (ms since epoch): the dashboard's uptime. */
+  startedAt: number;
   /** Set when this start generated the admin token: the owner-only file holding it (the CLI says where). */
   generatedAdminTokenFile: string | undefined;
   now: () => number;
@@ -105,6 +110,8 @@ export async function createServices(config: Config, options: ServiceOptions = {
       topics,
       idempotency,
       adminToken: secrets.adminToken,
+      warnings: new RecentWarnings(),
+      startedAt: now(),
       generatedAdminTokenFile: secrets.adminTokenFile,
       now,
       async close() {

@@ -15,6 +15,7 @@ import { toHttpError } from '../errors.js';
 import { parseJsonBody, SMALL_BODY_LIMIT } from './json-body.js';
 import { EPOCH_HEADER } from '../../client/protocol.js';
 import { realtimeRoutes } from '../realtime/routes.js';
+import { dashboardRoutes } from '../ops/dashboard/routes.js';
 import { topicRoutes, topicStream } from '../realtime/topics/routes.js';
 import { logRequests, OneLinePerRequest, redactUrl } from './request-log.js';
 import { formatSchemaErrors } from './schema.js';
@@ -55,6 +56,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         paths: ['req.headers.authorization', 'req.body', '*.admin_token', '*.password', '*.totp', '*.jwt'],
         censor: '***',
       },
+      hooks: { logMethod: services.warnings.hook() },
     },
     logController: new OneLinePerRequest(),
     // Only the routes with a `data` field (create_user, update_user, insert) take --body_limit.
@@ -200,6 +202,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
   appAdminRoutes(app, { apps: services.apps, adminToken });
   await appRoutes(app, services.apps);
+  if (config.dashboard) await dashboardRoutes(app, services, { dir: config.dashboard_dir });
   return app;
 }
 

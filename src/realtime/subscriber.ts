@@ -99,6 +99,8 @@ export class Subscriber {
   private maxBuffer = Number.POSITIVE_INFINITY;
   private gone: (() => void) | undefined;
   private expiry: NodeJS.Timeout | undefined;
+  /** When the hub registered it (ms since epoch; the dashboard shows it). */
+  attachedAt = 0;
 
   constructor(readonly init: SubscriberInit) {}
 
@@ -140,6 +142,7 @@ export class Subscriber {
     this.maxBuffer = attachment.maxBuffer;
     this.attachedSeq = attachment.seq;
     this.gone = attachment.gone;
+    this.attachedAt = attachment.now();
     const { expiresAt } = this.init;
     if (expiresAt !== undefined) {
       const ms = Math.max(0, Math.min(expiresAt - attachment.now(), 2 ** 31 - 1));
