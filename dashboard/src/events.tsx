@@ -42,7 +42,7 @@ function EventTable({ rows, label }: { rows: EventRow[]; label: string }) {
   );
 }
 
-function Tail({ tenant }: { tenant: string }) {
+function Tail({ tenant, onEvent }: { tenant: string; onEvent: () => void }) {
   const [lines, setLines] = useState<EventRow[]>([]);
   const [state, setState] = useState('connecting');
   useEffect(() => {
@@ -53,6 +53,7 @@ function Tail({ tenant }: { tenant: string }) {
     source.onmessage = (m) => {
       const row = JSON.parse(m.data) as EventRow;
       setLines((old) => [...old.slice(-(TAIL_MAX - 1)), row]);
+      onEvent();
     };
     return () => source.close();
   }, [tenant]);
@@ -111,7 +112,7 @@ function Insert({ tenant }: { tenant: string }) {
   );
 }
 
-function History({ tenant }: { tenant: string }) {
+function History({ tenant, tick }: { tenant: string; tick: number }) {
   const [name, setName] = useState('');
   const [before, setBefore] = useState<number[]>([]);
   const [page, setPage] = useState<{ events: EventRow[]; next?: number }>({ events: [] });
@@ -120,7 +121,7 @@ function History({ tenant }: { tenant: string }) {
     api<{ events: EventRow[]; next?: number }>(
       `events${query({ tenant, event: name, before: cursor, limit: 25 })}`,
     ).then(setPage, () => setPage({ events: [] }));
-  useEffect(() => void load(), [tenant, name, cursor]);
+  useEffect(() => void load(), [tenant, name, cursor, tick]);
   return (
     <section class="card">
       <h2>History</h2>
@@ -162,10 +163,10 @@ function History({ tenant }: { tenant: string }) {
   );
 }
 
-function Latest({ tenant }: { tenant: string }) {
+function Latest({ tenant, tick }: { tenant: string; tick: number }) {
   const [rows, setRows] = useState<EventRow[]>([]);
   const load = () => api<{ events: EventRow[] }>(`events/latest${query({ tenant })}`).then((d) => setRows(d.events));
-  useEffect(() => void load().catch(() => setRows([])), [tenant]);
+  useEffect(() => void load().catch(() => setRows([])), [tenant, tick]);
   return (
     <section class="card">
       <h2>
@@ -183,6 +184,16 @@ export function EventsPage() {
   const initial = new URLSearchParams(location.hash.split('?')[1] ?? '').get('tenant') ?? '';
   const [tenant, setTenant] = useState(initial);
   const [tenants, setTenants] = useState<string[]>([]);
+  // Bumped by each live event, at most every 500 ms: the latest and history tables reload then.
+  const [tick, setTick] = useState(0);
+  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const onEvent = () => {
+    pending.current ??= setTimeout(() => {
+      pending.current = undefined;
+      setTick((t) => t + 1);
+    }, 500);
+  };
+  useEffect(() => () => clearTimeout(pending.current), []);
   const input = useRef<HTMLInputElement>(null);
   useEffect(
     () =>
@@ -200,7 +211,7 @@ export function EventsPage() {
   };
   return (
     <section>
-      <form class="toolbar" onSubmit={pick} aria-label="Pick a tenant">
+      <form class="toolbar" onSubmit={pick}>
         <label>
           Tenant
           <input ref={input} name="tenant" list="tenants" value={tenant} required autocomplete="off" />
@@ -214,10 +225,10 @@ export function EventsPage() {
       </form>
       {tenant ? (
         <div class="columns">
-          <Tail tenant={tenant} />
+          <Tail tenant={tenant} onEvent={onEvent} />
           <Insert tenant={tenant} />
-          <Latest tenant={tenant} />
-          <History tenant={tenant} />
+          <Latest tenant={tenant} tick={tick} />
+          <History tenant={tenant} tick={tick} />
         </div>
       ) : (
         <p>Pick a tenant to see its events.</p>

@@ -67,8 +67,8 @@ function App() {
   const [page, setPage] = useState<PageKey>(pageOf(location.hash));
   useEffect(() => {
     onSignedOut.handler = () => setState('out');
-    api('session').then(
-      () => setState('in'),
+    api<{ signed_in: boolean }>('session').then(
+      (s) => setState(s.signed_in ? 'in' : 'out'),
       () => setState('out'),
     );
     const onHash = () => setPage(pageOf(location.hash));

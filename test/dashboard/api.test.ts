@@ -29,7 +29,7 @@ async function signIn(token = ADMIN, origin = base) {
 
 /** Every JSON route of the dashboard, as a browser would call it (GETs without a body). */
 const ROUTES: [string, string, unknown?][] = [
-  ['GET', '/_/api/session'],
+  ['DELETE', '/_/api/session'],
   ['GET', '/_/api/users'],
   ['POST', '/_/api/users', { username: 'csrf-victim', password: 'correct horse battery staple', tenant_name: 't' }],
   ['POST', '/_/api/users/revoke', { username: 'nobody', revoked: true }],
@@ -88,12 +88,14 @@ describe('dashboard API', () => {
     expect(answer.text).not.toContain(ADMIN);
     const ok = await call('GET', '/_/api/users', undefined, { cookie, origin: base });
     expect(ok.status).toBe(200);
+    expect((await call('GET', '/_/api/session', undefined, { cookie })).body).toEqual({ signed_in: true });
     const out = await call('DELETE', '/_/api/session', undefined, { cookie, origin: base });
     expect(out.status).toBe(200);
     for (const [method, path, body] of ROUTES) {
       const after = await call(method, path, body, { cookie, origin: base });
       expect(after.status, `${method} ${path} after sign-out`).toBe(401);
     }
+    expect((await call('GET', '/_/api/session', undefined, { cookie })).body).toEqual({ signed_in: false });
   });
 
   it('refuses a wrong token with 401 and counts it against the admin rate limit', async () => {

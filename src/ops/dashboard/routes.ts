@@ -69,7 +69,8 @@ export async function dashboardRoutes(app: FastifyInstance, services: Services, 
       const origin = req.headers.origin;
       if (origin !== undefined ? origin !== ownOrigin(req) : req.method !== 'GET' && req.method !== 'HEAD')
         return reply.code(403).send({ error: 'cross-origin request refused' });
-      if (req.url === `${API}/session` && req.method === 'POST') return;
+      // Signing in needs no session; asking whether one is open answers without refusing (the page's first call).
+      if (req.url === `${API}/session` && req.method !== 'DELETE') return;
       if (!sessions.isValid(cookieOf(req))) return reply.code(401).send({ error: 'not signed in' });
     });
 
@@ -90,7 +91,7 @@ export async function dashboardRoutes(app: FastifyInstance, services: Services, 
         return { expires: expiresAt };
       },
     );
-    scope.get(`${API}/session`, async () => ({ signed_in: true }));
+    scope.get(`${API}/session`, async (req) => ({ signed_in: sessions.isValid(cookieOf(req)) }));
     scope.delete(`${API}/session`, async (req, reply) => {
       sessions.close(cookieOf(req));
       void reply.header('set-cookie', `${COOKIE}=; Path=/_/; HttpOnly; SameSite=Strict; Max-Age=0`);
