@@ -60,7 +60,7 @@ function NewUser({ onCreated }: { onCreated: (u: User) => void }) {
       </label>
       <label>
         Scopes
-        <input name="scopes" placeholder="read write" autocomplete="off" />
+        <input name="scopes" placeholder="events:read events:write" autocomplete="off" />
       </label>
       <label class="check">
         <input name="two_factor" type="checkbox" /> Two-factor
