@@ -94,7 +94,7 @@ function Insert({ tenant }: { tenant: string }) {
     }
   };
   return (
-    <form class="card grid" onSubmit={submit} aria-label="Insert a test event">
+    <form class="card stack" onSubmit={submit} aria-label="Insert a test event">
       <h2>Insert a test event</h2>
       <label>
         Event name
@@ -203,9 +203,12 @@ export function EventsPage() {
       ),
     [],
   );
+  // On submit, and on change too: Enter while the tenant list's suggestions are open picks one instead
+  // of submitting the form, but the input still fires change.
   const pick = (e: Event) => {
     e.preventDefault();
     const value = input.current?.value.trim() ?? '';
+    if (!value || value === tenant) return;
     setTenant(value);
     history.replaceState(null, '', `#/events${value ? `?tenant=${encodeURIComponent(value)}` : ''}`);
   };
@@ -214,7 +217,7 @@ export function EventsPage() {
       <form class="toolbar" onSubmit={pick}>
         <label>
           Tenant
-          <input ref={input} name="tenant" list="tenants" value={tenant} required autocomplete="off" />
+          <input ref={input} name="tenant" list="tenants" value={tenant} required autocomplete="off" onChange={pick} />
         </label>
         <datalist id="tenants">
           {tenants.map((t) => (
