@@ -79,7 +79,7 @@ interface AppRow {
   tenant_name: string;
   active_users: number;
   key_list: { key_id: string; alias?: string; last_used: number; death: number }[];
-  crashes: { id: string; error: string; first_line: string; count: number }[];
+  crashes: { id: string; error: string; first_line: string; count: number; platforms: string[] }[];
 }
 
 /** 30 bars, one a day: inline SVG (no chart library, nothing fetched). */
@@ -116,6 +116,8 @@ function AppCard({ app, reload }: { app: AppRow; reload: () => void }) {
     reload();
   };
   const drop = (id: string) => void api('apps/crashes/delete', { body: { app_id: app.app_id, id } }).finally(reload);
+  const archive = (id: string) =>
+    void api('apps/crashes/archive', { body: { app_id: app.app_id, id } }).finally(reload);
   return (
     <article class="card">
       <h2>
@@ -151,7 +153,10 @@ function AppCard({ app, reload }: { app: AppRow; reload: () => void }) {
       <ul>
         {app.crashes.map((c) => (
           <li key={c.id}>
-            <b>{c.error}</b> <code>{c.first_line}</code> ×{c.count}{' '}
+            <b>{c.error}</b> <code>{c.first_line}</code> ×{c.count} <small>{c.platforms.join(', ')}</small>{' '}
+            <button type="button" class="secondary small" onClick={() => archive(c.id)}>
+              Archive
+            </button>{' '}
             <button type="button" class="secondary small" onClick={() => drop(c.id)}>
               Delete
             </button>

@@ -170,6 +170,27 @@ describe('dashboard pages over HTTP', () => {
     expect(usage.body.days).toHaveLength(30);
     expect((await api.get('apps/usage?app_id=none')).status).toBe(404);
     expect((await api.post('apps/crashes/delete', { app_id: 'dash-app', id: 'x' })).status).toBe(404);
+    const crashKey = await post(base, '/create_api_key', {
+      admin_token: ADMIN,
+      app_id: 'dash-app',
+      permissions: { crash: true },
+    });
+    const crash = { platform: 'ios', version: '1.0', error: 'TypeError', stack: 'at main (app.js:1)\nat run' };
+    const report = () =>
+      post(base, '/crash', crash, { 'x-api-key': crashKey.body.key, 'content-type': 'application/json' });
+    expect((await report()).status).toBe(201);
+    await report();
+    const listed = (await api.get('apps')).body.apps.find((a: { app_id: string }) => a.app_id === 'dash-app').crashes;
+    expect(listed).toEqual([
+      { id: expect.any(String), error: 'TypeError', first_line: 'at main (app.js:1)', count: 2, platforms: ['ios'] },
+    ]);
+    expect((await api.post('apps/crashes/archive', { app_id: 'dash-app', id: listed[0].id })).body).toEqual({
+      archived: 1,
+    });
+    await report();
+    const crashesNow = () =>
+      api.get('apps').then((r) => r.body.apps.find((a: { app_id: string }) => a.app_id === 'dash-app').crashes);
+    expect(await crashesNow()).toEqual([]);
     expect((await api.get('topics')).body).toEqual({ topics: [] });
     const server = (await api.get('server')).body;
     expect(server.version).toMatch(/^\d+\.\d+\.\d+/);

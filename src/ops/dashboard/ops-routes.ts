@@ -102,7 +102,13 @@ export function opsRoutes(app: FastifyInstance, parts: DashboardOpsParts): void 
         crashes: apps.crashes
           .list(a.app_id)
           .slice(0, LIST_MAX)
-          .map((c) => ({ id: c.id, error: c.error, first_line: c.firstLine, count: c.individual.length })),
+          .map((c) => ({
+            id: c.id,
+            error: c.error,
+            first_line: c.firstLine,
+            count: c.individual.reduce((n, i) => n + i.count, 0),
+            platforms: [...new Set(c.individual.map((i) => i.platform))].slice(0, 20),
+          })),
       })),
   }));
 
@@ -139,6 +145,24 @@ export function opsRoutes(app: FastifyInstance, parts: DashboardOpsParts): void 
       days.push({ day, count: storage.usage.countDay(appId, day, platform) });
     return { app_id: appId, platform: platform ?? 'all', active: apps.usage.count(appId, platform), days };
   });
+
+  // Archive a whole group: each distinct crash in it, on every platform, is dropped from now on.
+  app.post<{ Body: { app_id: string; id: string } }>(
+    '/_/api/apps/crashes/archive',
+    { schema: body(['app_id', 'id'], { app_id: str, id: str }) },
+    async (req) => {
+      apps.registry.get(req.body.app_id);
+      const report = apps.crashes.list(req.body.app_id).find((c) => c.id === req.body.id);
+      if (!report) throw notFound('no such crash report');
+      const seen = new Set<string>();
+      for (const { error, stack } of report.individual) {
+        if (seen.has(`${error}\0${stack}`)) continue;
+        seen.add(`${error}\0${stack}`);
+        await apps.crashes.archive(req.body.app_id, { error, stack, platform: 'all' });
+      }
+      return { archived: seen.size };
+    },
+  );
 
   app.get('/_/api/server', async (req) => {
     const socket = req.raw.socket as Partial<TLSSocket>;
