@@ -77,4 +77,13 @@ export const FEATURE_FLAGS: FlagSpec[] = [
     defaultText: 'none',
     description: 'read --metrics_token from this file (trailing newline trimmed)',
   },
+  // The admin dashboard at /_/ (src/ops/dashboard).
+  { name: 'dashboard', type: 'bool', default: true, description: 'serve the admin dashboard at /_/' },
+  {
+    name: 'dashboard_dir',
+    type: 'string',
+    default: undefined,
+    defaultText: "Broker's dist/dashboard",
+    description: 'serve the dashboard built into this directory (npm run build:dashboard makes it)',
+  },
 ];

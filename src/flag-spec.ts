@@ -72,4 +72,6 @@ export interface Config {
   topic_public_key: string | undefined;
   metrics_token: string | undefined;
   metrics_token_file: string | undefined;
+  dashboard: boolean;
+  dashboard_dir: string | undefined;
 }

@@ -13,6 +13,7 @@ import { TopicTokens } from './tokens/topic-tokens.js';
 import type { EventLog } from './storage/event-log.js';
 import { openStorage, type Storage } from './storage/storage.js';
 import { Metrics } from './ops/metrics.js';
+import { RecentWarnings } from './lib/log.js';
 
 export interface Services {
   config: Config;
@@ -26,6 +27,10 @@ export interface Services {
   /** Prometheus metrics (ops/metrics.ts): read when /metrics is scraped. */
   metrics: Metrics;
   adminToken: string;
+  /** The last warn/error lines the logger wrote (the dashboard's Server page). */
+  warnings: RecentWarnings;
+  /** When these services started (ms since epoch): the dashboard's uptime. */
+  startedAt: number;
   /** Set when this start generated the admin token: the owner-only file holding it (the CLI says where). */
   generatedAdminTokenFile: string | undefined;
   now: () => number;
@@ -113,6 +118,8 @@ export async function createServices(config: Config, options: ServiceOptions = {
       idempotency,
       metrics,
       adminToken: secrets.adminToken,
+      warnings: new RecentWarnings(),
+      startedAt: now(),
       generatedAdminTokenFile: secrets.adminTokenFile,
       now,
       async close() {

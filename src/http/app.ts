@@ -17,6 +17,7 @@ import { EPOCH_HEADER } from '../../client/protocol.js';
 import { openApiRoutes } from '../ops/openapi-routes.js';
 import { metricsRoutes } from '../ops/routes.js';
 import { realtimeRoutes } from '../realtime/routes.js';
+import { dashboardRoutes } from '../ops/dashboard/routes.js';
 import { topicRoutes, topicStream } from '../realtime/topics/routes.js';
 import { logRequests, OneLinePerRequest, redactUrl } from './request-log.js';
 import { formatSchemaErrors } from './schema.js';
@@ -57,6 +58,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         paths: ['req.headers.authorization', 'req.body', '*.admin_token', '*.password', '*.totp', '*.jwt'],
         censor: '***',
       },
+      hooks: { logMethod: services.warnings.hook() },
     },
     logController: new OneLinePerRequest(),
     // Only the routes with a `data` field (create_user, update_user, insert) take --body_limit.
@@ -205,6 +207,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
   appAdminRoutes(app, { apps: services.apps, adminToken });
   await appRoutes(app, services.apps);
+  if (config.dashboard) await dashboardRoutes(app, services, { dir: config.dashboard_dir });
   return app;
 }
 

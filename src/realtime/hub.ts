@@ -212,6 +212,11 @@ export class Hub {
     }
   }
 
+  /** Every open stream (the dashboard lists them); a live view, not a copy. */
+  *subscribers(): IterableIterator<Subscriber> {
+    for (const subs of this.streams.values()) yield* subs;
+  }
+
   /** The subscribers registered under a key (presence reads a topic's). */
   subscribersOf(key: string): ReadonlySet<Subscriber> {
     return this.streams.get(key) ?? EMPTY;

@@ -104,6 +104,8 @@ export class Subscriber {
   private expiry: NodeJS.Timeout | undefined;
   /** Set when the server cut it, before it leaves (the hub counts it then). */
   cutReason: CutReason | undefined;
+  /** When the hub registered it (ms since epoch; the dashboard shows it). */
+  attachedAt = 0;
 
   constructor(readonly init: SubscriberInit) {}
 
@@ -145,6 +147,7 @@ export class Subscriber {
     this.maxBuffer = attachment.maxBuffer;
     this.attachedSeq = attachment.seq;
     this.gone = attachment.gone;
+    this.attachedAt = attachment.now();
     const { expiresAt } = this.init;
     if (expiresAt !== undefined) {
       const ms = Math.max(0, Math.min(expiresAt - attachment.now(), 2 ** 31 - 1));
