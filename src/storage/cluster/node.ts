@@ -115,6 +115,6 @@ export class ClusterNode {
 
   state(): ClusterState {
     const { applied, last } = this.applier;
-    return { ready: applied >= last && !this.link.nc.isClosed(), applied, last };
+    return { ready: applied >= last && !this.link.nc.isClosed(), applied, last: Math.max(last, applied) };
   }
 }
