@@ -104,7 +104,7 @@ describe('cluster engine: several nodes on one stream', () => {
     expect(a.log.epoch).toBe(a.epoch);
   });
 
-  it("each node counts the others' open streams per user from their announcements, and forgets a gone one", async () => {
+  it("each node counts the others' open streams per user from their announcements, forgets a gone one", async () => {
     const [a, b, c] = await nodes(3);
     a.peers!.start(() => [['u', 3]]);
     b.peers!.start(() => [
