@@ -27,7 +27,22 @@ export interface Storage {
   readonly warnings: readonly string[];
   /** Bytes of live data, what --map_size bounds. */
   usedBytes(): number;
+  /**
+   * A barrier before a request that decides on state: resolves once every write acknowledged anywhere
+   * before the call is readable here (LMDB: at once; a cluster node: one round trip, then its apply).
+   */
+  sync(): Promise<void>;
+  /** A cluster node's state for `GET /` (undefined on one node). */
+  state(): ClusterState | undefined;
   close(): Promise<void>;
+}
+
+export interface ClusterState {
+  /** False while the node catches up from the stream (after a start or a lost connection). */
+  ready: boolean;
+  /** The last stream sequence applied here, and the stream's last one when last asked. */
+  applied: number;
+  last: number;
 }
 
 export interface StorageOptions {
