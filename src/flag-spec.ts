@@ -70,4 +70,8 @@ export interface Config {
   management_app: string | undefined;
   crash_rate_limit: number;
   topic_public_key: string | undefined;
+  nats: string | undefined;
+  nats_creds: string | undefined;
+  nats_tls_ca: string | undefined;
+  nats_replicas: number;
 }

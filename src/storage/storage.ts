@@ -57,4 +57,26 @@ export function openStorage(dir: string, options: StorageOptions = {}): Storage 
   return openLmdbStorage(dir, options);
 }
 
+/** What a cluster node connects to (--nats and its companions: storage/cluster/connection.ts). */
+export interface ClusterConnection {
+  urls: string;
+  credsFile?: string;
+  tlsCaFile?: string;
+  replicas: number;
+  stream?: string;
+}
+
+/**
+ * The engine the configuration asks for: a cluster node with `nats`, else LMDB. The cluster engine is
+ * loaded only then, so that one node never loads the NATS client.
+ */
+export async function openConfiguredStorage(
+  dir: string,
+  options: StorageOptions & { nats?: ClusterConnection; log?: (message: string) => void },
+): Promise<Storage> {
+  if (!options.nats) return openStorage(dir, options);
+  const { openClusterStorage } = await import('./cluster/storage.js');
+  return openClusterStorage(dir, { ...options, nats: options.nats });
+}
+
 export { backupDatabase, restoreDatabase } from './lmdb/backup.js';

@@ -174,7 +174,8 @@ export class Applier {
   }
 
   private progress(): void {
-    if (this.applied >= this.last) return;
+    // Behind by less than a batch is a write in flight, not a catch-up.
+    if (this.last - this.applied < BATCH) return;
     const now = Date.now();
     if (now - this.lastProgress < PROGRESS_MS) return;
     this.lastProgress = now;

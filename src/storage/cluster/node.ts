@@ -24,11 +24,22 @@ export class ClusterNode {
   private syncing: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
   private barrierFailedAt = 0;
+  private connected = true;
 
   constructor(
     readonly link: NatsLink,
     readonly applier: Applier,
-  ) {}
+  ) {
+    void this.watch();
+  }
+
+  /** Not ready while NATS is out of reach: GET / says so (reads keep working from the local model). */
+  private async watch(): Promise<void> {
+    for await (const status of this.link.nc.status()) {
+      if (status.type === 'disconnect') this.connected = false;
+      else if (status.type === 'reconnect') this.connected = true;
+    }
+  }
 
   /** Publishes a write and answers its apply's outcome on this node. */
   async write<T>(op: WriteOp): Promise<T> {
@@ -115,6 +126,10 @@ export class ClusterNode {
 
   state(): ClusterState {
     const { applied, last } = this.applier;
-    return { ready: applied >= last && !this.link.nc.isClosed(), applied, last };
+    return {
+      ready: this.connected && applied >= last && !this.link.nc.isClosed(),
+      applied,
+      last: Math.max(last, applied),
+    };
   }
 }
