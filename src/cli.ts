@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The `broker` command: flags (or BROKER_* variables, or a .env file) -> Config -> start.
 // Precedence: flag > environment > .env > default. A bad value exits 2 before anything listens.
-// Subcommands: `broker backup --db DIR --out FILE`, `broker restore --in FILE --db DIR`, `broker apps …`.
+// Subcommands: `broker backup --db DIR --out FILE`, `broker restore --in FILE --db DIR`, `broker apps …`,
+// `broker migrate --db DIR --nats URLS`.
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { Command, CommanderError, Option } from 'commander';
@@ -12,6 +13,7 @@ import { backupDatabase, restoreDatabase } from './storage/storage.js';
 import { exitOnSignals, reloadOnHangup, start } from './server.js';
 import { CertificateError } from './tls/certificate.js';
 import { appsCommands } from './apps/cli.js';
+import { migrateCommand } from './migrate-cli.js';
 
 /** Loads ./.env under the environment; returns the names it set (for warnings that say where). */
 function loadDotEnv(file = '.env'): Set<string> {
@@ -111,6 +113,7 @@ export function buildProgram(run: (config: Config) => Promise<void>): Command {
       }
     });
   appsCommands(program, fail);
+  migrateCommand(program, dbOption, fail);
   return program;
 }
 

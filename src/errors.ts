@@ -1,6 +1,6 @@
 // Every error the API answers with is created here, with its HTTP status, so that handlers and the
 // domain code throw meaning ("not found") and only the error handler knows it becomes {"error": "..."}.
-import { DiskFullError, StorageFullError } from './storage/errors.js';
+import { DiskFullError, NoQuorumError, StorageFullError, WriteTooLargeError } from './storage/errors.js';
 
 export class BrokerError extends Error {
   constructor(
@@ -43,6 +43,15 @@ export const diskFull = () =>
       'reads still work. Free disk space, then retry',
   );
 
+export const noQuorum = () =>
+  new BrokerError(
+    503,
+    'NO_QUORUM',
+    'the cluster cannot take writes now (no JetStream quorum or NATS unreachable): nothing was written; ' +
+      'reads still work. Retry',
+    { 'retry-after': '2' },
+  );
+
 /** The disk (or the process's file size limit, or a quota) refused a file write outside the storage engine. */
 function isDiskFull(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
@@ -62,6 +71,8 @@ export function toHttpError(err: unknown): HttpError {
   // The storage engines classify their failures (storage/errors.ts): no engine's codes are known here.
   if (err instanceof StorageFullError) return toHttpError(storageFull());
   if (err instanceof DiskFullError || isDiskFull(err)) return toHttpError(diskFull());
+  if (err instanceof NoQuorumError) return toHttpError(noQuorum());
+  if (err instanceof WriteTooLargeError) return toHttpError(new BrokerError(413, 'TOO_LARGE', err.message));
   const e = err as { statusCode?: number; validation?: unknown; message?: string; code?: string };
   if (e?.validation) return { statusCode: 400, headers: {}, body: { error: e.message ?? 'invalid request' } };
   if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

@@ -86,4 +86,34 @@ export const FEATURE_FLAGS: FlagSpec[] = [
     defaultText: "Broker's dist/dashboard",
     description: 'serve the dashboard built into this directory (npm run build:dashboard makes it)',
   },
+  // Cluster: several nodes on NATS JetStream, one logical Broker (storage/cluster/).
+  {
+    name: 'nats',
+    type: 'string',
+    default: undefined,
+    defaultText: 'none (one node, LMDB)',
+    description: 'run as a cluster node: NATS URLs, comma-separated (user:password@ or token@ in a URL logs in)',
+  },
+  {
+    name: 'nats_creds',
+    type: 'string',
+    default: undefined,
+    defaultText: 'none',
+    description: 'a NATS .creds file (JWT and NKey seed) to log in with',
+  },
+  {
+    name: 'nats_tls_ca',
+    type: 'string',
+    default: undefined,
+    defaultText: 'none',
+    description: "a CA file the NATS servers' TLS certificates are checked against",
+  },
+  {
+    name: 'nats_replicas',
+    type: 'int',
+    default: 3,
+    min: 1,
+    max: 5,
+    description: 'JetStream replicas of the stream, made by the first node (1 with a single NATS server)',
+  },
 ];

@@ -74,4 +74,8 @@ export interface Config {
   metrics_token_file: string | undefined;
   dashboard: boolean;
   dashboard_dir: string | undefined;
+  nats: string | undefined;
+  nats_creds: string | undefined;
+  nats_tls_ca: string | undefined;
+  nats_replicas: number;
 }

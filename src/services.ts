@@ -11,9 +11,9 @@ import { Idempotency } from './realtime/topics/idempotency.js';
 import { Topics } from './realtime/topics/topics.js';
 import { TopicTokens } from './tokens/topic-tokens.js';
 import type { EventLog } from './storage/event-log.js';
-import { openStorage, type Storage } from './storage/storage.js';
 import { Metrics } from './ops/metrics.js';
 import { RecentWarnings } from './lib/log.js';
+import { openConfiguredStorage, type Storage } from './storage/storage.js';
 
 export interface Services {
   config: Config;
@@ -43,13 +43,37 @@ export interface ServiceOptions {
 
 const RETENTION_INTERVAL_MS = 60_000;
 
+function clusterConnection(config: Config) {
+  return {
+    urls: config.nats!,
+    credsFile: config.nats_creds,
+    tlsCaFile: config.nats_tls_ca,
+    replicas: config.nats_replicas,
+    stream: process.env.BROKER_NATS_STREAM || undefined,
+  };
+}
+
+/** A cluster node's catch-up progress, before the HTTP logger exists: a pino-shaped line on stderr. */
+const logLine = (msg: string) =>
+  void process.stderr.write(`${JSON.stringify({ level: 30, time: Date.now(), component: 'cluster', msg })}\n`);
+
 export async function createServices(config: Config, options: ServiceOptions = {}): Promise<Services> {
   const now = options.now ?? Date.now;
-  const storage = openStorage(config.db, { mapSize: config.map_size, now });
+  const storage = await openConfiguredStorage(config.db, {
+    mapSize: config.map_size,
+    now,
+    ...(config.nats ? { nats: clusterConnection(config), log: logLine } : {}),
+  });
   try {
-    const secrets = await storage.secrets.load({ jwtSecret: config.jwt_secret, adminToken: config.admin_token });
-    const biscuit = await createBiscuitIssuer(secrets.biscuitPrivateKey);
-    if (!secrets.biscuitPrivateKey) await storage.secrets.saveBiscuitKey(biscuit.privateKeyText);
+    const given = { jwtSecret: config.jwt_secret, adminToken: config.admin_token };
+    const secrets = await storage.secrets.load(given);
+    let biscuit = await createBiscuitIssuer(secrets.biscuitPrivateKey);
+    if (!secrets.biscuitPrivateKey) {
+      await storage.secrets.saveBiscuitKey(biscuit.privateKeyText);
+      // In a cluster another node may have kept its key first: every node signs with the kept one.
+      const kept = (await storage.secrets.load(given)).biscuitPrivateKey;
+      if (kept && kept !== biscuit.privateKeyText) biscuit = await createBiscuitIssuer(kept);
+    }
     const tokens = new Tokens(secrets.jwtSecret, config.jwt_expiry, now);
     const identity = new Identity(storage.users, tokens, biscuit, storage, {
       passwordChecker: config.password_checker,
@@ -64,7 +88,9 @@ export async function createServices(config: Config, options: ServiceOptions = {
       maxStreamsPerUser: config.max_streams_per_user,
       heartbeatMs: config.heartbeat * 1000,
       now,
+      otherNodes: storage.peers,
     });
+    storage.peers?.start(() => hub.userStreams());
     if (config.local) await ensureLocalUser(identity.users, storage.users);
     identity.sessionEnded.subscribe(({ username }) => hub.closeUser(username));
     const { users, login, credentials } = identity;
@@ -76,12 +102,17 @@ export async function createServices(config: Config, options: ServiceOptions = {
     });
     apps.start();
     // notiflux's environment works as it is: its JWT_PUBLIC_KEY_B64 when --topic_public_key is unset.
-    const topicTokens = await TopicTokens.create({
+    const topicOptions = {
       publicKeys: config.topic_public_key ?? (process.env.JWT_PUBLIC_KEY_B64 || undefined),
-      privateJwk: secrets.topicPrivateJwk,
-      save: (jwk) => storage.secrets.saveTopicKey(jwk),
+      save: (jwk: string) => storage.secrets.saveTopicKey(jwk),
       now,
-    });
+    };
+    let topicTokens = await TopicTokens.create({ ...topicOptions, privateJwk: secrets.topicPrivateJwk });
+    if (!secrets.topicPrivateJwk) {
+      // As the biscuit key: the first node's key pair is the cluster's.
+      const kept = (await storage.secrets.load(given)).topicPrivateJwk;
+      if (kept) topicTokens = await TopicTokens.create({ ...topicOptions, privateJwk: kept });
+    }
     const idempotency = new Idempotency(log.idempotency, now);
     const topics = new Topics({ log, hub, tokens: topicTokens, idempotency });
 

@@ -186,7 +186,19 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   // First: the OpenAPI document describes the routes registered after it (ops/openapi-routes.ts).
   await openApiRoutes(app);
   metricsRoutes(app, { metrics: services.metrics, token: config.metrics_token });
-  app.get('/', async () => ({}));
+  // A cluster node (--nats) catches up to the stream's last sequence before a request decides on state
+  // (a login after a create_user on another node, a lockout counted on three): one round trip, shared by
+  // the requests that arrive meanwhile. One node: no hook.
+  const { storage } = services;
+  if (storage.state()) {
+    app.addHook('onRequest', async (req) => {
+      if (req.url !== '/') await storage.sync();
+    });
+  }
+  app.get('/', async () => {
+    const cluster = storage.state();
+    return cluster ? { cluster } : {};
+  });
   const { identity, adminToken } = services;
   const { users, login, twoFactor, resets, credentials, verifier } = identity;
   identityRoutes(app, { users, login, resets, credentials, verifier, adminToken, bodyLimit: config.body_limit });

@@ -1,7 +1,7 @@
 // A user's sessions (tokens, Basic streams): whether one opened earlier is still the current one, and the
 // signal that ends them all, which the hub answers by closing that user's streams (services.ts).
 import { Signal } from '../lib/signal.js';
-import type { UserRecord, UserStore } from '../storage/users.js';
+import type { UserChangeEvent, UserRecord, UserStore } from '../storage/users.js';
 
 /** Why a user's sessions must end now: the hub closes their streams. */
 export type SessionEndReason =
@@ -16,7 +16,14 @@ export class Sessions {
   /** A user's sessions ended (revoke, password or tenant change): every open stream of theirs must close. */
   readonly sessionEnded = new Signal<{ username: string; reason: SessionEndReason }>();
 
-  constructor(private readonly store: UserStore) {}
+  constructor(private readonly store: UserStore) {
+    // Sessions end where the change is applied, not where it was asked for: in a cluster every node
+    // applies every user write, so a revoke on one node closes the user's streams on all of them.
+    store.changes.subscribe((change) => {
+      const reason = endedBy(change);
+      if (reason) this.end(change.username, reason);
+    });
+  }
 
   /**
    * Whether a session opened from this record is still the user's current one: same token version
@@ -31,4 +38,16 @@ export class Sessions {
   end(username: string, reason: SessionEndReason): void {
     this.sessionEnded.emit({ username, reason });
   }
+}
+
+/** Why a committed change ends the user's sessions, if it does: the rules isCurrent checks. */
+export function endedBy({ before, after }: UserChangeEvent): SessionEndReason | undefined {
+  if (!before) return undefined;
+  if (!after) return 'deleted';
+  if (after.revoked && !before.revoked) return 'revoked';
+  if (after.tenant_name !== before.tenant_name) return 'tenant changed';
+  if (after.token_version === before.token_version) return undefined;
+  if (after.password !== before.password) return 'password changed';
+  if (after.two_factor && !before.two_factor) return 'two-factor enabled';
+  return 'logged out';
 }

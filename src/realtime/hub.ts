@@ -41,6 +41,8 @@ export interface HubOptions {
   maxStreamsPerUser: number;
   heartbeatMs: number;
   now: () => number;
+  /** A cluster's other nodes: their open streams count toward --max_streams_per_user. */
+  otherNodes?: { streamsOf(username: string): number };
 }
 
 /** What the hub needs of the log: its reads (for replays) and its committed batches. */
@@ -94,7 +96,13 @@ export class Hub {
   }
 
   canSubscribe(username: string): boolean {
-    return this.streamsOf(username) < this.options.maxStreamsPerUser;
+    const elsewhere = this.options.otherNodes?.streamsOf(username) ?? 0;
+    return this.streamsOf(username) + elsewhere < this.options.maxStreamsPerUser;
+  }
+
+  /** Open streams per user on this node (a cluster node announces them to the others). */
+  *userStreams(): Iterable<[string, number]> {
+    for (const [username, subs] of this.byUser) yield [username, subs.size];
   }
 
   /**

@@ -25,3 +25,16 @@ export class BackupError extends Error {}
 export function isStorageFull(err: unknown): boolean {
   return err instanceof StorageFullError || err instanceof DiskFullError;
 }
+
+/**
+ * A cluster write that the replicated log could not take now (no JetStream quorum, NATS unreachable, no
+ * answer in time): nothing the request asked for was applied here; retrying later may work (503).
+ */
+export class NoQuorumError extends Error {
+  override readonly name = 'NoQuorumError';
+}
+
+/** A write larger than one replicated message may be (the NATS server's max_payload): refused, nothing written. */
+export class WriteTooLargeError extends Error {
+  override readonly name = 'WriteTooLargeError';
+}

@@ -4,6 +4,9 @@
 // event's own commit (a crash between two commits would let the retry append the event twice), so each
 // engine's log owns its store: lmdb/idempotency.ts, memory/idempotency.ts.
 
+/** How long an answer stands (realtime/topics/idempotency.ts answers repeats within it). */
+export const ANSWER_WINDOW_MS = 24 * 3600 * 1000;
+
 /** What append stores beside its event: the answer's key and the request's content hash. */
 export interface IdempotencyClaim {
   scope: string;

@@ -79,21 +79,25 @@ export function takeMany(
   return { records, taken };
 }
 
+/** The highest id beyond a count policy when a tenant's ids are contiguous (one node: 1, 2, 3, ...). */
+export const countCutoffOf = (policy: RetentionPolicy, lastId: number) =>
+  policy.maxEvents > 0 ? lastId - policy.maxEvents : 0;
+
 /** Deleted per tenant by one prune at most: retention runs every minute, a backlog goes in steps. */
 const PRUNE_STEP = 10_000;
 
 /**
- * What retention deletes from one tenant's log (`entries`: oldest first): events beyond the policy's
- * count or age, never a name's latest (`keep`), at most PRUNE_STEP of them.
+ * What retention deletes from one tenant's log (`entries`: oldest first): events at or below `countCutoff`
+ * (beyond the policy's count: countCutoffOf) or older than its age, never a name's latest (`keep`), at
+ * most PRUNE_STEP of them.
  */
 export function doomedBy(
   policy: RetentionPolicy,
   nowMs: number,
-  lastId: number,
+  countCutoff: number,
   keep: ReadonlySet<number>,
   entries: Iterable<StoredEntry>,
 ): { ids: number[]; bytes: number } {
-  const countCutoff = policy.maxEvents > 0 ? lastId - policy.maxEvents : 0;
   const ageCutoff = policy.maxAgeMs > 0 ? nowMs - policy.maxAgeMs : -Infinity;
   const ids: number[] = [];
   let bytes = 0;

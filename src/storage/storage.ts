@@ -27,7 +27,32 @@ export interface Storage {
   readonly warnings: readonly string[];
   /** Bytes of live data, what --map_size bounds. */
   usedBytes(): number;
+  /**
+   * A barrier before a request that decides on state: resolves once every write acknowledged anywhere
+   * before the call is readable here (LMDB: at once; a cluster node: one round trip, then its apply).
+   */
+  sync(): Promise<void>;
+  /** A cluster node's state for `GET /` (undefined on one node). */
+  state(): ClusterState | undefined;
+  /** A cluster node's view of the other nodes' open streams (undefined on one node). */
+  readonly peers?: PeerCounts;
   close(): Promise<void>;
+}
+
+/** What the nodes of a cluster tell each other of their open streams (cluster/peers.ts). */
+export interface PeerCounts {
+  /** Announces, every second, what `counts` answers: this node's open streams per user. */
+  start(counts: () => Iterable<[string, number]>): void;
+  /** The user's open streams on the other nodes (their announcements of the last few seconds). */
+  streamsOf(username: string): number;
+}
+
+export interface ClusterState {
+  /** False while the node catches up from the stream (after a start or a lost connection). */
+  ready: boolean;
+  /** The last stream sequence applied here, and the stream's last one when last asked. */
+  applied: number;
+  last: number;
 }
 
 export interface StorageOptions {
@@ -40,6 +65,28 @@ export interface StorageOptions {
 /** Opens the default engine (LMDB) in `dir`. */
 export function openStorage(dir: string, options: StorageOptions = {}): Storage {
   return openLmdbStorage(dir, options);
+}
+
+/** What a cluster node connects to (--nats and its companions: storage/cluster/connection.ts). */
+export interface ClusterConnection {
+  urls: string;
+  credsFile?: string;
+  tlsCaFile?: string;
+  replicas: number;
+  stream?: string;
+}
+
+/**
+ * The engine the configuration asks for: a cluster node with `nats`, else LMDB. The cluster engine is
+ * loaded only then, so that one node never loads the NATS client.
+ */
+export async function openConfiguredStorage(
+  dir: string,
+  options: StorageOptions & { nats?: ClusterConnection; log?: (message: string) => void },
+): Promise<Storage> {
+  if (!options.nats) return openStorage(dir, options);
+  const { openClusterStorage } = await import('./cluster/storage.js');
+  return openClusterStorage(dir, { ...options, nats: options.nats });
 }
 
 export { backupDatabase, restoreDatabase } from './lmdb/backup.js';

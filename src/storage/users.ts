@@ -1,5 +1,6 @@
 // UserStore: users keyed by username (the index every lookup uses; no scans except list_users), the seam
 // every storage engine implements (lmdb/users.ts, memory/users.ts; test/storage/users.contract.ts).
+import type { Signal } from '../lib/signal.js';
 
 export interface ResetCode {
   hash: string;
@@ -69,7 +70,19 @@ export class EmailTakenError extends Error {
   }
 }
 
+/** A user as it was and is after one committed write (undefined: none then / deleted). */
+export interface UserChangeEvent {
+  username: string;
+  before: UserRecord | undefined;
+  after: UserRecord | undefined;
+}
+
 export interface UserStore {
+  /**
+   * Every committed create, update and delete, once durable: in a cluster on every node, as it applies
+   * the write of any node (identity/sessions.ts ends sessions from it).
+   */
+  readonly changes: Signal<UserChangeEvent>;
   /** Synchronous: a local read (README.md says why). */
   get(username: string): UserRecord | undefined;
   /** The username holding an email (any case, trimmed), from the one email index: no scan. */

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { resolveConfig, type Config } from '../../src/config.js';
 import { start, type RunningServer } from '../../src/server.js';
+import { natsArgs, natsFor } from './nats-mode.js';
 
 // 32 bytes or more: --secure refuses a shorter admin token.
 export const ADMIN = 'test-admin-token-of-at-least-32-bytes';
@@ -57,14 +58,18 @@ export async function startBroker(
   options: { now?: () => number; dir?: string } = {},
 ): Promise<TestBroker> {
   const dir = options.dir ?? tempDir();
+  const db = (overrides.db as string | undefined) ?? join(dir, 'db');
+  // BROKER_TEST_NATS=1 (vitest.cluster.config.ts): the same broker as a cluster node on its own nats-server.
+  const nats = (overrides as Record<string, unknown>).nats === undefined ? await natsFor(db) : undefined;
   const config = resolveConfig({
     port: 0,
     host: '127.0.0.1',
-    db: join(dir, 'db'),
+    db,
     admin_token: ADMIN,
     log_level: 'silent',
+    ...(nats ? { nats, nats_replicas: 1 } : {}),
     ...overrides,
-  });
+  } as Partial<Record<keyof Config, unknown>>);
   const server = await start(config, { now: options.now });
   return {
     ...server,
@@ -93,7 +98,8 @@ export async function spawnBroker(
   env: Record<string, string> = {},
   cwd?: string,
 ): Promise<ChildBroker> {
-  const proc = spawn(process.execPath, [CLI, '--port', '0', '--host', '127.0.0.1', ...args], {
+  const cluster = await natsArgs(args, cwd);
+  const proc = spawn(process.execPath, [CLI, '--port', '0', '--host', '127.0.0.1', ...cluster, ...args], {
     cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

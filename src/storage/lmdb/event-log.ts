@@ -18,8 +18,9 @@ import type {
 import type { Database } from './database.js';
 import { classified, toStorageError } from './errors.js';
 import { LmdbIdempotencyStore, putAnswer } from './idempotency.js';
-import { TenantUsageBook } from './tenant-usage.js';
-import { doomedBy, emptyPage, MAX_ID, pageOf, scanRange, takeMany, type StoredEvent } from '../pages.js';
+import { TenantUsageBook, type UsageClaim } from './tenant-usage.js';
+import type { IdempotencyClaim } from '../idempotency.js';
+import { countCutoffOf, doomedBy, emptyPage, MAX_ID, pageOf, scanRange, takeMany, type StoredEvent } from '../pages.js';
 
 export class LmdbEventLog implements EventLog {
   private readonly counters = new Map<string, number>();
@@ -28,6 +29,8 @@ export class LmdbEventLog implements EventLog {
   readonly committed = this.batches.committed;
   readonly epoch: string;
   readonly idempotency: LmdbIdempotencyStore;
+  /** Ids are a sequence shared by every tenant (the cluster's stream), not 1, 2, 3 per tenant. */
+  sparseIds = false;
 
   constructor(
     private readonly db: Database,
@@ -140,25 +143,64 @@ export class LmdbEventLog implements EventLog {
     return tenants;
   }
 
+  /**
+   * In one transaction (the cluster's apply runs it inside its own, with the applied sequence). With
+   * `sparseIds` (the cluster: ids are the stream's sequence, shared by every tenant) a count policy keeps
+   * the newest maxEvents events by position, not by id distance.
+   */
   async prune(policy: RetentionPolicy, nowMs: number): Promise<number> {
     if (policy.maxAgeMs <= 0 && policy.maxEvents <= 0) return 0;
-    let deleted = 0;
-    for (const tenant of this.tenants()) {
-      const keep = new Set(this.latestIds(tenant));
-      const log = this.db.events.getRange({ start: [tenant, 0], end: [tenant, MAX_ID] });
-      const doomed = doomedBy(policy, nowMs, this.lastId(tenant), keep, log);
-      if (doomed.ids.length === 0) continue;
-      let highest = this.prunedThrough(tenant);
-      for (const id of doomed.ids) {
-        void this.db.events.remove([tenant, id]);
-        highest = Math.max(highest, id);
-      }
-      const total = this.book.freed(tenant, doomed.bytes);
-      await classified(
-        Promise.all([this.db.meta.put(`pruned:${tenant}`, highest), this.db.meta.put(`bytes:${tenant}`, total)]),
-      );
-      deleted += doomed.ids.length;
-    }
-    return deleted;
+    return classified(() =>
+      this.db.root.transaction(() => {
+        let deleted = 0;
+        for (const tenant of this.tenants()) {
+          const keep = new Set(this.latestIds(tenant));
+          const log = this.db.events.getRange({ start: [tenant, 0], end: [tenant, MAX_ID] });
+          const cutoff = this.sparseIds
+            ? this.positionalCutoff(tenant, policy)
+            : countCutoffOf(policy, this.lastId(tenant));
+          const doomed = doomedBy(policy, nowMs, cutoff, keep, log);
+          if (doomed.ids.length === 0) continue;
+          let highest = this.prunedThrough(tenant);
+          for (const id of doomed.ids) {
+            void this.db.events.remove([tenant, id]);
+            highest = Math.max(highest, id);
+          }
+          const total = this.book.freed(tenant, doomed.bytes);
+          void this.db.meta.put(`pruned:${tenant}`, highest);
+          void this.db.meta.put(`bytes:${tenant}`, total);
+          deleted += doomed.ids.length;
+        }
+        return deleted;
+      }),
+    );
+  }
+
+  /** The id of the tenant's (maxEvents + 1)-th newest event (0 = none): it and older ones are beyond the count. */
+  private positionalCutoff(tenant: string, policy: RetentionPolicy): number {
+    if (policy.maxEvents <= 0) return 0;
+    const range = { start: [tenant, MAX_ID], end: [tenant, 0], reverse: true, offset: policy.maxEvents, limit: 1 };
+    for (const key of this.db.events.getKeys(range)) return (key as [string, number])[1];
+    return 0;
+  }
+
+  /**
+   * The cluster's apply path (storage/cluster/apply.ts): an event whose id and timestamp the replicated log
+   * gave, written inside the caller's transaction. `settleApplied` once that commit is over announces it.
+   */
+  applyAppend(record: EventRecord, idempotency: IdempotencyClaim | undefined): UsageClaim {
+    const { tenant, id, event, data, timestamp } = record;
+    this.counters.set(tenant, Math.max(id, this.lastId(tenant)));
+    const claim = this.book.claim(tenant, event, data);
+    void this.db.events.put([tenant, id], { e: event, d: data, t: timestamp });
+    void this.db.latest.put([tenant, event], id);
+    void this.db.meta.put(`bytes:${tenant}`, claim.total);
+    if (idempotency) putAnswer(this.db, idempotency, id, timestamp);
+    return claim;
+  }
+
+  settleApplied(record: EventRecord, claim: UsageClaim, failed: boolean): void {
+    this.book.settle(claim, failed);
+    if (!failed) this.batches.add(record);
   }
 }

@@ -37,6 +37,8 @@ export function openLmdbStorage(dir: string, options: StorageOptions = {}): Stor
       epoch: db.epoch,
       warnings: db.warnings,
       usedBytes: () => db.usedBytes(),
+      sync: async () => {},
+      state: () => undefined,
       close: () => db.close(),
     };
     databases.set(storage, db);

@@ -3,6 +3,8 @@
 // transaction so that two users never hold one email.
 import { changed, EmailTakenError, emailKey, type UserChange, type UserRecord, type UserStore } from '../users.js';
 import type { Database } from './database.js';
+import { Signal } from '../../lib/signal.js';
+import type { UserChangeEvent } from '../users.js';
 import { isStorageFull } from '../errors.js';
 import { classified, toStorageError } from './errors.js';
 
@@ -14,6 +16,8 @@ const DELETED = 'deleted:';
 const EMAILS_INDEXED = 'emails_indexed';
 
 export class LmdbUserStore implements UserStore {
+  readonly changes = new Signal<UserChangeEvent>();
+
   constructor(private readonly db: Database) {
     if (db.meta.get(EMAILS_INDEXED) !== true) {
       try {
@@ -68,7 +72,7 @@ export class LmdbUserStore implements UserStore {
   }
 
   async create(user: UserRecord): Promise<boolean> {
-    return classified(() =>
+    const created = await classified(() =>
       this.db.root.transaction(() => {
         if (this.db.users.doesExist(user.username)) return false;
         this.moveEmail(user.username, null, user.email);
@@ -81,10 +85,13 @@ export class LmdbUserStore implements UserStore {
         return true;
       }),
     );
+    if (created) this.changes.emit({ username: user.username, before: undefined, after: structuredClone(user) });
+    return created;
   }
 
   async update(username: string, change: UserChange): Promise<UserRecord | undefined> {
-    return classified(() =>
+    let before: UserRecord | undefined;
+    const result = await classified(() =>
       this.db.root.transaction(() => {
         const current = this.get(username);
         if (!current) return undefined;
@@ -92,23 +99,39 @@ export class LmdbUserStore implements UserStore {
         if (!next) return current;
         this.moveEmail(username, current.email, next.email);
         void this.db.users.put(username, next);
+        before = current;
         return next;
       }),
     );
+    if (before && result) this.changes.emit({ username, before, after: structuredClone(result) });
+    return result;
   }
 
   async delete(username: string): Promise<boolean> {
     if (Buffer.byteLength(username) > MAX_KEY_BYTES) return false;
-    return classified(() =>
+    let before: UserRecord | undefined;
+    const deleted = await classified(() =>
       this.db.root.transaction(() => {
         const user = this.db.users.get(username);
         if (!user) return false;
         void this.db.users.remove(username);
         this.moveEmail(username, user.email, null);
         void this.db.meta.put(`${DELETED}${username}`, user.token_version);
+        before = user;
         return true;
       }),
     );
+    if (before) this.changes.emit({ username, before, after: undefined });
+    return deleted;
+  }
+
+  /**
+   * The cluster's apply of a conditional put (storage/cluster/apply.ts), inside the caller's transaction:
+   * the record computed by the writer, as it is (no clock here); throws EmailTakenError, writing nothing.
+   */
+  applyPut(username: string, current: UserRecord, next: UserRecord): void {
+    this.moveEmail(username, current.email, next.email);
+    void this.db.users.put(username, next);
   }
 
   list(): UserRecord[] {

@@ -14,7 +14,16 @@ import {
   type TenantUsage,
 } from '../event-log.js';
 import { MemoryIdempotencyStore } from './idempotency.js';
-import { doomedBy, emptyPage, pageOf, scanRange, takeMany, type StoredEntry, type StoredEvent } from '../pages.js';
+import {
+  countCutoffOf,
+  doomedBy,
+  emptyPage,
+  pageOf,
+  scanRange,
+  takeMany,
+  type StoredEntry,
+  type StoredEvent,
+} from '../pages.js';
 
 interface TenantLog {
   entries: StoredEntry[];
@@ -138,7 +147,7 @@ export class MemoryEventLog implements EventLog {
     let deleted = 0;
     for (const log of this.tenants.values()) {
       const keep = new Set(log.latest.values());
-      const doomed = doomedBy(policy, nowMs, log.lastId, keep, log.entries);
+      const doomed = doomedBy(policy, nowMs, countCutoffOf(policy, log.lastId), keep, log.entries);
       if (doomed.ids.length === 0) continue;
       const gone = new Set(doomed.ids);
       for (const id of doomed.ids) {

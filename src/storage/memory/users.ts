@@ -1,11 +1,21 @@
 // The UserStore in memory, for the contract suite beside LMDB. Records are copied in and out, as LMDB
 // decodes a new object on every read: a caller changing what it read changes nothing stored.
-import { changed, EmailTakenError, emailKey, type UserChange, type UserRecord, type UserStore } from '../users.js';
+import { Signal } from '../../lib/signal.js';
+import {
+  changed,
+  EmailTakenError,
+  emailKey,
+  type UserChange,
+  type UserChangeEvent,
+  type UserRecord,
+  type UserStore,
+} from '../users.js';
 
 /** Usernames in the order LMDB keeps its string keys: by their UTF-8 bytes. */
 const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 export class MemoryUserStore implements UserStore {
+  readonly changes = new Signal<UserChangeEvent>();
   private readonly users = new Map<string, UserRecord>();
   private readonly deleted = new Map<string, number>();
   /** emailKey → username: the one email index. */
@@ -40,6 +50,7 @@ export class MemoryUserStore implements UserStore {
     if (tomb !== undefined) user.token_version = Math.max(user.token_version, tomb + 1);
     this.deleted.delete(user.username);
     this.users.set(user.username, structuredClone(user));
+    this.changes.emit({ username: user.username, before: undefined, after: structuredClone(user) });
     return true;
   }
 
@@ -51,6 +62,7 @@ export class MemoryUserStore implements UserStore {
     if (!next) return current;
     this.moveEmail(username, current.email, next.email);
     this.users.set(username, structuredClone(next));
+    this.changes.emit({ username, before: current, after: structuredClone(next) });
     return next;
   }
 
@@ -59,7 +71,9 @@ export class MemoryUserStore implements UserStore {
     if (!user) return false;
     this.deleted.set(username, user.token_version);
     this.moveEmail(username, user.email, null);
-    return this.users.delete(username);
+    this.users.delete(username);
+    this.changes.emit({ username, before: user, after: undefined });
+    return true;
   }
 
   list(): UserRecord[] {

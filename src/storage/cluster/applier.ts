@@ -1,0 +1,184 @@
+// A node's applier: reads the stream in order (an ordered consumer from the sequence after the last one
+// applied) and applies each message to the LMDB read model in one commit with the applied sequence, so a
+// restart resumes exactly where the last commit ended. Applies are issued without waiting for the
+// previous commit (lmdb runs transaction callbacks in order, each seeing the ones before), at most
+// MAX_IN_FLIGHT at a time, and pulled in bounded batches: memory stays bounded during a catch-up.
+import type { JsMsg } from '@nats-io/jetstream';
+import type { Signal } from '../../lib/signal.js';
+import type { UserChangeEvent } from '../users.js';
+import { apply, type Applied, type ReadModel } from './apply.js';
+import type { NatsLink } from './connection.js';
+import { decode } from './messages.js';
+
+/** meta key: the last stream sequence applied (written in each apply's commit). */
+export const APPLIED_KEY = 'cluster:applied';
+/** meta key: the stream this read model was applied from (its creation time). */
+export const STREAM_KEY = 'cluster:stream';
+
+const MAX_IN_FLIGHT = 512;
+const BATCH = 256;
+const PROGRESS_MS = 5_000;
+
+interface Outcome {
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/** An outcome that is never an unhandled rejection, whether or not a writer waits for it on this node. */
+const settled = (outcome: unknown): Promise<Settled> =>
+  Promise.resolve(outcome).then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+
+export class Applier {
+  /** The last sequence whose commit is over. */
+  applied: number;
+  /** The stream's last sequence when last asked (a barrier, a start). */
+  last = 0;
+  private readonly outcomes = new Map<string, Outcome>();
+  private readonly seqWaiters: { seq: number; resolve: () => void }[] = [];
+  private inFlight: Promise<void>[] = [];
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private lastProgress = 0;
+  /** The last sequence handed to a transaction (its commit may not be over). */
+  private issued: number;
+
+  constructor(
+    private readonly link: NatsLink,
+    private readonly model: ReadModel,
+    private readonly userChanges: Signal<UserChangeEvent>,
+    private readonly log: (message: string) => void,
+  ) {
+    const stored = model.db.meta.get(APPLIED_KEY);
+    this.applied = typeof stored === 'number' ? stored : 0;
+    this.issued = this.applied;
+  }
+
+  /** Awaits the outcome of a message this node publishes with `from` (register before publishing). */
+  expect(from: string): Promise<unknown> {
+    return new Promise((resolve, reject) => this.outcomes.set(from, { resolve, reject }));
+  }
+
+  forget(from: string): void {
+    this.outcomes.delete(from);
+  }
+
+  /** Resolves once `seq` is applied here (its commit over). */
+  whenApplied(seq: number): Promise<void> {
+    if (this.applied >= seq) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.seqWaiters.push({ seq, resolve });
+      this.seqWaiters.sort((a, b) => a.seq - b.seq);
+    });
+  }
+
+  start(): void {
+    this.running = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.messages?.stop();
+    this.wake?.();
+    await this.running;
+    await Promise.allSettled(this.inFlight);
+  }
+
+  private wake: (() => void) | undefined;
+  private messages: { stop(): void } | undefined;
+
+  /** Consumes for ever; a broken consumer (a lost connection, a leader change) starts again after the last applied. */
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const consumer = await this.link.js.consumers.get(this.link.stream, { opt_start_seq: this.applied + 1 });
+        const messages = await consumer.consume({ max_messages: BATCH });
+        this.messages = messages;
+        if (this.stopped) messages.stop();
+        for await (const msg of messages) {
+          if (this.stopped) break;
+          await this.take(msg);
+        }
+      } catch (err) {
+        if (this.stopped) break;
+        this.log(`cluster: the stream consumer stopped (${(err as Error).message}); starting again`);
+      }
+      if (this.stopped) break;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, 1_000);
+      });
+    }
+  }
+
+  halt(): void {
+    this.messages?.stop();
+  }
+
+  private async take(msg: JsMsg): Promise<void> {
+    const seq = msg.seq;
+    // Redelivered after a restart of the consumer: already in this commit chain.
+    if (seq <= this.issued) return;
+    if (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight.shift();
+    this.issued = seq;
+    let message: ReturnType<typeof decode> | undefined;
+    let applied: Applied | undefined;
+    const { db } = this.model;
+    const commit = db.root.transaction(() => {
+      try {
+        message = decode(msg.data);
+        applied = apply(this.model, message, seq);
+      } catch (err) {
+        // A message this node cannot apply is refused the same way on every node: the sequence moves on.
+        applied = { outcome: Promise.reject(err) };
+      }
+      applied.outcome = settled(applied.outcome);
+      void db.meta.put(APPLIED_KEY, seq);
+      // Not the outcome itself: lmdb would wait on a promise returned here.
+      return true;
+    });
+    const done = commit.then(
+      () => this.settle(seq, message?.from, applied, false),
+      (err: unknown) => {
+        this.settle(seq, message?.from, applied, true, err);
+        // The commit failed (a full disk): nothing from here on is applied; consume again from `applied`.
+        this.issued = this.applied;
+        this.halt();
+      },
+    );
+    this.inFlight.push(done);
+    void done.finally(() => {
+      const i = this.inFlight.indexOf(done);
+      if (i >= 0) this.inFlight.splice(i, 1);
+    });
+  }
+
+  private settle(seq: number, from: string | undefined, applied: Applied | undefined, failed: boolean, err?: unknown) {
+    applied?.after?.(failed);
+    if (!failed) {
+      this.applied = Math.max(this.applied, seq);
+      if (applied?.userChange) this.userChanges.emit(applied.userChange);
+      while (this.seqWaiters.length > 0 && this.seqWaiters[0].seq <= this.applied) this.seqWaiters.shift()!.resolve();
+      this.progress();
+    }
+    const waiter = from === undefined ? undefined : this.outcomes.get(from);
+    if (!waiter || !from) return;
+    this.outcomes.delete(from);
+    if (failed) return waiter.reject(err);
+    const outcome = (applied?.outcome ?? settled(undefined)) as Promise<Settled>;
+    void outcome.then((r) => (r.ok ? waiter.resolve(r.value) : waiter.reject(r.error)));
+  }
+
+  private progress(): void {
+    // Behind by less than a batch is a write in flight, not a catch-up.
+    if (this.last - this.applied < BATCH) return;
+    const now = Date.now();
+    if (now - this.lastProgress < PROGRESS_MS) return;
+    this.lastProgress = now;
+    this.log(`cluster: catching up from the stream, applied ${this.applied} of ${this.last}`);
+  }
+}

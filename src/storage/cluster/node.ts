@@ -1,0 +1,135 @@
+// One cluster node's write path and barrier. A write is published (the JetStream ack means: durable on
+// a quorum), then answered with the outcome of its apply here (read-your-writes). A barrier asks the
+// stream's last sequence and waits until it is applied: a request that decides on state then sees every
+// write acknowledged anywhere before it arrived.
+import { randomBytes } from 'node:crypto';
+import { NoQuorumError, WriteTooLargeError } from '../errors.js';
+import type { ClusterState } from '../storage.js';
+import type { Applier } from './applier.js';
+import type { NatsLink } from './connection.js';
+import { encode, FORMAT_VERSION, type WriteOp, writeSubject } from './messages.js';
+
+/** Past this, a write answers 503 (the ack and the apply each get a part; never a hang past 10 s). */
+const APPLY_TIMEOUT_MS = 5_000;
+/** A barrier that cannot reach the stream lets the request read the local model (reads keep working). */
+const BARRIER_WAIT_MS = 5_000;
+/** After a barrier failed, requests skip it for this long instead of each waiting for the timeout. */
+const BARRIER_BACKOFF_MS = 3_000;
+/** What a message's headers and framing take beside its body. */
+const OVERHEAD = 512;
+
+export class ClusterNode {
+  readonly id = randomBytes(6).toString('base64url');
+  private nonce = 0;
+  private syncing: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+  private barrierFailedAt = 0;
+  private connected = true;
+
+  constructor(
+    readonly link: NatsLink,
+    readonly applier: Applier,
+  ) {
+    void this.watch();
+  }
+
+  /** Not ready while NATS is out of reach: GET / says so (reads keep working from the local model). */
+  private async watch(): Promise<void> {
+    for await (const status of this.link.nc.status()) {
+      if (status.type === 'disconnect') this.connected = false;
+      else if (status.type === 'reconnect') this.connected = true;
+    }
+  }
+
+  /** Publishes a write and answers its apply's outcome on this node. */
+  async write<T>(op: WriteOp): Promise<T> {
+    const from = `${this.id}:${++this.nonce}`;
+    const body = encode({ ...op, v: FORMAT_VERSION, from });
+    const max = this.link.nc.info?.max_payload ?? 1024 * 1024;
+    if (body.byteLength + OVERHEAD > max) {
+      throw new WriteTooLargeError(
+        `the write takes ${body.byteLength} bytes, more than one cluster message holds (${max - OVERHEAD})`,
+      );
+    }
+    const outcome = this.applier.expect(from);
+    // Always handled: a failed publish answers through the catch below, not through this promise.
+    outcome.catch(() => {});
+    let seq: number;
+    try {
+      seq = (await this.link.js.publish(writeSubject(this.link.stream), body, { msgID: from, timeout: 4_000 })).seq;
+    } catch (err) {
+      this.applier.forget(from);
+      throw new NoQuorumError(`the cluster did not take the write: ${(err as Error).message}`);
+    }
+    if (seq > this.applier.last) this.applier.last = seq;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new NoQuorumError(`the write (sequence ${seq}) was not applied here within ${APPLY_TIMEOUT_MS} ms`)),
+        APPLY_TIMEOUT_MS,
+      );
+    });
+    try {
+      return (await Promise.race([outcome, late])) as T;
+    } finally {
+      clearTimeout(timer);
+      this.applier.forget(from);
+    }
+  }
+
+  /**
+   * The barrier. Concurrent callers share a round, but one that started before a caller arrived does not
+   * count for it: that caller waits for the next round.
+   */
+  sync(): Promise<void> {
+    if (!this.syncing) {
+      this.syncing = this.round().finally(() => {
+        this.syncing = undefined;
+      });
+      return this.syncing;
+    }
+    if (!this.queued) {
+      this.queued = this.syncing.then(() => {
+        this.queued = undefined;
+        return this.sync();
+      });
+    }
+    return this.queued;
+  }
+
+  private async round(): Promise<void> {
+    if (Date.now() - this.barrierFailedAt < BARRIER_BACKOFF_MS) return;
+    try {
+      const last = (await this.link.jsm.streams.info(this.link.stream)).state.last_seq;
+      if (last > this.applier.last) this.applier.last = last;
+      await this.waitApplied(last, BARRIER_WAIT_MS);
+    } catch {
+      this.barrierFailedAt = Date.now();
+    }
+  }
+
+  /** Resolves once `seq` is applied here; throws after `ms`. */
+  async waitApplied(seq: number, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.applier.whenApplied(seq),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`sequence ${seq} not applied within ${ms} ms`)), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  state(): ClusterState {
+    const { applied, last } = this.applier;
+    return {
+      ready: this.connected && applied >= last && !this.link.nc.isClosed(),
+      applied,
+      last: Math.max(last, applied),
+    };
+  }
+}

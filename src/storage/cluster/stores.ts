@@ -1,0 +1,82 @@
+// The smaller seams of a cluster node: reads from the local LMDB read model, every write a message on the
+// stream applied by every node (apply.ts). Checks that decide a write (a link taken, an app_id taken, a key
+// gone) run in the apply, so the first message in stream order wins on every node.
+import type { IdentityLink, IdentityLinkStore, TokenDenylist } from '../accounts.js';
+import type { AppRecord, AppStore, KeyRecord } from '../apps.js';
+import type { CrashChange, CrashReport, CrashStore } from '../crashes.js';
+import { NoQuorumError } from '../errors.js';
+import type { Storage } from '../storage.js';
+import type { UsageEntry, UsageStore } from '../usage.js';
+import { digestOf, STALE } from './apply.js';
+import type { ClusterNode } from './node.js';
+import { MAX_TRIES } from './users.js';
+
+export function clusterLinks(local: IdentityLinkStore, node: ClusterNode): IdentityLinkStore {
+  return {
+    find: (issuer, subject) => local.find(issuer, subject),
+    ofUser: (username) => local.ofUser(username),
+    link: (link: IdentityLink) => node.write<boolean>({ op: 'links.link', link }),
+    unlink: (username, issuer) => node.write<number>({ op: 'links.unlink', username, issuer }),
+  };
+}
+
+export function clusterDenylist(local: TokenDenylist, node: ClusterNode): TokenDenylist {
+  return {
+    has: (hash, exp) => local.has(hash, exp),
+    add: (hash, exp) => node.write<void>({ op: 'denied.add', hash, exp }),
+    prune: (now, limit) => node.write<number>({ op: 'denied.prune', now, limit }),
+  };
+}
+
+export function clusterApps(local: AppStore, node: ClusterNode): AppStore {
+  return {
+    getApp: (appId) => local.getApp(appId),
+    listApps: () => local.listApps(),
+    listKeys: () => local.listKeys(),
+    createApp: (app: AppRecord) => node.write<boolean>({ op: 'apps.create', app }),
+    deleteApp: (appId) => node.write<boolean>({ op: 'apps.delete', appId }),
+    putKey: (key: KeyRecord) => node.write<void>({ op: 'keys.put', keys: [key], onlyExisting: false }),
+    putKeys: (keys) =>
+      keys.length === 0 ? Promise.resolve() : node.write<void>({ op: 'keys.put', keys, onlyExisting: true }),
+    deleteKey: (hash) => node.write<boolean>({ op: 'keys.delete', hash }),
+  };
+}
+
+export function clusterUsage(local: UsageStore, node: ClusterNode): UsageStore {
+  return {
+    get: (appId, id) => local.get(appId, id),
+    countDay: (appId, day, platform) => local.countDay(appId, day, platform),
+    putMany: (entries: { appId: string; entry: UsageEntry }[]) =>
+      entries.length === 0 ? Promise.resolve() : node.write<void>({ op: 'usage.put', entries }),
+    sweep: (beforeDay, limit) => node.write<number>({ op: 'usage.sweep', beforeDay, limit }),
+  };
+}
+
+export function clusterCrashes(local: CrashStore, node: ClusterNode): CrashStore {
+  return {
+    get: (appId, id) => local.get(appId, id),
+    list: (appId, limit) => local.list(appId, limit),
+    isArchived: (appId, digest) => local.isArchived(appId, digest),
+    delete: (appId, id) => node.write<boolean>({ op: 'crashes.delete', appId, id }),
+    archive: (appId, digest) => node.write<void>({ op: 'crashes.archive', appId, digest }),
+    // Read-modify-write as a conditional put, like UserStore.update (users.ts).
+    async update(appId: string, id: string, change: CrashChange): Promise<void> {
+      for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+        if (attempt > 0) await node.sync();
+        const current = local.get(appId, id);
+        const next = change(current && structuredClone(current));
+        if (next === false) return;
+        const outcome = await node.write<unknown>({
+          op: 'crashes.put',
+          ...{ appId, id, expect: digestOf(current) },
+          next: (next ?? null) as CrashReport | null,
+        });
+        if (outcome !== STALE) return;
+      }
+      throw new NoQuorumError('the crash report kept meeting concurrent updates: retry');
+    },
+  };
+}
+
+/** The parts of a cluster Storage that are the local model's as they are. */
+export type LocalParts = Pick<Storage, 'identityLinks' | 'deniedTokens' | 'apps' | 'usage' | 'crashes'>;

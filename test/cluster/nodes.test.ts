@@ -1,0 +1,172 @@
+// Three Broker nodes on one 3-server JetStream cluster are one Broker: a write acknowledged on any node is
+// what every other node decides on next (logins, lockouts, unique names, the stream limit), and the
+// realtime log is the same on all of them (fan-out in id order, once; Last-Event-ID resumes anywhere;
+// a revoke on one node ends the user's streams on the others).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN } from '../helpers/broker.js';
+import { startCluster, type BrokerCluster } from '../helpers/cluster.js';
+import { basic, bearer, makeUser, post } from '../helpers/http.js';
+import { SKIP_NATS } from '../helpers/nats.js';
+import { openSse } from '../helpers/sse.js';
+import { waitUntil } from '../helpers/wait.js';
+
+describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
+  let c: BrokerCluster;
+  let A: string;
+  let B: string;
+  let C: string;
+  beforeAll(async () => {
+    c = await startCluster({ args: ['--max_streams_per_user', '2'] });
+    [A, B, C] = c.urls as [string, string, string];
+  }, 120_000);
+  afterAll(async () => {
+    await c?.stop();
+  }, 60_000);
+
+  it('a user created on A logs in on C at once', async () => {
+    const created = await post(A, '/create_user', {
+      admin_token: ADMIN,
+      username: 'carol',
+      password: 'correct horse battery staple',
+      tenant_name: 't-login',
+    });
+    expect(created.status).toBe(200);
+    const login = await post(C, '/login', { username: 'carol', password: 'correct horse battery staple' });
+    expect(login.status).toBe(200);
+    expect(typeof login.body.jwt).toBe('string');
+  });
+
+  it('3 failed logins spread over 3 nodes lock the account on every node', async () => {
+    const u = await makeUser(A, { tenant_name: 't-lock' });
+    for (const node of [A, B, C]) {
+      const bad = await post(node, '/login', { username: u.username, password: 'wrong password' });
+      expect(bad.status).toBe(401);
+    }
+    for (const node of [A, B, C]) {
+      const locked = await post(node, '/login', { username: u.username, password: u.password });
+      expect(locked.status).toBe(429);
+      expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+  });
+
+  it('an insert on A reaches B and C in id order, once; Last-Event-ID from A resumes on B', async () => {
+    const u = await makeUser(A, { tenant_name: 't-fanout' });
+    const onA = openSse(A, u.jwt);
+    const onB = openSse(B, u.jwt);
+    const onC = openSse(C, u.jwt);
+    try {
+      await Promise.all([onA, onB, onC].map((s) => s.waitFor((r) => r.status === 200)));
+      const ids: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const node = [A, B, C][i % 3]!;
+        const r = await post(node, '/insert', { event: 'tick', data: { i } }, bearer(u.jwt));
+        expect(r.status).toBe(200);
+        ids.push(r.body.id);
+      }
+      expect([...ids].sort((x, y) => x - y)).toEqual(ids);
+      for (const s of [onA, onB, onC]) {
+        await s.waitForEvents(20);
+        // A moment more: a duplicate would arrive right after the last one.
+        await new Promise((r) => setTimeout(r, 300));
+        expect(s.events.map((f) => Number(f.id))).toEqual(ids);
+        expect(s.events.map((f) => JSON.parse(f.data).i)).toEqual([...Array(20).keys()]);
+      }
+      expect(onB.epoch).toBe(onA.epoch);
+      expect(onC.epoch).toBe(onA.epoch);
+
+      // Resume across nodes: the 10th id seen on A, given to B, replays exactly the 10 after it.
+      const resumed = openSse(B, u.jwt, { lastEventId: onA.events[9]!.id });
+      try {
+        await resumed.waitForEvents(10);
+        await new Promise((r) => setTimeout(r, 300));
+        expect(resumed.events.map((f) => Number(f.id))).toEqual(ids.slice(10));
+      } finally {
+        resumed.close();
+      }
+    } finally {
+      for (const s of [onA, onB, onC]) s.close();
+    }
+  });
+
+  it('a revoke on B closes a stream open on C within 2 s', async () => {
+    const u = await makeUser(A, { tenant_name: 't-revoke' });
+    const onC = openSse(C, u.jwt);
+    await onC.waitFor((r) => r.status === 200);
+    const revoked = await post(B, '/revoke_user', { admin_token: ADMIN, username: u.username });
+    expect(revoked.status).toBe(200);
+    const t0 = Date.now();
+    await onC.waitFor((r) => r.ended, 2000);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const login = await post(C, '/login', { username: u.username, password: u.password });
+    expect(login.status).not.toBe(200);
+  });
+
+  it('concurrent create_user of one name on 3 nodes creates exactly one', async () => {
+    for (let round = 0; round < 3; round++) {
+      const username = `same${round}`;
+      const answers = await Promise.all(
+        [A, B, C].map((node, i) =>
+          post(node, '/create_user', {
+            admin_token: ADMIN,
+            username,
+            password: `password number ${i} here`,
+            tenant_name: `t-same-${i}`,
+          }),
+        ),
+      );
+      const statuses = answers.map((a) => a.status).sort();
+      expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+      expect(statuses.filter((s) => s >= 500)).toEqual([]);
+      const winner = answers.findIndex((a) => a.status === 200);
+      // Every node holds the winner's user, with the winner's password.
+      for (const node of [A, B, C]) {
+        const login = await post(node, '/login', { username, password: `password number ${winner} here` });
+        expect(login.status).toBe(200);
+        const listed = await post(node, '/get_user', { admin_token: ADMIN, username });
+        expect(listed.body.tenant_name).toBe(`t-same-${winner}`);
+      }
+    }
+  });
+
+  it('the per-user stream limit counts the streams open on every node', async () => {
+    const u = await makeUser(A, { tenant_name: 't-limit' });
+    const first = openSse(A, u.jwt);
+    const second = openSse(B, u.jwt);
+    try {
+      await Promise.all([first, second].map((s) => s.waitFor((r) => r.status === 200)));
+      let third = openSse(C, u.jwt);
+      await third.waitFor((r) => r.status !== 0);
+      expect(third.status).toBe(429);
+      third.close();
+      // One closed on A frees a place, wherever the next one opens.
+      first.close();
+      await waitUntil(
+        async () => {
+          third = openSse(C, u.jwt);
+          await third.waitFor((r) => r.status !== 0);
+          if (third.status === 200) return true;
+          third.close();
+          return false;
+        },
+        10_000,
+        'a stream on C after one closed on A',
+      );
+      third.close();
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
+
+  it('Basic auth on any node sees a password changed on another', async () => {
+    const u = await makeUser(B, { tenant_name: 't-basic' });
+    const changed = await post(B, '/update_user', {
+      admin_token: ADMIN,
+      username: u.username,
+      password: 'new pass phrase here',
+    });
+    expect(changed.status).toBe(200);
+    const r = await post(C, '/insert', { event: 'x', data: 1 }, basic(u.username, 'new pass phrase here'));
+    expect(r.status).toBe(200);
+  });
+});
