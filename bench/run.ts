@@ -1,7 +1,7 @@
 // `npm run bench [-- --quick] [-- --only login|fanout|apps|topics]
 //   [-- --targets baseline,broker,broker@shm] [-- --no-nchan]
 //   [-- --compare <git ref> | --old-ref <git ref> | --old <dir>] [-- --tolerance 0.2] [-- --repeat N]
-//   [-- --set name=value,...]`
+//   [-- --set name=value,...] [-- --cluster]`
 // Benchmarks print figures beside a baseline measured in the same run: they are not tests, and the
 // machine is shared, so compare the ratios and the CPU cost per unit, not the raw rates.
 import { execFileSync } from 'node:child_process';
@@ -9,6 +9,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { compareFanout, compareLogin, compareVerdict, RATIO_NOTE, type Check } from './compare.js';
 import { appsBench } from './apps.js';
+import { clusterBench } from './cluster.js';
 import { fanout, fanoutTables, type FanoutOptions } from './fanout.js';
 import { flag, has, list, numFlag } from './lib/args.js';
 import { loginStorm, loginTable, type LoginOptions } from './login-storm.js';
@@ -19,7 +20,8 @@ import { fmtNum, kib } from './lib/stats.js';
 import { setBrokerSettings, setOldBuild, startLoadgen } from './lib/targets.js';
 
 const quick = has('quick');
-const only = list(flag('only')) ?? ['login', 'fanout', 'apps', 'topics'];
+// --cluster alone runs only the cluster rows (they start 7 processes of their own).
+const only = list(flag('only')) ?? (has('cluster') ? [] : ['login', 'fanout', 'apps', 'topics']);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main() {
@@ -88,6 +90,12 @@ async function main() {
     if (only.includes('apps')) {
       console.log('## Apps: POST /count and POST /crash with an API key (issue 11)');
       console.log(await appsBench({ clients: 64, durationMs: quick ? 1500 : 4000, log }, loadgen));
+      console.log('');
+    }
+    if (has('cluster')) {
+      console.log('## Cluster: 3 Broker nodes on 3 nats-servers (R3) beside 1 node, on this machine (issue 14)');
+      const copts = { writers: 32, durationMs: quick ? 2000 : 5000, subsPerNode: quick ? 50 : 200, events: 100, log };
+      console.log(await clusterBench(copts));
       console.log('');
     }
     if (only.includes('topics')) {
