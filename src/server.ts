@@ -77,6 +77,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     const port = await listenQuietly(app, config.secure ? config.https_port : config.port, config.host);
     httpsPort = port;
     const server = app.server as unknown as TlsServer;
+    if (tls.initial) services.metrics.certificateServed(tls.initial.info.notAfter);
     await tls.start({
       log,
       serve: (certificate: Certificate) => {

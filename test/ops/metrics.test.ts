@@ -2,7 +2,7 @@
 // logins ok and failed, a lock, streams cut by a revoke and by a reader that stopped reading), and who
 // may scrape: loopback peers only without --metrics_token (a forwarded header does not make a remote
 // peer local), the Bearer token from anywhere with it.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,8 @@ import { ADMIN, startBroker, testDir, type TestBroker } from '../helpers/broker.
 import { bearer, get, makeUser, post } from '../helpers/http.js';
 import { openSse, type SseReader } from '../helpers/sse.js';
 import { waitUntil } from '../helpers/wait.js';
+import { httpsRequest } from '../tls/https-client.js';
+import { issue } from '../tls/x509.js';
 
 const TOKEN = 'metrics-token-of-at-least-32-bytes-long';
 
@@ -200,5 +202,42 @@ describe('--metrics_token', () => {
     expect(() => resolveConfig({ ...secure, metrics_token: 'short' })).toThrow(/--secure: --metrics_token is 5 bytes/);
     expect(() => resolveConfig({ ...secure, metrics_token: 'secret' })).toThrow(/public default/);
     expect(resolveConfig({ ...secure, metrics_token: TOKEN }).metrics_token).toBe(TOKEN);
+  });
+});
+
+describe('broker_tls_certificate_expiry_timestamp_seconds', () => {
+  it('is the notAfter of the certificate in service, and follows a reload (SIGHUP)', async () => {
+    const dir = testDir();
+    const notAfter = new Date(Math.floor(Date.now() / 1000) * 1000 + 30 * 86400_000);
+    const ca = issue({ cn: 'Metrics Test CA', ca: true });
+    const first = issue({ cn: '127.0.0.1', names: ['127.0.0.1'], notAfter, issuer: ca });
+    mkdirSync(join(dir, 'tls'));
+    const certPath = join(dir, 'tls', 'cert.pem');
+    const keyPath = join(dir, 'tls', 'key.pem');
+    writeFileSync(certPath, first.certPem);
+    writeFileSync(keyPath, first.keyPem, { mode: 0o600 });
+    const b = await startBroker(
+      {
+        ...{ secure: true, auto_cert: false, cert_path: certPath, key_path: keyPath, https_port: 0, http_port: 0 },
+        ...{ host: '127.0.0.1', jwt_secret: TOKEN },
+      },
+      { dir },
+    );
+    brokers.push(b);
+    const expiry = async () => {
+      const res = await httpsRequest(`${b.url}/metrics`, { ca: ca.certPem });
+      expect(res.status).toBe(200);
+      const line = res.text.split('\n').find((l) => l.startsWith('broker_tls_certificate_expiry_timestamp_seconds '));
+      return Number(line?.split(' ')[1]);
+    };
+    const later = issue({
+      ...{ cn: '127.0.0.1', names: ['127.0.0.1'], issuer: ca },
+      notAfter: new Date(notAfter.getTime() + 86400_000),
+    });
+    expect(await expiry()).toBe(notAfter.getTime() / 1000);
+    writeFileSync(certPath, later.certPem);
+    writeFileSync(keyPath, later.keyPem, { mode: 0o600 });
+    await b.reload?.();
+    expect(await expiry()).toBe(notAfter.getTime() / 1000 + 86400);
   });
 });
