@@ -47,8 +47,8 @@ export const noQuorum = () =>
   new BrokerError(
     503,
     'NO_QUORUM',
-    'the cluster cannot take writes now (no JetStream quorum or NATS unreachable): nothing was written; ' +
-      'reads still work. Retry',
+    'the cluster did not confirm the write in time (no JetStream quorum or NATS unreachable): retry ' +
+      '(with the same Idempotency-Key where the route takes one); reads still work',
     { 'retry-after': '2' },
   );
 

@@ -41,8 +41,11 @@ export interface HubOptions {
   maxStreamsPerUser: number;
   heartbeatMs: number;
   now: () => number;
-  /** A cluster's other nodes: their open streams count toward --max_streams_per_user. */
-  otherNodes?: { streamsOf(username: string): number };
+  /**
+   * A cluster's other nodes: their open streams count toward --max_streams_per_user; `changed` tells
+   * them at once when a user's streams here open or close.
+   */
+  otherNodes?: { streamsOf(username: string): number; changed(username: string, streams: number): void };
 }
 
 /** What the hub needs of the log: its reads (for replays) and its committed batches. */
@@ -116,6 +119,7 @@ export class Hub {
     let mine = this.byUser.get(sub.username);
     if (!mine) this.byUser.set(sub.username, (mine = new Set()));
     mine.add(sub);
+    this.options.otherNodes?.changed(sub.username, mine.size);
     sub.attach({
       maxBuffer: this.options.maxBuffer,
       seq: this.published,
@@ -138,6 +142,7 @@ export class Hub {
     if (mine) {
       mine.delete(sub);
       if (mine.size === 0) this.byUser.delete(sub.username);
+      this.options.otherNodes?.changed(sub.username, mine.size);
     }
   }
 

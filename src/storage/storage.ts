@@ -45,6 +45,8 @@ export interface PeerCounts {
   start(counts: () => Iterable<[string, number]>): void;
   /** The user's open streams on the other nodes (their announcements of the last few seconds). */
   streamsOf(username: string): number;
+  /** This node's streams of the user opened or closed: the others hear it at once. */
+  changed(username: string, streams: number): void;
 }
 
 export interface ClusterState {

@@ -3,7 +3,7 @@
 // HTTP scenarios are test/cluster/'s; these prove the engine beneath them.
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { NoQuorumError } from '../../src/storage/errors.js';
+import { NoQuorumError, WriteTooLargeError } from '../../src/storage/errors.js';
 import type { EventRecord } from '../../src/storage/event-log.js';
 import type { Storage } from '../../src/storage/storage.js';
 import type { UserChangeEvent, UserRecord } from '../../src/storage/users.js';
@@ -116,6 +116,17 @@ describe('cluster engine: several nodes on one stream', () => {
     expect(c.peers!.streamsOf('w')).toBe(0);
     await b.close();
     await waitUntil(() => c.peers!.streamsOf('u') === 3, 10_000, "b's counts forgotten");
+  });
+
+  it('refuses a write larger than one message before publishing it: nothing written', async () => {
+    const [a] = await nodes(1);
+    const before = a.state()!.applied;
+    await expect(a.log.append('t', 'e', JSON.stringify('x'.repeat(2 << 20)))).rejects.toBeInstanceOf(
+      WriteTooLargeError,
+    );
+    await a.sync();
+    expect(a.state()!.applied).toBe(before);
+    expect(a.log.committedId('t')).toBe(0);
   });
 
   it('a node that joins late catches up before it opens, and its state says so', async () => {

@@ -78,7 +78,7 @@ export async function connectNats(options: NatsOptions): Promise<NatsLink> {
   }
   try {
     const stream = options.stream ?? DEFAULT_STREAM;
-    const jsm = await jetstreamManager(nc, { timeout: 3_000 });
+    const jsm = await jetstreamManager(nc, { timeout: 2_000 });
     const created = await ensureStream(jsm, stream, options.replicas);
     return { nc, js: jetstream(nc, { timeout: 4_000 }), jsm, stream, created };
   } catch (err) {

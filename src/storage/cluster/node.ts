@@ -10,7 +10,9 @@ import type { NatsLink } from './connection.js';
 import { encode, FORMAT_VERSION, type WriteOp, writeSubject } from './messages.js';
 
 /** Past this, a write answers 503 (the ack and the apply each get a part; never a hang past 10 s). */
-const APPLY_TIMEOUT_MS = 5_000;
+const APPLY_TIMEOUT_MS = 3_000;
+/** How long a write may wait for the stream's ack (a barrier and the apply come beside it, under 10 s). */
+const PUBLISH_BUDGET_MS = 4_500;
 /** A barrier that cannot reach the stream lets the request read the local model (reads keep working). */
 const BARRIER_WAIT_MS = 5_000;
 /** After a barrier failed, requests skip it for this long instead of each waiting for the timeout. */
@@ -54,13 +56,7 @@ export class ClusterNode {
     const outcome = this.applier.expect(from);
     // Always handled: a failed publish answers through the catch below, not through this promise.
     outcome.catch(() => {});
-    let seq: number;
-    try {
-      seq = (await this.link.js.publish(writeSubject(this.link.stream), body, { msgID: from, timeout: 4_000 })).seq;
-    } catch (err) {
-      this.applier.forget(from);
-      throw new NoQuorumError(`the cluster did not take the write: ${(err as Error).message}`);
-    }
+    const seq = await this.publish(from, body);
     if (seq > this.applier.last) this.applier.last = seq;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
@@ -76,6 +72,28 @@ export class ClusterNode {
       clearTimeout(timer);
       this.applier.forget(from);
     }
+  }
+
+  /**
+   * Publishes with the write's own message id, again while the budget lasts: an ack lost to a leader
+   * change is asked for again, and JetStream's duplicate window makes the retry the same message, never
+   * a second one. Without an ack in time the write answers 503; the stream may still hold it (no quorum
+   * answered in time, yet the leader kept it), and then it is applied on every node like any other.
+   */
+  private async publish(from: string, body: Uint8Array): Promise<number> {
+    const deadline = Date.now() + PUBLISH_BUDGET_MS;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try {
+        const timeout = Math.max(500, Math.min(2_000, deadline - Date.now()));
+        return (await this.link.js.publish(writeSubject(this.link.stream), body, { msgID: from, timeout })).seq;
+      } catch (err) {
+        last = err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    this.applier.forget(from);
+    throw new NoQuorumError(`the cluster did not take the write: ${(last as Error | undefined)?.message ?? 'timeout'}`);
   }
 
   /**

@@ -17,6 +17,8 @@ interface Announcement {
   round: number;
   last: boolean;
   users: [string, number][];
+  /** One user's count changed (a stream opened or closed): applied at once, between rounds. */
+  delta?: boolean;
 }
 
 interface PeerState {
@@ -76,14 +78,36 @@ export class Peers implements PeerCounts {
     send(true);
   }
 
+  /**
+   * Published before the stream's answer is written: a request on another node that follows it (after
+   * that node's barrier, on the same NATS server) finds the count already there.
+   */
+  changed(username: string, streams: number): void {
+    if (this.nc.isClosed()) return;
+    const body: Announcement = { node: this.node, round: 0, last: false, users: [[username, streams]], delta: true };
+    try {
+      this.nc.publish(this.subject, JSON.stringify(body));
+    } catch {
+      // Disconnected: the next round tells the others.
+    }
+  }
+
   private hear(a: Announcement): void {
     if (a.node === this.node || typeof a.node !== 'string' || !Array.isArray(a.users)) return;
     let peer = this.peers.get(a.node);
     if (!peer) {
       this.forgetOld();
       if (this.peers.size >= MAX_PEERS) return;
-      peer = { at: 0, round: 0, users: new Map(), next: new Map() };
+      peer = { at: Date.now(), round: 0, users: new Map(), next: new Map() };
       this.peers.set(a.node, peer);
+    }
+    if (a.delta) {
+      const [entry] = a.users;
+      if (entry && typeof entry[0] === 'string' && typeof entry[1] === 'number') {
+        peer.users.set(entry[0], entry[1]);
+        peer.next.set(entry[0], entry[1]);
+      }
+      return;
     }
     if (a.round !== peer.round) {
       peer.round = a.round;
