@@ -1,8 +1,8 @@
 // `broker migrate`: copies one database into another through the Storage seams only, so it moves a
 // single-node LMDB into an empty cluster (or any engine into any other). It writes in the order a node
 // would have: secrets, users (with their hashes), links, apps and keys, crash reports, then every
-// tenant's events oldest first, so each tenant keeps its order (ids are renumbered by the target: a
-// cluster's ids are its stream sequence, and its epoch is new, so old Last-Event-IDs replay from the start).
+// tenant's events oldest first, so each tenant keeps its order (ids are renumbered by the target, from 1
+// per tenant, and its epoch is new, so old Last-Event-IDs replay from the start).
 // It refuses a target that holds anything: merging two histories is not a copy.
 import type { Storage } from './storage.js';
 

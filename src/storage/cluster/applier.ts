@@ -131,7 +131,7 @@ export class Applier {
     const commit = db.root.transaction(() => {
       try {
         message = decode(msg.data);
-        applied = apply(this.model, message, seq);
+        applied = apply(this.model, message);
       } catch (err) {
         // A message this node cannot apply is refused the same way on every node: the sequence moves on.
         applied = { outcome: Promise.reject(err) };

@@ -38,7 +38,7 @@ export interface Applied {
 export const digestOf = (record: unknown): string =>
   record === undefined ? '' : sha256(JSON.stringify(record)).toString('base64url');
 
-export function apply(model: ReadModel, m: WriteMessage, seq: number): Applied {
+export function apply(model: ReadModel, m: WriteMessage): Applied {
   const { storage, db } = model;
   switch (m.op) {
     case 'log.append': {
@@ -50,7 +50,11 @@ export function apply(model: ReadModel, m: WriteMessage, seq: number): Applied {
         if (first && first.hash === m.idem.hash && m.t - first.at < ANSWER_WINDOW_MS)
           return { outcome: { duplicate: first } };
       }
-      const record: EventRecord = { tenant: m.tenant, id: seq, event: m.event, data: m.data, timestamp: m.t };
+      // The id is the tenant's next, as on one node: every node applies the same messages in the same order,
+      // so it is the same on every node (a Last-Event-ID resumes on any), and a tenant's ids stay 1, 2, 3
+      // with no gaps for other tenants' or other stores' writes (the stream sequence would leave them).
+      const id = model.log.lastId(m.tenant) + 1;
+      const record: EventRecord = { tenant: m.tenant, id, event: m.event, data: m.data, timestamp: m.t };
       const claim = model.log.applyAppend(record, m.idem);
       return { outcome: { record }, after: (failed) => model.log.settleApplied(record, claim, failed) };
     }

@@ -1,7 +1,8 @@
 // The EventLog of a cluster node: reads from the local LMDB read model (the same code as one node), writes
-// as messages on the stream. An event's id is its stream sequence: increasing, and the same on every node,
-// so a Last-Event-ID from one node resumes on another. `committed` is the LMDB log's, fed by the applier
-// on every node: an insert on any node reaches the subscribers of every node, in id order, once.
+// as messages on the stream. An event's id is given at apply: the tenant's next, as on one node, and the
+// same on every node (all apply the same stream in order), so a Last-Event-ID resumes on another node.
+// `committed` is the LMDB log's, fed by the applier on every node: an insert on any node reaches the
+// subscribers of every node, in id order, once.
 import type { AppendOptions, EventLog, EventRecord, RetentionPolicy, ScanQuery } from '../event-log.js';
 import type { IdempotencyStore, IdempotentAnswer } from '../idempotency.js';
 import type { LmdbEventLog } from '../lmdb/event-log.js';
@@ -19,7 +20,6 @@ export class ClusterEventLog implements EventLog {
     readonly epoch: string,
     private readonly now: () => number,
   ) {
-    local.sparseIds = true;
     this.committed = local.committed;
     const answers = local.idempotency;
     this.idempotency = {

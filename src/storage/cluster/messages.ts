@@ -21,7 +21,7 @@ export const FORMAT_VERSION = 1;
 export const writeSubject = (stream: string) => `${stream}.w`;
 
 export type WriteOp =
-  /** An event: its id is the message's stream sequence; `t` its timestamp (ms). */
+  /** An event: its id is the tenant's next at apply (the same on every node); `t` its timestamp (ms). */
   | { op: 'log.append'; tenant: string; event: string; data: string; t: number; idem?: IdempotencyClaim }
   | { op: 'log.prune'; policy: RetentionPolicy; now: number }
   | { op: 'idem.sweep'; before: number; limit: number }

@@ -29,8 +29,6 @@ export class LmdbEventLog implements EventLog {
   readonly committed = this.batches.committed;
   readonly epoch: string;
   readonly idempotency: LmdbIdempotencyStore;
-  /** Ids are a sequence shared by every tenant (the cluster's stream), not 1, 2, 3 per tenant. */
-  sparseIds = false;
 
   constructor(
     private readonly db: Database,
@@ -144,9 +142,7 @@ export class LmdbEventLog implements EventLog {
   }
 
   /**
-   * In one transaction (the cluster's apply runs it inside its own, with the applied sequence). With
-   * `sparseIds` (the cluster: ids are the stream's sequence, shared by every tenant) a count policy keeps
-   * the newest maxEvents events by position, not by id distance.
+   * In one transaction (the cluster's apply runs it inside its own, with the applied sequence).
    */
   async prune(policy: RetentionPolicy, nowMs: number): Promise<number> {
     if (policy.maxAgeMs <= 0 && policy.maxEvents <= 0) return 0;
@@ -156,9 +152,7 @@ export class LmdbEventLog implements EventLog {
         for (const tenant of this.tenants()) {
           const keep = new Set(this.latestIds(tenant));
           const log = this.db.events.getRange({ start: [tenant, 0], end: [tenant, MAX_ID] });
-          const cutoff = this.sparseIds
-            ? this.positionalCutoff(tenant, policy)
-            : countCutoffOf(policy, this.lastId(tenant));
+          const cutoff = countCutoffOf(policy, this.lastId(tenant));
           const doomed = doomedBy(policy, nowMs, cutoff, keep, log);
           if (doomed.ids.length === 0) continue;
           let highest = this.prunedThrough(tenant);
@@ -174,14 +168,6 @@ export class LmdbEventLog implements EventLog {
         return deleted;
       }),
     );
-  }
-
-  /** The id of the tenant's (maxEvents + 1)-th newest event (0 = none): it and older ones are beyond the count. */
-  private positionalCutoff(tenant: string, policy: RetentionPolicy): number {
-    if (policy.maxEvents <= 0) return 0;
-    const range = { start: [tenant, MAX_ID], end: [tenant, 0], reverse: true, offset: policy.maxEvents, limit: 1 };
-    for (const key of this.db.events.getKeys(range)) return (key as [string, number])[1];
-    return 0;
   }
 
   /**
