@@ -103,7 +103,10 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the dashboard in Chromium', () => {
     await row.getByRole('button', { name: 'Edit' }).click();
     await page.getByLabel('Email').fill(`${username}@example.com`);
     await page.getByRole('button', { name: 'Save' }).click();
-    await page.getByRole('row').filter({ hasText: `${username}@example.com` }).waitFor({ timeout: 10_000 });
+    await page
+      .getByRole('row')
+      .filter({ hasText: `${username}@example.com` })
+      .waitFor({ timeout: 10_000 });
     await row.getByRole('button', { name: 'Revoke' }).click();
     await row.getByRole('button', { name: 'Unrevoke' }).waitFor({ timeout: 10_000 });
     expect(await row.textContent()).toContain('revoked');
