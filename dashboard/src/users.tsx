@@ -77,7 +77,76 @@ function NewUser({ onCreated }: { onCreated: (u: User) => void }) {
 
 type Shown = { title: string; text?: string[]; qr?: string } | undefined;
 
-function UserActions({ user, onChange, show }: { user: User; onChange: () => void; show: (s: Shown) => void }) {
+/** Edits one user; only the fields changed are sent (an empty password leaves it as it is). */
+function EditUser({ user, onDone }: { user: User; onDone: () => void }) {
+  const [error, setError] = useState('');
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const email = fieldValue(form, 'email');
+    const scopes = fieldValue(form, 'scopes');
+    const tenant = fieldValue(form, 'tenant');
+    const password = (form.elements.namedItem('password') as HTMLInputElement).value;
+    const twoFactor = (form.elements.namedItem('two_factor') as HTMLInputElement).checked;
+    try {
+      await api('users/update', {
+        body: {
+          username: user.username,
+          email: email || null,
+          scopes: scopes ? scopes.split(/[\s,]+/).filter(Boolean) : null,
+          ...(tenant !== user.tenant_name ? { tenant_name: tenant } : {}),
+          ...(password ? { password } : {}),
+          ...(twoFactor !== Boolean(user.two_factor) ? { two_factor: twoFactor } : {}),
+        },
+      });
+      onDone();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <form class="card grid" onSubmit={submit} aria-label={`Edit ${user.username}`}>
+      <h2>Edit {user.username}</h2>
+      <label>
+        Tenant
+        <input name="tenant" required value={user.tenant_name} autocomplete="off" />
+      </label>
+      <label>
+        Email
+        <input name="email" type="email" value={user.email ?? ''} autocomplete="off" />
+      </label>
+      <label>
+        Scopes
+        <input name="scopes" value={(user.scopes ?? []).join(' ')} autocomplete="off" />
+      </label>
+      <label>
+        New password
+        <input name="password" type="password" autocomplete="new-password" placeholder="unchanged" />
+      </label>
+      <label class="check">
+        <input name="two_factor" type="checkbox" checked={Boolean(user.two_factor)} /> Two-factor
+      </label>
+      <button type="submit">Save</button>
+      <button type="button" class="secondary" onClick={onDone}>
+        Cancel
+      </button>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+interface ActionProps {
+  user: User;
+  onChange: () => void;
+  show: (s: Shown) => void;
+  edit: (u: User) => void;
+}
+
+function UserActions({ user, onChange, show, edit }: ActionProps) {
   const act = async (path: string, body: object, then?: (answer: never) => Shown) => {
     try {
       const answer = await api<never>(`users/${path}`, { body: { username: user.username, ...body } });
@@ -87,16 +156,9 @@ function UserActions({ user, onChange, show }: { user: User; onChange: () => voi
       show({ title: 'Failed', text: [(err as Error).message] });
     }
   };
-  const edit = () => {
-    const email = prompt(`Email of ${user.username} (empty: none)`, user.email ?? '');
-    if (email === null) return;
-    const scopes = prompt('Scopes (space separated, empty: none)', (user.scopes ?? []).join(' '));
-    if (scopes === null) return;
-    void act('update', { email: email.trim() || null, scopes: scopes.trim() ? scopes.trim().split(/\s+/) : null });
-  };
   return (
     <div class="actions">
-      <button type="button" class="secondary" onClick={edit}>
+      <button type="button" class="secondary" onClick={() => edit(user)}>
         Edit
       </button>
       <button type="button" class="secondary" onClick={() => act('revoke', { revoked: !user.revoked })}>
@@ -144,6 +206,8 @@ export function UsersPage() {
   const [offset, setOffset] = useState(0);
   const [data, setData] = useState<{ total: number; users: User[] }>({ total: 0, users: [] });
   const [creating, setCreating] = useState(false);
+  // One form at a time: the new-user and edit forms share field names (Tenant, Email, ...).
+  const [editing, setEditing] = useState<User>();
   const [shown, setShown] = useState<Shown>(undefined);
   const [error, setError] = useState('');
   const load = () =>
@@ -169,7 +233,14 @@ export function UsersPage() {
             }}
           />
         </label>
-        <button type="button" onClick={() => setCreating(!creating)} aria-expanded={creating}>
+        <button
+          type="button"
+          onClick={() => {
+            setEditing(undefined);
+            setCreating(!creating);
+          }}
+          aria-expanded={creating}
+        >
           New user
         </button>
       </div>
@@ -177,6 +248,16 @@ export function UsersPage() {
         <NewUser
           onCreated={() => {
             setCreating(false);
+            void load();
+          }}
+        />
+      )}
+      {editing && (
+        <EditUser
+          key={editing.username}
+          user={editing}
+          onDone={() => {
+            setEditing(undefined);
             void load();
           }}
         />
@@ -215,7 +296,15 @@ export function UsersPage() {
                 <td>{u.revoked ? 'revoked' : 'no'}</td>
                 <td>{(u.scopes ?? []).join(' ') || '—'}</td>
                 <td>
-                  <UserActions user={u} onChange={load} show={setShown} />
+                  <UserActions
+                    user={u}
+                    onChange={load}
+                    show={setShown}
+                    edit={(user) => {
+                      setCreating(false);
+                      setEditing(user);
+                    }}
+                  />
                 </td>
               </tr>
             ))}

@@ -60,6 +60,15 @@ describe('dashboard API', () => {
     }
   });
 
+  it('guards the route, not the spelling of its URL', async () => {
+    for (const path of ['/_/%61pi/users', '/_/api/users?', '/_/api/users/', '/_/api/users#x', '/_/api/./users']) {
+      const answer = await request(base + path, { headers: { origin: base } });
+      expect([401, 404], `${path} answered ${answer.status}`).toContain(answer.status);
+    }
+    const signIn = await request(`${base}/_/api/session?x=1`, { method: 'POST', headers: { ...json }, body: '{}' });
+    expect(signIn.status).toBe(403);
+  });
+
   it('refuses a valid session cookie sent from another origin (403), and a state change without Origin', async () => {
     const { cookie } = await signIn();
     for (const [method, path, body] of ROUTES) {

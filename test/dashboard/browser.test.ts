@@ -99,7 +99,25 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the dashboard in Chromium', () => {
     const row = page.getByRole('row').filter({ hasText: username });
     await row.waitFor({ timeout: 10_000 });
     expect(await row.textContent()).toContain(tenant);
+    // Edit, revoke and unrevoke, and the QR code as an image, from the row.
+    await row.getByRole('button', { name: 'Edit' }).click();
+    await page.getByLabel('Email').fill(`${username}@example.com`);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page
+      .getByRole('row')
+      .filter({ hasText: `${username}@example.com` })
+      .waitFor({ timeout: 10_000 });
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await row.getByRole('button', { name: 'Unrevoke' }).waitFor({ timeout: 10_000 });
+    expect(await row.textContent()).toContain('revoked');
+    await row.getByRole('button', { name: 'Unrevoke' }).click();
+    await row.getByRole('button', { name: 'Revoke' }).waitFor({ timeout: 10_000 });
+    await row.getByRole('button', { name: 'QR' }).click();
+    const qr = page.getByRole('img', { name: `TOTP QR code of ${username}` });
+    await qr.waitFor({ timeout: 10_000 });
+    expect(await qr.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
     await shoot(page, 'users');
+    await page.getByRole('button', { name: 'Close' }).click();
 
     await page.getByRole('link', { name: 'Events' }).click();
     await page.getByLabel('Tenant').fill(tenant);

@@ -155,6 +155,27 @@ describe('dashboard pages over HTTP', () => {
     expect((await api.post('streams/close', { id: row!.id })).status).toBe(404);
   });
 
+  it('Topics: an active topic with its presence, gone when its stream closes', async () => {
+    const api = client(await session());
+    const token = await post(base, '/create_topic_token', {
+      admin_token: ADMIN,
+      topics: ['room-1'],
+      scope: 'subscribe',
+      expires_in: 600,
+    });
+    expect(token.status).toBe(200);
+    const controller = new AbortController();
+    const sse = await fetch(`${base}/sse?topics=room-1&token=${token.body.token}`, { signal: controller.signal });
+    expect(sse.status).toBe(200);
+    await waitUntil(async () => (await api.get('topics')).body.topics.length === 1, 5000, 'topic listed');
+    const [topic] = (await api.get('topics')).body.topics;
+    expect(topic).toMatchObject({ topic: 'room-1', connections: 1 });
+    const streams = (await api.get('streams')).body.streams;
+    expect(streams.some((s: { topic: string | null }) => s.topic === 'room-1')).toBe(true);
+    controller.abort();
+    await waitUntil(async () => (await api.get('topics')).body.topics.length === 0, 5000, 'topic gone');
+  });
+
   it('Apps, Topics and Server answer their listings', async () => {
     const api = client(await session());
     expect((await post(base, '/create_app', { admin_token: ADMIN, app_id: 'dash-app', name: 'Dash' })).status).toBe(

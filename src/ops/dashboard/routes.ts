@@ -63,14 +63,17 @@ export async function dashboardRoutes(app: FastifyInstance, services: Services, 
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (req, reply) => {
       void reply.header('content-security-policy', CSP);
-      if (!req.url.startsWith(`${API}/`)) return;
+      // The route that matched, not the raw URL: a percent-encoded path (/_/%61pi/...) reaches the same
+      // handler and must meet the same guard.
+      const route = req.routeOptions.url ?? '';
+      if (!route.startsWith(`${API}/`)) return;
       // CSRF: the cookie is SameSite=Strict, and a request from another origin is refused outright; a
       // state-changing one must say where it comes from (every browser sends Origin on a POST or DELETE).
       const origin = req.headers.origin;
       if (origin !== undefined ? origin !== ownOrigin(req) : req.method !== 'GET' && req.method !== 'HEAD')
         return reply.code(403).send({ error: 'cross-origin request refused' });
       // Signing in needs no session; asking whether one is open answers without refusing (the page's first call).
-      if (req.url === `${API}/session` && req.method !== 'DELETE') return;
+      if (route === `${API}/session` && req.method !== 'DELETE') return;
       if (!sessions.isValid(cookieOf(req))) return reply.code(401).send({ error: 'not signed in' });
     });
 
