@@ -47,6 +47,8 @@ export interface PeerCounts {
   streamsOf(username: string): number;
   /** This node's streams of the user opened or closed: the others hear it at once. */
   changed(username: string, streams: number): void;
+  /** The other nodes heard from in the last few seconds (their ids), at most MAX_PEERS. */
+  nodes(): string[];
 }
 
 export interface ClusterState {

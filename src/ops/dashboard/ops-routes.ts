@@ -179,10 +179,17 @@ export function opsRoutes(app: FastifyInstance, parts: DashboardOpsParts): void 
       uptime_seconds: Math.floor((parts.services.now() - parts.services.startedAt) / 1000),
       db: { path: storage.path, used_bytes: storage.usedBytes(), map_size: config.map_size },
       certificate,
-      // A clustered broker fills this in (the cluster issue): its nodes as it sees them.
-      cluster: null,
+      cluster: clusterView(storage),
       streams: hub.size,
       warnings: warnings.list(),
     };
   });
+}
+
+/** A cluster node's view: itself (catching up or ready) and the other nodes it heard from; null on one node. */
+function clusterView(storage: Services['storage']): { nodes: { id: string; state: string }[] } | null {
+  const state = storage.state();
+  if (!state) return null;
+  const own = { id: 'this node', state: state.ready ? `ready, applied ${state.applied}` : 'catching up' };
+  return { nodes: [own, ...(storage.peers?.nodes() ?? []).map((id) => ({ id, state: 'announcing' }))] };
 }

@@ -133,6 +133,11 @@ export class Peers implements PeerCounts {
     return n;
   }
 
+  nodes(): string[] {
+    const cutoff = Date.now() - FRESH_MS;
+    return [...this.peers].filter(([, peer]) => peer.at >= cutoff).map(([node]) => node);
+  }
+
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.sub.unsubscribe();
