@@ -80,7 +80,9 @@ export async function createServices(config: Config, options: ServiceOptions = {
       maxStreamsPerUser: config.max_streams_per_user,
       heartbeatMs: config.heartbeat * 1000,
       now,
+      otherNodes: storage.peers,
     });
+    storage.peers?.start(() => hub.userStreams());
     if (config.local) await ensureLocalUser(identity.users, storage.users);
     identity.sessionEnded.subscribe(({ username }) => hub.closeUser(username));
     const { users, login, credentials } = identity;

@@ -41,6 +41,11 @@ export interface HubOptions {
   maxStreamsPerUser: number;
   heartbeatMs: number;
   now: () => number;
+  /**
+   * A cluster's other nodes: their open streams count toward --max_streams_per_user; `changed` tells
+   * them at once when a user's streams here open or close.
+   */
+  otherNodes?: { streamsOf(username: string): number; changed(username: string, streams: number): void };
 }
 
 /** What the hub needs of the log: its reads (for replays) and its committed batches. */
@@ -81,7 +86,13 @@ export class Hub {
   }
 
   canSubscribe(username: string): boolean {
-    return this.streamsOf(username) < this.options.maxStreamsPerUser;
+    const elsewhere = this.options.otherNodes?.streamsOf(username) ?? 0;
+    return this.streamsOf(username) + elsewhere < this.options.maxStreamsPerUser;
+  }
+
+  /** Open streams per user on this node (a cluster node announces them to the others). */
+  *userStreams(): Iterable<[string, number]> {
+    for (const [username, subs] of this.byUser) yield [username, subs.size];
   }
 
   /**
@@ -95,6 +106,7 @@ export class Hub {
     let mine = this.byUser.get(sub.username);
     if (!mine) this.byUser.set(sub.username, (mine = new Set()));
     mine.add(sub);
+    this.options.otherNodes?.changed(sub.username, mine.size);
     sub.attach({
       maxBuffer: this.options.maxBuffer,
       seq: this.published,
@@ -116,6 +128,7 @@ export class Hub {
     if (mine) {
       mine.delete(sub);
       if (mine.size === 0) this.byUser.delete(sub.username);
+      this.options.otherNodes?.changed(sub.username, mine.size);
     }
   }
 

@@ -34,7 +34,19 @@ export interface Storage {
   sync(): Promise<void>;
   /** A cluster node's state for `GET /` (undefined on one node). */
   state(): ClusterState | undefined;
+  /** A cluster node's view of the other nodes' open streams (undefined on one node). */
+  readonly peers?: PeerCounts;
   close(): Promise<void>;
+}
+
+/** What the nodes of a cluster tell each other of their open streams (cluster/peers.ts). */
+export interface PeerCounts {
+  /** Announces, every second, what `counts` answers: this node's open streams per user. */
+  start(counts: () => Iterable<[string, number]>): void;
+  /** The user's open streams on the other nodes (their announcements of the last few seconds). */
+  streamsOf(username: string): number;
+  /** This node's streams of the user opened or closed: the others hear it at once. */
+  changed(username: string, streams: number): void;
 }
 
 export interface ClusterState {

@@ -104,6 +104,20 @@ describe('cluster engine: several nodes on one stream', () => {
     expect(a.log.epoch).toBe(a.epoch);
   });
 
+  it("each node counts the others' open streams per user from their announcements, forgets a gone one", async () => {
+    const [a, b, c] = await nodes(3);
+    a.peers!.start(() => [['u', 3]]);
+    b.peers!.start(() => [
+      ['u', 2],
+      ['v', 1],
+    ]);
+    await waitUntil(() => c.peers!.streamsOf('u') === 5 && c.peers!.streamsOf('v') === 1, 10_000, 'counts summed');
+    expect(a.peers!.streamsOf('u')).toBe(2);
+    expect(c.peers!.streamsOf('w')).toBe(0);
+    await b.close();
+    await waitUntil(() => c.peers!.streamsOf('u') === 3, 10_000, "b's counts forgotten");
+  });
+
   it('a node that joins late catches up before it opens, and its state says so', async () => {
     const stream = freshStream();
     const [a] = await nodes(1, stream);

@@ -15,6 +15,7 @@ import type { ReadModel } from './apply.js';
 import { connectNats, type NatsOptions } from './connection.js';
 import { ClusterEventLog } from './event-log.js';
 import { ClusterNode } from './node.js';
+import { Peers } from './peers.js';
 import { ClusterSecretStore } from './secrets.js';
 import { clusterApps, clusterCrashes, clusterDenylist, clusterLinks, clusterUsage } from './stores.js';
 import { ClusterUserStore } from './users.js';
@@ -71,6 +72,7 @@ export async function openClusterStorage(dir: string, options: ClusterOptions): 
     const now = options.now ?? Date.now;
     const running = applier;
     const nc = link.nc;
+    const peers = new Peers(nc, `${link.stream}.peers`, node.id);
     return {
       path: local.path,
       log: new ClusterEventLog(model.log, node, epoch, now),
@@ -86,7 +88,9 @@ export async function openClusterStorage(dir: string, options: ClusterOptions): 
       usedBytes: () => local.usedBytes(),
       sync: () => node.sync(),
       state: () => node.state(),
+      peers,
       async close() {
+        peers.close();
         await running.stop();
         await nc.close().catch(() => {});
         await local.close();
