@@ -17,6 +17,9 @@ interface Ack {
   at: number;
 }
 
+/** Writers still running: stopped after each test, also one that failed before its own stop(). */
+const running = new Set<Writer>();
+
 /** Sequential inserts, each retried on the next node until acknowledged (one Idempotency-Key per write). */
 class Writer {
   acks: Ack[] = [];
@@ -30,6 +33,7 @@ class Writer {
     private readonly jwt: string,
     private readonly retry = true,
   ) {
+    running.add(this);
     this.done = this.run();
   }
 
@@ -66,6 +70,7 @@ class Writer {
   async stop() {
     this.stopped = true;
     await this.done;
+    running.delete(this);
   }
 
   /** The longest wait between two acknowledged writes. */
@@ -105,6 +110,7 @@ async function checkNothingLost(url: string, jwt: string, acks: Ack[]) {
 describe.skipIf(SKIP_NATS)('cluster faults', () => {
   let c: BrokerCluster | undefined;
   afterEach(async () => {
+    for (const writer of running) await writer.stop();
     await c?.stop();
     c = undefined;
   }, 60_000);

@@ -16,7 +16,7 @@ describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
   let B: string;
   let C: string;
   beforeAll(async () => {
-    c = await startCluster({ args: ['--max_streams_per_user', '2'] });
+    c = await startCluster({ args: ['--max_streams_per_user', '4'] });
     [A, B, C] = c.urls as [string, string, string];
   }, 120_000);
   afterAll(async () => {
@@ -130,31 +130,34 @@ describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
 
   it('the per-user stream limit counts the streams open on every node', async () => {
     const u = await makeUser(A, { tenant_name: 't-limit' });
-    const first = openSse(A, u.jwt);
-    const second = openSse(B, u.jwt);
+    // 4 allowed: one on A, two on B, one on C; the 5th, wherever it opens, is refused.
+    const open = [openSse(A, u.jwt), openSse(B, u.jwt), openSse(B, u.jwt), openSse(C, u.jwt)];
     try {
-      await Promise.all([first, second].map((s) => s.waitFor((r) => r.status === 200)));
-      let third = openSse(C, u.jwt);
-      await third.waitFor((r) => r.status !== 0);
-      expect(third.status).toBe(429);
-      third.close();
-      // One closed on A frees a place, wherever the next one opens.
-      first.close();
+      await Promise.all(open.map((s) => s.waitFor((r) => r.status === 200)));
       await waitUntil(
         async () => {
-          third = openSse(C, u.jwt);
-          await third.waitFor((r) => r.status !== 0);
-          if (third.status === 200) return true;
-          third.close();
-          return false;
+          const fifth = openSse(C, u.jwt);
+          await fifth.waitFor((r) => r.status !== 0);
+          fifth.close();
+          return fifth.status === 429;
+        },
+        5_000,
+        'a 5th stream refused on C',
+      );
+      // One closed on A frees a place, wherever the next one opens.
+      open[0]!.close();
+      await waitUntil(
+        async () => {
+          const next = openSse(C, u.jwt);
+          await next.waitFor((r) => r.status !== 0);
+          next.close();
+          return next.status === 200;
         },
         10_000,
         'a stream on C after one closed on A',
       );
-      third.close();
     } finally {
-      first.close();
-      second.close();
+      for (const s of open) s.close();
     }
   });
 
