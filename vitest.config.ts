@@ -1,14 +1,30 @@
 import { defineConfig } from 'vitest/config';
 
+// Two projects in one run, sharing its workers: every test on one node (LMDB), and the identity and
+// realtime route suites again with each broker a cluster node (`--nats` on a real single-server JetStream,
+// --nats_replicas 1; test/helpers/nats-mode.ts). The same files, unchanged: one behaviour, two engines.
+// `npx vitest run --project cluster` runs only the second.
+const shared = { testTimeout: 30_000, hookTimeout: 30_000 };
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
     // Each file starts its own servers on ephemeral ports in temp dirs, so files run in parallel. Most of a
     // file's time is spent waiting (timers, child processes, fsync), so 3 files at once on 2 cores cut
     // the run from ~610 s to ~420 s (vitest's default here is cores - 1 = 1, i.e. one file at a time).
     pool: 'forks',
     maxWorkers: 3,
+    projects: [
+      { test: { ...shared, name: 'node', include: ['test/**/*.test.ts'] } },
+      {
+        test: {
+          ...shared,
+          name: 'cluster',
+          include: ['test/identity/**/*.test.ts', 'test/realtime/**/*.test.ts'],
+          env: { BROKER_TEST_NATS: '1' },
+          // Cluster mode without nats-server is no cluster mode: it fails; and it stops the servers.
+          setupFiles: ['test/helpers/nats-setup.ts'],
+        },
+      },
+    ],
   },
 });

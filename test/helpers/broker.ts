@@ -59,7 +59,7 @@ export async function startBroker(
 ): Promise<TestBroker> {
   const dir = options.dir ?? tempDir();
   const db = (overrides.db as string | undefined) ?? join(dir, 'db');
-  // BROKER_TEST_NATS=1 (vitest.cluster.config.ts): the same broker as a cluster node on its own nats-server.
+  // BROKER_TEST_NATS=1 (project "cluster"): the same broker as a cluster node on its own nats-server.
   const nats = (overrides as Record<string, unknown>).nats === undefined ? await natsFor(db) : undefined;
   const config = resolveConfig({
     port: 0,

@@ -1,4 +1,4 @@
-// vitest setup file of vitest.cluster.config.ts: after each test file, the nats-servers its brokers used stop.
+// vitest setup file of project "cluster" (vitest.config.ts): after each file, the nats-servers it used stop.
 import { afterAll } from 'vitest';
 import { natsServerBinary } from './nats.js';
 import { stopNatsServers } from './nats-mode.js';
