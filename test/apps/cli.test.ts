@@ -5,7 +5,10 @@ import { ADMIN, killAfterTest, runCli, spawnBroker, testDir } from '../helpers/b
 import { call } from './support.js';
 
 describe('broker apps', () => {
-  it('creates an app and a key on a running broker; --help documents the subcommands', async () => {
+  // Six CLI processes and a broker, each loading the whole program: 30 s is short on a loaded 2-core machine.
+  it('creates an app and a key on a running broker; --help documents the subcommands', {
+    timeout: 120_000,
+  }, async () => {
     const dir = testDir();
     const broker = killAfterTest(await spawnBroker(['--db', join(dir, 'db'), '--admin_token', ADMIN]));
     const env = { BROKER_ADMIN_TOKEN: ADMIN };
