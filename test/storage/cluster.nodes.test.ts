@@ -3,6 +3,7 @@
 // HTTP scenarios are test/cluster/'s; these prove the engine beneath them.
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { user as contractUser } from './users.contract.js';
 import { NoQuorumError, WriteTooLargeError } from '../../src/storage/errors.js';
 import type { EventRecord } from '../../src/storage/event-log.js';
 import type { Storage } from '../../src/storage/storage.js';
@@ -23,26 +24,7 @@ async function nodes(n: number, stream = freshStream()): Promise<Storage[]> {
   return out;
 }
 
-const user = (username: string, id: string): UserRecord => ({
-  id,
-  username,
-  password: '$argon2id$fake',
-  totp: '',
-  revoked: false,
-  tenant_name: 't',
-  email: null,
-  scopes: null,
-  data: null,
-  two_factor: null,
-  token_version: 0,
-  totp_last_step: 0,
-  reset: null,
-  failures: 0,
-  locked_until: 0,
-  recovery_codes: [],
-  created_at: 1,
-  updated_at: 1,
-});
+const user = (username: string, id: string): UserRecord => contractUser(username, { id, totp: '', data: null });
 
 describe('cluster engine: several nodes on one stream', () => {
   it('an append on one node is announced on every node, with the same id, in id order, once', async () => {

@@ -13,7 +13,8 @@ export interface OpenedUsers {
 export type UserStoreFactory = () => Promise<OpenedUsers>;
 
 let n = 0;
-function user(username: string, fields: Partial<UserRecord> = {}): UserRecord {
+/** A user record with every field set (other store tests build theirs with it too). */
+export function user(username: string, fields: Partial<UserRecord> = {}): UserRecord {
   return {
     id: `id-${++n}`,
     username,
