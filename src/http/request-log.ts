@@ -10,6 +10,9 @@ import { LogController, type FastifyInstance } from 'fastify';
 const LOGGED_PARAMS = new Set(['after', 'limit', 'event', 'events', 'before', 'order', 'last_event_id', 'epoch']);
 // Topic names (realtime/topics/) are not secrets; a topic token in `?token=` stays redacted.
 for (const name of ['topic', 'topics']) LOGGED_PARAMS.add(name);
+// The dashboard's reads: tenants, offsets, platforms and app ids are not secrets (its user search q= stays
+// redacted: it may be an email).
+for (const name of ['tenant', 'offset', 'platform', 'app_id']) LOGGED_PARAMS.add(name);
 
 function decodedName(part: string): string | undefined {
   const eq = part.indexOf('=');
