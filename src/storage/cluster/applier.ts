@@ -3,7 +3,7 @@
 // restart resumes exactly where the last commit ended. Applies are issued without waiting for the
 // previous commit (lmdb runs transaction callbacks in order, each seeing the ones before), at most
 // MAX_IN_FLIGHT at a time, and pulled in bounded batches: memory stays bounded during a catch-up.
-import type { JsMsg } from '@nats-io/jetstream';
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Signal } from '../../lib/signal.js';
 import type { UserChangeEvent } from '../users.js';
 import { apply, type Applied, type ReadModel } from './apply.js';
@@ -18,6 +18,32 @@ export const STREAM_KEY = 'cluster:stream';
 const MAX_IN_FLIGHT = 512;
 const BATCH = 256;
 const PROGRESS_MS = 5_000;
+/** How often the watchdog looks (and asks the stream's last sequence). */
+const CHECK_MS = 500;
+/** A consumer that applies nothing this long while the stream holds more is taken for dead. */
+const STALL_MS = 2_000;
+/** Making a consumer needs the stream's leader: without one, give up and try again. */
+const START_MS = 2_000;
+
+/** `work`, or a timeout error after `ms` (a late result is handed to `drop`). */
+async function within<T>(work: Promise<T>, ms: number, drop: (late: T) => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let late = false;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          late = true;
+          reject(new Error(`no consumer within ${ms} ms`));
+        }, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (late) void work.then(drop, () => {});
+  }
+}
 
 interface Outcome {
   resolve(value: unknown): void;
@@ -78,10 +104,15 @@ export class Applier {
 
   start(): void {
     this.running = this.run();
+    this.timer = setInterval(() => this.check(), CHECK_MS);
+    this.timer.unref();
+    void this.watchConnection();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.timer);
+    this.dropped?.();
     this.messages?.stop();
     this.wake?.();
     await this.running;
@@ -90,29 +121,116 @@ export class Applier {
 
   private wake: (() => void) | undefined;
   private messages: { stop(): void } | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** When `applied` last moved, or a consumer last started (a stall is measured from there). */
+  private movedAt = Date.now();
+  private asking = false;
 
-  /** Consumes for ever; a broken consumer (a lost connection, a leader change) starts again after the last applied. */
+  /**
+   * Consumes for ever. The client library's own recovery of an ordered consumer does not survive every
+   * fault (its consumer lives on the stream leader, and a reconnect to another server or a new leader can
+   * leave it silent for good), so this loop owns recovery: any broken or silent consumer is dropped and a
+   * new one starts after the last sequence applied here.
+   */
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        const consumer = await this.link.js.consumers.get(this.link.stream, { opt_start_seq: this.applied + 1 });
-        const messages = await consumer.consume({ max_messages: BATCH });
+        this.movedAt = Date.now();
+        const messages = await within(
+          (async () => {
+            const consumer = await this.link.js.consumers.get(this.link.stream, { opt_start_seq: this.applied + 1 });
+            return consumer.consume({ max_messages: BATCH, expires: 5_000, idle_heartbeat: 1_000 });
+          })(),
+          START_MS,
+          (late) => late.stop(),
+        );
         this.messages = messages;
         if (this.stopped) messages.stop();
-        for await (const msg of messages) {
-          if (this.stopped) break;
-          await this.take(msg);
+        void this.watchConsumer(messages);
+        // Raced with the restart: a consumer on a dead link may never end its iteration, even when stopped.
+        const dropped = new Promise<undefined>((resolve) => {
+          this.dropped = () => resolve(undefined);
+        });
+        const it = messages[Symbol.asyncIterator]();
+        for (;;) {
+          const next = await Promise.race([it.next(), dropped]);
+          if (!next || next.done || this.stopped || this.messages !== messages) break;
+          await this.take(next.value);
         }
       } catch (err) {
         if (this.stopped) break;
         this.log(`cluster: the stream consumer stopped (${(err as Error).message}); starting again`);
       }
       if (this.stopped) break;
+      const restarted = this.restarting;
+      this.restarting = false;
+      if (restarted) continue;
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        setTimeout(resolve, 1_000);
+        setTimeout(resolve, 250);
       });
     }
+  }
+
+  private restarting = false;
+  private dropped: (() => void) | undefined;
+  private gapAt = 0;
+
+  /** Drops the current consumer: the loop starts a new one after the last sequence applied. */
+  private restart(why: string): void {
+    if (this.stopped || !this.messages) return;
+    this.log(`cluster: restarting the stream consumer (${why}) after sequence ${this.applied}`);
+    const messages = this.messages;
+    this.messages = undefined;
+    this.restarting = true;
+    this.dropped?.();
+    messages.stop();
+  }
+
+  /** Missed heartbeats or a consumer gone: the library would try to mend it; a new one is surer. */
+  private async watchConsumer(messages: ConsumerMessages): Promise<void> {
+    try {
+      for await (const s of messages.status()) {
+        if (this.messages !== messages) return;
+        if (s.type === 'heartbeats_missed' || s.type === 'consumer_deleted' || s.type === 'no_responders') {
+          this.restart(s.type);
+          return;
+        }
+      }
+    } catch {
+      /* the consumer ended */
+    }
+  }
+
+  /** After a reconnect (maybe to another server) the consumer's pulls went to a dead link: start anew. */
+  private async watchConnection(): Promise<void> {
+    for await (const status of this.link.nc.status()) {
+      if (this.stopped) return;
+      if (status.type === 'reconnect') this.restart('NATS reconnected');
+    }
+  }
+
+  /**
+   * The watchdog: learns the stream's last sequence now and then, and restarts a consumer that has not
+   * moved `applied` for STALL_MS while the stream holds more (a silent consumer no event reported).
+   */
+  private check(): void {
+    if (this.stopped) return;
+    if (this.last > this.applied && this.issued === this.applied && Date.now() - this.movedAt > STALL_MS) {
+      this.movedAt = Date.now();
+      this.restart(`no progress for ${STALL_MS} ms, the stream is at ${this.last}`);
+    }
+    if (this.asking || this.link.nc.isClosed()) return;
+    this.asking = true;
+    this.link.jsm.streams
+      .info(this.link.stream)
+      .then((info) => {
+        if (info.state.last_seq > this.last) this.last = info.state.last_seq;
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.asking = false;
+      });
   }
 
   halt(): void {
@@ -123,6 +241,13 @@ export class Applier {
     const seq = msg.seq;
     // Redelivered after a restart of the consumer: already in this commit chain.
     if (seq <= this.issued) return;
+    // A sequence skipped (a consumer mended from a wrong cursor) is never applied past: start again from
+    // the last applied. Met again right after a new consumer, the gap is in the stream itself.
+    if (seq > this.issued + 1 && this.gapAt !== seq) {
+      this.gapAt = seq;
+      this.restart(`sequence ${seq} came after ${this.issued}`);
+      return;
+    }
     if (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight.shift();
     this.issued = seq;
     let message: ReturnType<typeof decode> | undefined;
@@ -160,6 +285,7 @@ export class Applier {
   private settle(seq: number, from: string | undefined, applied: Applied | undefined, failed: boolean, err?: unknown) {
     applied?.after?.(failed);
     if (!failed) {
+      if (seq > this.applied) this.movedAt = Date.now();
       this.applied = Math.max(this.applied, seq);
       if (applied?.userChange) this.userChanges.emit(applied.userChange);
       while (this.seqWaiters.length > 0 && this.seqWaiters[0].seq <= this.applied) this.seqWaiters.shift()!.resolve();

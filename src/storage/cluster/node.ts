@@ -12,9 +12,11 @@ import { encode, FORMAT_VERSION, type WriteOp, writeSubject } from './messages.j
 /** Past this, a write answers 503 (the ack and the apply each get a part; never a hang past 10 s). */
 const APPLY_TIMEOUT_MS = 3_000;
 /** How long a write may wait for the stream's ack (a barrier and the apply come beside it, under 10 s). */
-const PUBLISH_BUDGET_MS = 4_500;
+const PUBLISH_BUDGET_MS = 4_000;
+/** One publish attempt: an ack lost with a dead server is asked again soon (same message id). */
+const ATTEMPT_MS = 1_500;
 /** A barrier that cannot reach the stream lets the request read the local model (reads keep working). */
-const BARRIER_WAIT_MS = 5_000;
+const BARRIER_WAIT_MS = 2_500;
 /** After a barrier failed, requests skip it for this long instead of each waiting for the timeout. */
 const BARRIER_BACKOFF_MS = 3_000;
 /** What a message's headers and framing take beside its body. */
@@ -85,7 +87,7 @@ export class ClusterNode {
     let last: unknown;
     while (Date.now() < deadline) {
       try {
-        const timeout = Math.max(500, Math.min(2_000, deadline - Date.now()));
+        const timeout = Math.max(500, Math.min(ATTEMPT_MS, deadline - Date.now()));
         return (await this.link.js.publish(writeSubject(this.link.stream), body, { msgID: from, timeout })).seq;
       } catch (err) {
         last = err;
@@ -118,10 +120,19 @@ export class ClusterNode {
 
   private async round(): Promise<void> {
     if (Date.now() - this.barrierFailedAt < BARRIER_BACKOFF_MS) return;
+    // The whole round (the question and the wait) is bounded: a write behind it still answers within 10 s.
+    const deadline = Date.now() + BARRIER_WAIT_MS;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const last = (await this.link.jsm.streams.info(this.link.stream)).state.last_seq;
+      const info = await Promise.race([
+        this.link.jsm.streams.info(this.link.stream),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no stream info in time')), BARRIER_WAIT_MS);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      const last = info.state.last_seq;
       if (last > this.applier.last) this.applier.last = last;
-      await this.waitApplied(last, BARRIER_WAIT_MS);
+      await this.waitApplied(last, Math.max(1, deadline - Date.now()));
     } catch {
       this.barrierFailedAt = Date.now();
     }
