@@ -261,6 +261,8 @@ describe.skipIf(SKIP_NATS)('cluster faults', () => {
     const final = await allEvents(B, u.jwt);
     const refusedOnes = final.filter((e) => e.data.i < 0);
     expect(refusedOnes.map((e) => e.data).sort((x, y) => y.i - x.i)).toEqual([{ i: -1 }, { i: -2 }, { i: -3 }]);
+    for (let k = 0; k < 3; k++)
+      await waitUntil(async () => (await c!.state(k))?.ready === true, 30_000, `node ${k} ready`);
     for (const url of c.urls) {
       const events = await checkNothingLost(url, u.jwt, [...writer.acks, ...after.acks]);
       expect(events).toEqual(final);

@@ -24,6 +24,8 @@ const CHECK_MS = 500;
 const STALL_MS = 2_000;
 /** Making a consumer needs the stream's leader: without one, give up and try again. */
 const START_MS = 2_000;
+/** The watchdog's question about the stream's last sequence gets this long. */
+const ASK_MS = 2_000;
 
 /** `work`, or a timeout error after `ms` (a late result is handed to `drop`). */
 async function within<T>(work: Promise<T>, ms: number, drop: (late: T) => void): Promise<T> {
@@ -125,6 +127,8 @@ export class Applier {
   /** When `applied` last moved, or a consumer last started (a stall is measured from there). */
   private movedAt = Date.now();
   private asking = false;
+  /** Stream questions in a row that got no answer. */
+  private unanswered = 0;
 
   /**
    * Consumes for ever. The client library's own recovery of an ordered consumer does not survive every
@@ -202,11 +206,13 @@ export class Applier {
     }
   }
 
-  /** After a reconnect (maybe to another server) the consumer's pulls went to a dead link: start anew. */
+  /** After a reconnect the consumer gets STALL_MS to show it still delivers. */
   private async watchConnection(): Promise<void> {
     for await (const status of this.link.nc.status()) {
       if (this.stopped) return;
-      if (status.type === 'reconnect') this.restart('NATS reconnected');
+      // Not a restart: the consumer lives on the stream leader and usually goes on through the new link, while
+      // making a new one needs the meta leader (maybe the server just lost). The watchdog sees one that does not.
+      if (status.type === 'reconnect') this.movedAt = Date.now();
     }
   }
 
@@ -222,13 +228,27 @@ export class Applier {
     }
     if (this.asking || this.link.nc.isClosed()) return;
     this.asking = true;
-    this.link.jsm.streams
-      .info(this.link.stream)
+    let timer: NodeJS.Timeout | undefined;
+    Promise.race([
+      this.link.jsm.streams.info(this.link.stream),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no stream info in time')), ASK_MS);
+      }),
+    ])
       .then((info) => {
+        this.unanswered = 0;
         if (info.state.last_seq > this.last) this.last = info.state.last_seq;
       })
-      .catch(() => {})
+      .catch(() => {
+        // Connected yet never answered (a link to a dead server not noticed yet): go to another server.
+        if (++this.unanswered >= 4 && !this.link.nc.isClosed()) {
+          this.unanswered = 0;
+          this.log('cluster: NATS answers nothing on this connection; reconnecting');
+          this.link.nc.reconnect().catch(() => {});
+        }
+      })
       .finally(() => {
+        clearTimeout(timer);
         this.asking = false;
       });
   }

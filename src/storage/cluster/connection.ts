@@ -71,6 +71,9 @@ export async function connectNats(options: NatsOptions): Promise<NatsLink> {
       // A node keeps trying for ever: its reads keep working meanwhile, its writes answer 503.
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
+      // A server that dies without closing its socket is found out in seconds, not after the default 2 minutes.
+      pingInterval: 2_000,
+      maxPingOut: 2,
       timeout: 10_000,
     });
   } catch (err) {
