@@ -47,8 +47,8 @@ export const noQuorum = () =>
   new BrokerError(
     503,
     'NO_QUORUM',
-    'the cluster did not confirm the write in time (no JetStream quorum or NATS unreachable): retry ' +
-      '(with the same Idempotency-Key where the route takes one); reads still work',
+    'the cluster did not confirm the write in time (no JetStream quorum or NATS unreachable); it may ' +
+      'still land, once and whole: retry with the same Idempotency-Key where the route takes one; reads still work',
     { 'retry-after': '2' },
   );
 
