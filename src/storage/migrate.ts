@@ -59,6 +59,8 @@ export async function migrate(source: Storage, target: Storage, options: Migrate
 
   // The keys signing biscuits and topic tokens: a token issued before the move still verifies after it.
   const secrets = await source.secrets.load({});
+  // The JWT secret and the admin token: the target keeps none yet, so these become its own.
+  await target.secrets.load({ jwtSecret: secrets.jwtSecret, adminToken: secrets.adminToken });
   if (secrets.biscuitPrivateKey) await target.secrets.saveBiscuitKey(secrets.biscuitPrivateKey);
   if (secrets.topicPrivateJwk) await target.secrets.saveTopicKey(secrets.topicPrivateJwk);
   progress('secrets');

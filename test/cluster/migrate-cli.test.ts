@@ -42,6 +42,11 @@ describe.skipIf(SKIP_NATS)('broker migrate', () => {
         expect(cluster.users.list().map((u) => u.username)).toEqual(['alice', 'bob']);
         expect(eventsOf(cluster, 'tenant-a')).toEqual(eventsOf(source, 'tenant-a'));
         expect(eventsOf(cluster, 'tenant-a')).toHaveLength(30);
+        // The old server's JWT secret and admin token are the cluster's: its tokens keep working.
+        const kept = await source.secrets.load({});
+        const moved = await cluster.secrets.load({});
+        expect(moved.jwtSecret).toBe(kept.jwtSecret);
+        expect(moved.adminToken).toBe(kept.adminToken);
       } finally {
         await cluster.close();
         await source.close();

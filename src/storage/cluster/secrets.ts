@@ -21,11 +21,13 @@ export class ClusterSecretStore implements SecretStore {
   ) {}
 
   async load(given: { jwtSecret?: string; adminToken?: string }): Promise<StoredSecrets> {
+    // A secret given to a node while the cluster keeps none is offered as the cluster's (broker migrate
+    // offers the old server's this way, so its tokens and admin token keep working); else one generated.
     const offer: Record<string, string> = {};
-    if (given.jwtSecret === undefined && !kept(this.db, 'jwt_secret'))
-      offer.jwt_secret = randomBytes(32).toString('base64url');
+    if (!kept(this.db, 'jwt_secret')) offer.jwt_secret = given.jwtSecret ?? randomBytes(32).toString('base64url');
     let adminTokenFile: string | undefined;
-    if (given.adminToken === undefined && !kept(this.db, 'admin_token')) {
+    if (given.adminToken !== undefined && !kept(this.db, 'admin_token')) offer.admin_token = given.adminToken;
+    else if (given.adminToken === undefined && !kept(this.db, 'admin_token')) {
       offer.admin_token = randomBytes(32).toString('base64url');
       // Written before it is offered (a failed write offers no token nobody was told), removed if
       // another node's offer came first.
