@@ -74,6 +74,7 @@ export class Login {
       } else {
         accepted = false;
         await this.store.update(username, (u) => {
+          accepted = false; // a change may run again (UserStore.update): only its last run counts
           // In the transaction, so that one code cannot log in twice concurrently.
           if (!unchanged(u) || !consume(u, factor)) return false;
           accepted = true;

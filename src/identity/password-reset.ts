@@ -58,6 +58,7 @@ export class PasswordResets {
     const hashed = sha256(code);
     let admitted = false;
     const user = await this.store.update(username, (u) => {
+      admitted = false; // a change may run again (UserStore.update): only its last run counts
       const pending = u.reset;
       if (!pending || pending.expires_at <= now || pending.attempts >= RESET_MAX_ATTEMPTS) return false;
       pending.attempts++;
@@ -67,6 +68,7 @@ export class PasswordResets {
     const hash = await hashPassword(password);
     let accepted = false;
     await this.store.update(username, (u) => {
+      accepted = false;
       // Re-checked after the hash's await: two resets racing with one code, only one wins.
       if (!u.reset || !matches(u.reset.hash, hashed) || u.reset.expires_at <= now) return false;
       accepted = true;

@@ -71,10 +71,8 @@ export class SelfService {
     const secret = newTotpSecret();
     let refused = false;
     await this.store.update(username, (u) => {
-      if (u.two_factor) {
-        refused = true;
-        return false;
-      }
+      refused = u.two_factor === true; // a change may run again (UserStore.update): only its last run counts
+      if (refused) return false;
       u.totp = secret;
       u.totp_last_step = 0;
     });

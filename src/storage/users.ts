@@ -96,7 +96,9 @@ export interface UserStore {
   /**
    * Read-modify-write in one transaction; undefined when there is no such user. A change that returns
    * false writes nothing (a check that refused) and the update answers the record as it is. A change to
-   * an email another user holds throws EmailTakenError and writes nothing.
+   * an email another user holds throws EmailTakenError and writes nothing. The change may run more than
+   * once (a cluster node runs it again on the fresh record after a concurrent write), and only its last
+   * run counts: a flag it sets for the caller must be set on every run, not only on one path.
    */
   update(username: string, change: UserChange): Promise<UserRecord | undefined>;
   list(): UserRecord[];

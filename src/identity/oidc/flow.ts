@@ -165,6 +165,7 @@ export class OidcFlow {
       let accepted = false;
       if (factor)
         await store.update(state.username, (u) => {
+          accepted = false; // a change may run again (UserStore.update): only its last run counts
           if (!current(u) || !consume(u, factor)) return false;
           accepted = true;
           u.failures = 0;
