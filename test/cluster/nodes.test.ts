@@ -5,18 +5,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN } from '../helpers/broker.js';
 import { startCluster, type BrokerCluster } from '../helpers/cluster.js';
-import { basic, bearer, makeUser, post } from '../helpers/http.js';
+import { basic, bearer, get, makeUser, post } from '../helpers/http.js';
 import { SKIP_NATS } from '../helpers/nats.js';
 import { openSse } from '../helpers/sse.js';
 import { waitUntil } from '../helpers/wait.js';
+import { type BackendKey, WsClient, backendKey, sign } from '../topics/support.js';
 
 describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
   let c: BrokerCluster;
   let A: string;
   let B: string;
   let C: string;
+  let key: BackendKey;
   beforeAll(async () => {
-    c = await startCluster({ args: ['--max_streams_per_user', '4'] });
+    key = await backendKey();
+    c = await startCluster({ args: ['--max_streams_per_user', '4', '--topic_public_key', key.pem] });
     [A, B, C] = c.urls as [string, string, string];
   }, 120_000);
   afterAll(async () => {
@@ -99,6 +102,48 @@ describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
     expect(Date.now() - t0).toBeLessThan(2000);
     const login = await post(C, '/login', { username: u.username, password: u.password });
     expect(login.status).not.toBe(200);
+  });
+
+  it("/logout on A closes the user's stream open on B within 2 s, and B refuses the token", async () => {
+    const u = await makeUser(A, { tenant_name: 't-logout' });
+    const onB = openSse(B, u.jwt);
+    try {
+      await onB.waitFor((r) => r.status === 200);
+      const out = await post(A, '/logout', {}, bearer(u.jwt));
+      expect(out.status).toBe(200);
+      const t0 = Date.now();
+      await onB.waitFor((r) => r.ended, 2000);
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect((await post(B, '/insert', { event: 'x', data: 1 }, bearer(u.jwt))).status).toBe(401);
+    } finally {
+      onB.close();
+    }
+  });
+
+  it('presence asked on C counts a WebSocket subscriber on A and an SSE subscriber on B', async () => {
+    const token = (sub: string) => sign(key, { topics: ['lobby'], scope: 'subscribe', sub });
+    const ask = async (node: string) =>
+      (await get(node, `/presence?topic=lobby&token=${await token('asker')}`)).body as {
+        connections: number;
+        subscribers: string[];
+      };
+    const ws = new WsClient(A);
+    const sse = openSse(B, undefined, { query: `topics=lobby&token=${await token('bob')}` });
+    try {
+      await ws.open();
+      ws.send(`/subscribe lobby ${await token('alice')}`);
+      await sse.waitFor((r) => r.status === 200);
+      await waitUntil(async () => (await ask(C)).connections === 2, 10_000, 'presence on C counts A and B');
+      expect(await ask(C)).toEqual({ topic: 'lobby', connections: 2, subscribers: ['alice', 'bob'] });
+      // Every node answers the same.
+      for (const node of [A, B]) expect(await ask(node)).toEqual(await ask(C));
+      ws.close();
+      await waitUntil(async () => (await ask(C)).connections === 1, 10_000, 'the WebSocket on A gone');
+      expect((await ask(C)).subscribers).toEqual(['bob']);
+    } finally {
+      ws.close();
+      sse.close();
+    }
   });
 
   it('concurrent create_user of one name on 3 nodes creates exactly one', async () => {
