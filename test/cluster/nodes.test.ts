@@ -2,6 +2,9 @@
 // what every other node decides on next (logins, lockouts, unique names, the stream limit), and the
 // realtime log is the same on all of them (fan-out in id order, once; Last-Event-ID resumes anywhere;
 // a revoke on one node ends the user's streams on the others).
+import { createHash } from 'node:crypto';
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN } from '../helpers/broker.js';
 import { startCluster, type BrokerCluster } from '../helpers/cluster.js';
@@ -117,6 +120,27 @@ describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
       expect((await post(B, '/insert', { event: 'x', data: 1 }, bearer(u.jwt))).status).toBe(401);
     } finally {
       onB.close();
+    }
+  });
+
+  it('a deny entry of an older node (no username in the message) still denies the token on every node', async () => {
+    const u = await makeUser(A, { tenant_name: 't-old-deny' });
+    // The entry as the deny list keys it: the token's own exp and its sha256.
+    const { exp } = JSON.parse(Buffer.from(u.jwt.split('.')[1]!, 'base64url').toString());
+    const hash = createHash('sha256').update(u.jwt).digest('base64url');
+    const nc = await connect({ servers: c.nats.nodes.map((n) => n.url) });
+    try {
+      const old = { op: 'denied.add', hash, exp, v: 1, from: 'older-node:1' };
+      await jetstream(nc, { timeout: 5000 }).publish('BROKER.w', JSON.stringify(old));
+    } finally {
+      await nc.close();
+    }
+    for (const node of [A, B, C]) {
+      await waitUntil(
+        async () => (await post(node, '/insert', { event: 'x', data: 1 }, bearer(u.jwt))).status === 401,
+        5_000,
+        `the token denied on ${node}`,
+      );
     }
   });
 
