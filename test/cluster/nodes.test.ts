@@ -170,6 +170,34 @@ describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
     }
   });
 
+  it('presence lists the same bounded cut of sub claims on every node: the sorted first within 256 KB', async () => {
+    // 48 subscribers of 6 KB claims, half on A and half on B: 288 KB of claims, more than one answer lists.
+    const names = Array.from({ length: 48 }, (_, i) => `s${String(i).padStart(2, '0')}${'x'.repeat(6000)}`);
+    const streams = await Promise.all(
+      names.map(async (sub, i) =>
+        openSse(i % 2 ? B : A, await sign(key, { topics: ['crowd'], scope: 'subscribe', sub }), {
+          query: 'topics=crowd',
+        }),
+      ),
+    );
+    const asker = await sign(key, { topics: ['crowd'], scope: 'broadcast' });
+    const ask = async (node: string) => (await get(node, `/presence?topic=crowd&token=${asker}`)).body;
+    try {
+      await Promise.all(streams.map((s) => s.waitFor((r) => r.status === 200)));
+      await waitUntil(async () => (await ask(C)).connections === 48, 15_000, 'presence on C counts all 48');
+      const listed: string[] = (await ask(C)).subscribers;
+      const LIMIT = 256 * 1024;
+      expect(listed.length).toBeGreaterThan(30);
+      expect(listed).toEqual(names.slice(0, listed.length));
+      expect(JSON.stringify(listed).length).toBeLessThanOrEqual(LIMIT);
+      expect(JSON.stringify(names.slice(0, listed.length + 1)).length).toBeGreaterThan(LIMIT);
+      for (const node of [A, B])
+        expect(await ask(node)).toEqual({ topic: 'crowd', connections: 48, subscribers: listed });
+    } finally {
+      for (const s of streams) s.close();
+    }
+  });
+
   it('concurrent create_user of one name on 3 nodes creates exactly one', async () => {
     for (let round = 0; round < 3; round++) {
       const username = `same${round}`;
