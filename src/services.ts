@@ -114,7 +114,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
       if (kept) topicTokens = await TopicTokens.create({ ...topicOptions, privateJwk: kept });
     }
     const idempotency = new Idempotency(log.idempotency, now);
-    const topics = new Topics({ log, hub, tokens: topicTokens, idempotency });
+    const topics = new Topics({ log, hub, tokens: topicTokens, idempotency, otherNodes: storage.peers });
 
     const usedBytes = () => storage.usedBytes();
     const metricSources = { hub, log, login, attempts: identity.attempts, usedBytes, mapSize: config.map_size };

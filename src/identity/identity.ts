@@ -57,7 +57,7 @@ export class Identity {
   ) {
     const { now } = options;
     const attempts = new LoginAttempts(store, now);
-    this.sessions = new Sessions(store);
+    this.sessions = new Sessions(store, accounts.deniedTokens);
     this.sessionEnded = this.sessions.sessionEnded;
     this.users = new Users(store, this.sessions, options);
     this.twoFactor = new TwoFactor(store, this.users, now);

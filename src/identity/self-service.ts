@@ -119,12 +119,14 @@ export class SelfService {
   /**
    * Ends this token: its hash goes on the deny list until the token's own expiry (then prune drops it).
    * The user's open streams close too, since a stream does not know which token opened it; those opened
-   * with another token still valid reconnect (the client does it by itself).
+   * with another token still valid reconnect (the client does it by itself). In a cluster every node
+   * ends them once it applies the deny entry (TokenDenylist.loggedOut); this node's end here is then a
+   * second, harmless one.
    */
   async logout(principal: Principal, jwt: string | undefined): Promise<void> {
     if (principal.exp === undefined || jwt === undefined)
       throw badRequest('only a Bearer token can be logged out of (logout_all ends every session)');
-    await this.denied.add(tokenHash(jwt), principal.exp);
+    await this.denied.add(tokenHash(jwt), principal.exp, principal.user.username);
     this.sessions.end(principal.user.username, 'logged out');
   }
 

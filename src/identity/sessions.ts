@@ -1,6 +1,7 @@
 // A user's sessions (tokens, Basic streams): whether one opened earlier is still the current one, and the
 // signal that ends them all, which the hub answers by closing that user's streams (services.ts).
 import { Signal } from '../lib/signal.js';
+import type { TokenDenylist } from '../storage/accounts.js';
 import type { UserChangeEvent, UserRecord, UserStore } from '../storage/users.js';
 
 /** Why a user's sessions must end now: the hub closes their streams. */
@@ -16,13 +17,18 @@ export class Sessions {
   /** A user's sessions ended (revoke, password or tenant change): every open stream of theirs must close. */
   readonly sessionEnded = new Signal<{ username: string; reason: SessionEndReason }>();
 
-  constructor(private readonly store: UserStore) {
+  constructor(
+    private readonly store: UserStore,
+    denied?: TokenDenylist,
+  ) {
     // Sessions end where the change is applied, not where it was asked for: in a cluster every node
     // applies every user write, so a revoke on one node closes the user's streams on all of them.
     store.changes.subscribe((change) => {
       const reason = endedBy(change);
       if (reason) this.end(change.username, reason);
     });
+    // A logout too (a token on the shared deny list): a stream does not know which token opened it.
+    denied?.loggedOut?.subscribe(({ username }) => this.end(username, 'logged out'));
   }
 
   /**

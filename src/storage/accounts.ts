@@ -1,5 +1,6 @@
 // The accounts' stores beside the users (identity/oidc/, identity/self-service.ts): external identities
 // linked to a user, and the tokens a user logged out of. LMDB implements them (lmdb/accounts.ts).
+import type { Signal } from '../lib/signal.js';
 
 /** One external identity (an OpenID provider's user) linked to a Broker user. */
 export interface IdentityLink {
@@ -33,7 +34,13 @@ export interface IdentityLinkStore {
 export interface TokenDenylist {
   /** Synchronous: a local read on every Bearer request. */
   has(hash: string, exp: number): boolean;
-  add(hash: string, exp: number): Promise<void>;
+  /** `username`: whose token it is, so that every cluster node ends that user's sessions (`loggedOut`). */
+  add(hash: string, exp: number, username?: string): Promise<void>;
+  /**
+   * A cluster node's: a logout applied here, from any node (identity/sessions.ts ends the user's sessions).
+   * One node has none: the logout ends the sessions itself, being the only node.
+   */
+  readonly loggedOut?: Signal<{ username: string }>;
   /** Drops the entries of tokens expired at `nowSeconds`, at most `limit` of them; how many went. */
   prune(nowSeconds: number, limit: number): Promise<number>;
 }

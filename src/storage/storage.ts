@@ -39,7 +39,14 @@ export interface Storage {
   close(): Promise<void>;
 }
 
-/** What the nodes of a cluster tell each other of their open streams (cluster/peers.ts). */
+/** One node's subscribers of a topic (GET /presence; realtime/topics/topics.ts cuts the list). */
+export interface TopicPresence {
+  connections: number;
+  /** Their distinct `sub` claims, sorted. */
+  subscribers: string[];
+}
+
+/** What the nodes of a cluster tell each other of their open streams and topics (cluster/peers.ts). */
 export interface PeerCounts {
   /** Announces, every second, what `counts` answers: this node's open streams per user. */
   start(counts: () => Iterable<[string, number]>): void;
@@ -49,6 +56,10 @@ export interface PeerCounts {
   changed(username: string, streams: number): void;
   /** The other nodes heard from in the last few seconds (their ids), at most MAX_PEERS. */
   nodes(): string[];
+  /** Answers the other nodes' presence questions with `local`: this node's subscribers of a topic. */
+  answerPresence(local: (topic: string) => TopicPresence): void;
+  /** The other nodes' subscribers of `topic`: the answers heard within a short wait (under a second). */
+  presenceOf(topic: string): Promise<TopicPresence[]>;
 }
 
 export interface ClusterState {

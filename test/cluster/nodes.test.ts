@@ -2,21 +2,27 @@
 // what every other node decides on next (logins, lockouts, unique names, the stream limit), and the
 // realtime log is the same on all of them (fan-out in id order, once; Last-Event-ID resumes anywhere;
 // a revoke on one node ends the user's streams on the others).
+import { createHash } from 'node:crypto';
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN } from '../helpers/broker.js';
 import { startCluster, type BrokerCluster } from '../helpers/cluster.js';
-import { basic, bearer, makeUser, post } from '../helpers/http.js';
+import { basic, bearer, get, makeUser, post } from '../helpers/http.js';
 import { SKIP_NATS } from '../helpers/nats.js';
 import { openSse } from '../helpers/sse.js';
 import { waitUntil } from '../helpers/wait.js';
+import { type BackendKey, WsClient, backendKey, sign } from '../topics/support.js';
 
 describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
   let c: BrokerCluster;
   let A: string;
   let B: string;
   let C: string;
+  let key: BackendKey;
   beforeAll(async () => {
-    c = await startCluster({ args: ['--max_streams_per_user', '4'] });
+    key = await backendKey();
+    c = await startCluster({ args: ['--max_streams_per_user', '4', '--topic_public_key', key.pem] });
     [A, B, C] = c.urls as [string, string, string];
   }, 120_000);
   afterAll(async () => {
@@ -99,6 +105,97 @@ describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
     expect(Date.now() - t0).toBeLessThan(2000);
     const login = await post(C, '/login', { username: u.username, password: u.password });
     expect(login.status).not.toBe(200);
+  });
+
+  it("/logout on A closes the user's stream open on B within 2 s, and B refuses the token", async () => {
+    const u = await makeUser(A, { tenant_name: 't-logout' });
+    const onB = openSse(B, u.jwt);
+    try {
+      await onB.waitFor((r) => r.status === 200);
+      const out = await post(A, '/logout', {}, bearer(u.jwt));
+      expect(out.status).toBe(200);
+      const t0 = Date.now();
+      await onB.waitFor((r) => r.ended, 2000);
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect((await post(B, '/insert', { event: 'x', data: 1 }, bearer(u.jwt))).status).toBe(401);
+    } finally {
+      onB.close();
+    }
+  });
+
+  it('a deny entry of an older node (no username in the message) still denies the token on every node', async () => {
+    const u = await makeUser(A, { tenant_name: 't-old-deny' });
+    // The entry as the deny list keys it: the token's own exp and its sha256.
+    const { exp } = JSON.parse(Buffer.from(u.jwt.split('.')[1]!, 'base64url').toString());
+    const hash = createHash('sha256').update(u.jwt).digest('base64url');
+    const nc = await connect({ servers: c.nats.nodes.map((n) => n.url) });
+    try {
+      const old = { op: 'denied.add', hash, exp, v: 1, from: 'older-node:1' };
+      await jetstream(nc, { timeout: 5000 }).publish('BROKER.w', JSON.stringify(old));
+    } finally {
+      await nc.close();
+    }
+    for (const node of [A, B, C]) {
+      await waitUntil(
+        async () => (await post(node, '/insert', { event: 'x', data: 1 }, bearer(u.jwt))).status === 401,
+        5_000,
+        `the token denied on ${node}`,
+      );
+    }
+  });
+
+  it('presence asked on C counts a WebSocket subscriber on A and an SSE subscriber on B', async () => {
+    const token = (sub: string) => sign(key, { topics: ['lobby'], scope: 'subscribe', sub });
+    const ask = async (node: string) =>
+      (await get(node, `/presence?topic=lobby&token=${await token('asker')}`)).body as {
+        connections: number;
+        subscribers: string[];
+      };
+    const ws = new WsClient(A);
+    const sse = openSse(B, undefined, { query: `topics=lobby&token=${await token('bob')}` });
+    try {
+      await ws.open();
+      ws.send(`/subscribe lobby ${await token('alice')}`);
+      await sse.waitFor((r) => r.status === 200);
+      await waitUntil(async () => (await ask(C)).connections === 2, 10_000, 'presence on C counts A and B');
+      expect(await ask(C)).toEqual({ topic: 'lobby', connections: 2, subscribers: ['alice', 'bob'] });
+      // Every node answers the same.
+      for (const node of [A, B]) expect(await ask(node)).toEqual(await ask(C));
+      ws.close();
+      await waitUntil(async () => (await ask(C)).connections === 1, 10_000, 'the WebSocket on A gone');
+      expect((await ask(C)).subscribers).toEqual(['bob']);
+    } finally {
+      ws.close();
+      sse.close();
+    }
+  });
+
+  it('presence lists the same bounded cut of sub claims on every node: the sorted first within 256 KB', async () => {
+    // 48 subscribers of 6 KB claims, half on A and half on B: 288 KB of claims, more than one answer lists.
+    const names = Array.from({ length: 48 }, (_, i) => `s${String(i).padStart(2, '0')}${'x'.repeat(6000)}`);
+    const streams = await Promise.all(
+      names.map(async (sub, i) =>
+        openSse(i % 2 ? B : A, await sign(key, { topics: ['crowd'], scope: 'subscribe', sub }), {
+          query: 'topics=crowd',
+        }),
+      ),
+    );
+    const asker = await sign(key, { topics: ['crowd'], scope: 'broadcast' });
+    const ask = async (node: string) => (await get(node, `/presence?topic=crowd&token=${asker}`)).body;
+    try {
+      await Promise.all(streams.map((s) => s.waitFor((r) => r.status === 200)));
+      await waitUntil(async () => (await ask(C)).connections === 48, 15_000, 'presence on C counts all 48');
+      const listed: string[] = (await ask(C)).subscribers;
+      const LIMIT = 256 * 1024;
+      expect(listed.length).toBeGreaterThan(30);
+      expect(listed).toEqual(names.slice(0, listed.length));
+      expect(JSON.stringify(listed).length).toBeLessThanOrEqual(LIMIT);
+      expect(JSON.stringify(names.slice(0, listed.length + 1)).length).toBeGreaterThan(LIMIT);
+      for (const node of [A, B])
+        expect(await ask(node)).toEqual({ topic: 'crowd', connections: 48, subscribers: listed });
+    } finally {
+      for (const s of streams) s.close();
+    }
   });
 
   it('concurrent create_user of one name on 3 nodes creates exactly one', async () => {

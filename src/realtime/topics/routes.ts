@@ -91,7 +91,7 @@ export async function topicRoutes(app: FastifyInstance, parts: TopicRouteParts):
   app.get<{ Querystring: Record<string, unknown> }>('/presence', async (req) => {
     const topic = checkTopic(single(req.query.topic));
     await topics.authorize(bearerOf(req), 'any', [topic]);
-    return topics.presence(topic);
+    return topics.presenceEverywhere(topic);
   });
 }
 

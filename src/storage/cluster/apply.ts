@@ -5,6 +5,7 @@
 // inside this one); what must not run twice or later (announcing an event, a user change) is returned as
 // `after`, called once the commit is over.
 import { sha256 } from '../../lib/digest.js';
+import type { Signal } from '../../lib/signal.js';
 import type { EventRecord } from '../event-log.js';
 import { ANSWER_WINDOW_MS } from '../idempotency.js';
 import type { Database } from '../lmdb/database.js';
@@ -20,6 +21,8 @@ export interface ReadModel {
   storage: Storage;
   log: LmdbEventLog;
   users: LmdbUserStore;
+  /** Where an applied logout is told, on every node (identity/sessions.ts ends the user's sessions). */
+  loggedOut?: Signal<{ username: string }>;
 }
 
 /** Outcome answers that are not a store's own: a conditional put found the record changed. */
@@ -90,8 +93,14 @@ export function apply(model: ReadModel, m: WriteMessage): Applied {
       return { outcome: storage.identityLinks.link(m.link) };
     case 'links.unlink':
       return { outcome: storage.identityLinks.unlink(m.username, m.issuer) };
-    case 'denied.add':
-      return { outcome: storage.deniedTokens.add(m.hash, m.exp) };
+    case 'denied.add': {
+      // A deny of an older node names no user: it denies the token all the same.
+      const { username } = m;
+      const after = (failed: boolean) => {
+        if (!failed && typeof username === 'string') model.loggedOut?.emit({ username });
+      };
+      return { outcome: storage.deniedTokens.add(m.hash, m.exp), after };
+    }
     case 'denied.prune':
       return { outcome: storage.deniedTokens.prune(m.now, m.limit) };
     case 'apps.create':

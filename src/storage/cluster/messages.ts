@@ -31,7 +31,8 @@ export type WriteOp =
   | { op: 'users.delete'; username: string }
   | { op: 'links.link'; link: IdentityLink }
   | { op: 'links.unlink'; username: string; issuer: string }
-  | { op: 'denied.add'; hash: string; exp: number }
+  /** `username` (absent in messages of older nodes): every node ends that user's sessions once applied. */
+  | { op: 'denied.add'; hash: string; exp: number; username?: string }
   | { op: 'denied.prune'; now: number; limit: number }
   | { op: 'apps.create'; app: AppRecord }
   | { op: 'apps.delete'; appId: string }

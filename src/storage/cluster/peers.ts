@@ -2,9 +2,10 @@
 // NATS core subjects (not JetStream: counts are live state, worth nothing once old). Every node announces
 // its counts each ANNOUNCE_MS; others sum the announcements younger than FRESH_MS, so a node that died
 // stops counting within seconds. Bounded: an announcement is cut into messages of at most CHUNK users,
-// and a node keeps at most MAX_PEERS peers' counts.
+// and a node keeps at most MAX_PEERS peers' counts. A topic's presence is asked of them instead (presence.ts).
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { PeerCounts } from '../storage.js';
+import type { PeerCounts, TopicPresence } from '../storage.js';
+import { PeerPresence } from './presence.js';
 
 const ANNOUNCE_MS = 1_000;
 const FRESH_MS = 3_500;
@@ -32,6 +33,7 @@ interface PeerState {
 export class Peers implements PeerCounts {
   private readonly peers = new Map<string, PeerState>();
   private readonly sub: Subscription;
+  private readonly presence: PeerPresence;
   private timer: NodeJS.Timeout | undefined;
   private round = 0;
 
@@ -50,6 +52,7 @@ export class Peers implements PeerCounts {
         }
       },
     });
+    this.presence = new PeerPresence(nc, `${subject}.presence`, node);
   }
 
   /** Starts announcing what `counts` answers (this node's open streams per user). */
@@ -138,8 +141,17 @@ export class Peers implements PeerCounts {
     return [...this.peers].filter(([, peer]) => peer.at >= cutoff).map(([node]) => node);
   }
 
+  answerPresence(local: (topic: string) => TopicPresence): void {
+    this.presence.answerWith(local);
+  }
+
+  presenceOf(topic: string): Promise<TopicPresence[]> {
+    return this.presence.ask(topic, this.nodes().length);
+  }
+
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.sub.unsubscribe();
+    this.presence.close();
   }
 }

@@ -48,8 +48,10 @@ export async function openClusterStorage(dir: string, options: ClusterOptions): 
           `this one ${link.created}): start this node with an empty --db`,
       );
     }
+    const loggedOut = new Signal<{ username: string }>();
     const model: ReadModel = {
       db,
+      loggedOut,
       storage: local,
       log: local.log as LmdbEventLog,
       users: local.users as LmdbUserStore,
@@ -79,7 +81,7 @@ export async function openClusterStorage(dir: string, options: ClusterOptions): 
       users: new ClusterUserStore(model.users, node, userChanges),
       secrets: new ClusterSecretStore(db, node),
       identityLinks: clusterLinks(local.identityLinks, node),
-      deniedTokens: clusterDenylist(local.deniedTokens, node),
+      deniedTokens: clusterDenylist(local.deniedTokens, node, loggedOut),
       apps: clusterApps(local.apps, node),
       usage: clusterUsage(local.usage, node),
       crashes: clusterCrashes(local.crashes, node),

@@ -1,6 +1,7 @@
 // The smaller seams of a cluster node: reads from the local LMDB read model, every write a message on the
 // stream applied by every node (apply.ts). Checks that decide a write (a link taken, an app_id taken, a key
 // gone) run in the apply, so the first message in stream order wins on every node.
+import type { Signal } from '../../lib/signal.js';
 import type { IdentityLink, IdentityLinkStore, TokenDenylist } from '../accounts.js';
 import type { AppRecord, AppStore, KeyRecord } from '../apps.js';
 import type { CrashChange, CrashReport, CrashStore } from '../crashes.js';
@@ -20,11 +21,18 @@ export function clusterLinks(local: IdentityLinkStore, node: ClusterNode): Ident
   };
 }
 
-export function clusterDenylist(local: TokenDenylist, node: ClusterNode): TokenDenylist {
+/** `loggedOut`: fed by the apply of every 'denied.add' that names its user (apply.ts). */
+export function clusterDenylist(
+  local: TokenDenylist,
+  node: ClusterNode,
+  loggedOut: Signal<{ username: string }>,
+): TokenDenylist {
   return {
     has: (hash, exp) => local.has(hash, exp),
-    add: (hash, exp) => node.write<void>({ op: 'denied.add', hash, exp }),
+    add: (hash, exp, username) =>
+      node.write<void>({ op: 'denied.add', hash, exp, ...(username === undefined ? {} : { username }) }),
     prune: (now, limit) => node.write<number>({ op: 'denied.prune', now, limit }),
+    loggedOut,
   };
 }
 
