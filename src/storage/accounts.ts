@@ -34,6 +34,8 @@ export interface TokenDenylist {
   /** Synchronous: a local read on every Bearer request. */
   has(hash: string, exp: number): boolean;
   add(hash: string, exp: number): Promise<void>;
+  /** At most `limit` entries ordered by exp and hash, after the given one (a page of them: `broker migrate`). */
+  page(after: { hash: string; exp: number } | undefined, limit: number): { hash: string; exp: number }[];
   /** Drops the entries of tokens expired at `nowSeconds`, at most `limit` of them; how many went. */
   prune(nowSeconds: number, limit: number): Promise<number>;
 }

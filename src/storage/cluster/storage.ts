@@ -24,6 +24,8 @@ export interface ClusterOptions extends StorageOptions {
   nats: NatsOptions;
   /** Where catch-up progress and consumer restarts are told (the server's log). */
   log?: (message: string) => void;
+  /** The epoch a new cluster takes (broker migrate: the source's, so that its ids resume here). */
+  epoch?: string;
 }
 
 export async function openClusterStorage(dir: string, options: ClusterOptions): Promise<Storage> {
@@ -67,7 +69,7 @@ export async function openClusterStorage(dir: string, options: ClusterOptions): 
     await applier.whenApplied(last);
     // The cluster's epoch, made by the first node: the same history, and the same ids, on every node.
     if (typeof db.meta.get('cluster:epoch') !== 'string')
-      await node.write({ op: 'secrets.offer', values: { epoch: newEpoch() } });
+      await node.write({ op: 'secrets.offer', values: { epoch: options.epoch ?? newEpoch() } });
     const epoch = db.meta.get('cluster:epoch') as string;
     const now = options.now ?? Date.now;
     const running = applier;
