@@ -207,5 +207,8 @@ export class LmdbEventLog implements EventLog {
   settleApplied(record: EventRecord, claim: UsageClaim, failed: boolean): void {
     this.book.settle(claim, failed);
     if (!failed) this.batches.add(record);
+    // Not written (a full disk): the tenant's next id is read again from what is stored, so the apply of
+    // this message again gives it the same id as on every other node.
+    else this.counters.delete(record.tenant);
   }
 }
