@@ -3,7 +3,8 @@
 // would have: secrets, users (with their hashes), links, apps with their crash reports and archived
 // digests, keys, usage counts, the token deny list, then every tenant's events oldest first with their
 // ids and timestamps (ids pruned there count as pruned here), so each route answers as the old database
-// did. Every list is read in bounded pages. It refuses a target that holds anything: merging two histories
+// did. The long lists are read in bounded pages (users, keys and an app's crash reports whole). It refuses
+// a target that holds anything: merging two histories
 // is not a copy.
 import type { Storage } from './storage.js';
 
