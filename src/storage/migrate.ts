@@ -4,8 +4,7 @@
 // digests, keys, usage counts, the token deny list, then every tenant's events oldest first with their
 // ids and timestamps (ids pruned there count as pruned here), so each route answers as the old database
 // did. The long lists are read in bounded pages (users, keys and an app's crash reports whole). It refuses
-// a target that holds anything: merging two histories
-// is not a copy.
+// a target that holds anything: merging two histories is not a copy.
 import type { Storage } from './storage.js';
 
 /** Bounds of one read of the source: a page, never the whole log, in memory at once. */
