@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { envName } from './config.js';
-import { TOPICS_STREAM } from './realtime/topics/stream.js';
 import { openClusterStorage } from './storage/cluster/storage.js';
 import { DatabaseInUseError, DatabaseOpenError } from './storage/errors.js';
 import { migrate, MigrateRefusedError, type MigrateCounts } from './storage/migrate.js';
@@ -22,6 +21,7 @@ interface MigrateFlags {
 
 const summary = (c: MigrateCounts) =>
   `${c.users} users, ${c.links} links, ${c.apps} apps, ${c.keys} keys, ${c.crashes} crash reports, ` +
+  `${c.archived} archived crashes, ${c.usage} usage ids, ${c.denied} denied tokens, ` +
   `${c.events} events in ${c.tenants} streams`;
 
 // The server's own variables (BROKER_NATS, ...), so it runs with the environment of a node's service.
@@ -47,10 +47,11 @@ export function migrateCommand(program: Command, dbOption: () => Option, fail: (
         source = openStorage(opts.db);
         target = await openClusterStorage(model, {
           nats: { urls: opts.nats, credsFile: opts.nats_creds, tlsCaFile: opts.nats_tls_ca, replicas },
+          // The source's history: event ids are kept, so a client's Last-Event-ID resumes on the cluster.
+          epoch: source.epoch,
         });
         let shown = 0;
         const counts = await migrate(source, target, {
-          extraTenants: [TOPICS_STREAM],
           // Progress on stderr, at most once a second for the events (a log of millions takes a while).
           progress: (step, c) => {
             if (step === 'events' && Date.now() - shown < 1000) return;
@@ -59,6 +60,8 @@ export function migrateCommand(program: Command, dbOption: () => Option, fail: (
           },
         });
         process.stdout.write(`migrated ${opts.db} into the cluster: ${summary(counts)}\n`);
+        if (target.epoch !== source.epoch)
+          process.stderr.write('migrate: the cluster had its own epoch already: clients replay from the start once\n');
       } catch (err) {
         if (err instanceof MigrateRefusedError) fail(`refusing to migrate: ${err.message}`);
         if (err instanceof DatabaseInUseError || err instanceof DatabaseOpenError) fail(err.message);

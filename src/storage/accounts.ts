@@ -41,6 +41,8 @@ export interface TokenDenylist {
    * One node has none: the logout ends the sessions itself, being the only node.
    */
   readonly loggedOut?: Signal<{ username: string }>;
+  /** At most `limit` entries ordered by exp and hash, after the given one (a page of them: `broker migrate`). */
+  page(after: { hash: string; exp: number } | undefined, limit: number): { hash: string; exp: number }[];
   /** Drops the entries of tokens expired at `nowSeconds`, at most `limit` of them; how many went. */
   prune(nowSeconds: number, limit: number): Promise<number>;
 }

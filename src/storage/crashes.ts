@@ -29,4 +29,6 @@ export interface CrashStore {
   delete(appId: string, id: string): Promise<boolean>;
   isArchived(appId: string, digest: string): boolean;
   archive(appId: string, digest: string): Promise<void>;
+  /** At most `limit` archived digests of the app, in order, after `after` (a page of them: `broker migrate`). */
+  archived(appId: string, after: string | undefined, limit: number): string[];
 }

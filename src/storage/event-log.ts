@@ -58,6 +58,11 @@ export interface TenantUsage {
 export interface AppendOptions {
   /** An Idempotency-Key answer ({id, at} = the record's), committed with the event: both or neither. */
   idempotency?: IdempotencyClaim;
+  /**
+   * The event as another database stored it (`broker migrate`): its id, above every id of the tenant, and
+   * its timestamp. Ids skipped up to it were pruned there, so they count as pruned here (prunedThrough).
+   */
+  original?: { id: number; timestamp: number };
 }
 
 export interface EventLog {
@@ -74,6 +79,8 @@ export interface EventLog {
   getMany(tenant: string, ids: readonly number[], maxBytes: number): { records: EventRecord[]; taken: number };
   /** A bounded page of the log (see ScanQuery). */
   scan(tenant: string, query: ScanQuery): ScanPage;
+  /** At most `limit` tenants holding events, in order, after `after` (a page of them: `broker migrate`). */
+  tenants(after: string | undefined, limit: number): string[];
   /** The highest id retention deleted in this tenant (0 = nothing deleted). */
   prunedThrough(tenant: string): number;
   /** The highest id issued (an insert in flight may not be committed yet). */

@@ -15,6 +15,8 @@ export interface UsageStore {
   putMany(entries: { appId: string; entry: UsageEntry }[]): Promise<void>;
   /** Ids of the app seen on `day`, on `platform` (undefined = all). */
   countDay(appId: string, day: number, platform: string | undefined): number;
+  /** At most `limit` entries, ordered by app and id, after the given one (a page of them: `broker migrate`). */
+  page(after: { appId: string; id: string } | undefined, limit: number): { appId: string; entry: UsageEntry }[];
   /** Deletes at most `limit` entries last seen before `beforeDay`; answers how many it deleted. */
   sweep(beforeDay: number, limit: number): Promise<number>;
 }

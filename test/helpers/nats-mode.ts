@@ -39,8 +39,7 @@ export async function stopNatsServers(): Promise<void> {
 
 /**
  * Why a test runs on one node only (the default run), not against a cluster node: it reaches beneath the
- * seams into LMDB itself, or fills --map_size, which a cluster node's read model does not answer with 507
- * yet (the apply retries), or builds a history too long to publish in the test's time. Its route behaviour
+ * seams into LMDB itself, or builds a history too long to publish in the test's time. Its route behaviour
  * is the same code in both modes.
  */
 export const singleNodeOnly = NATS_MODE;

@@ -46,6 +46,38 @@ export function eventLogContract(engine: string, open: EventLogFactory, engineIs
   // A reopen test exists only for engines that keep data across a restart (no test shows up as skipped).
   const durableIt = engineIs.durable ? it : () => {};
   describe(`EventLog contract: ${engine}`, () => {
+    it('tenants() pages through the tenants holding events, in key order, "a" apart from "ab"', async () => {
+      const { log } = await open({});
+      expect(log.tenants(undefined, 10)).toEqual([]);
+      for (const tenant of ['b', 'ab', 'a', 'a\u0000', 'b', 'é', 'z']) await log.append(tenant, 'e', '1');
+      expect(log.tenants(undefined, 10)).toEqual(['a', 'a\u0000', 'ab', 'b', 'z', 'é']);
+      expect(log.tenants(undefined, 2)).toEqual(['a', 'a\u0000']);
+      expect(log.tenants('a\u0000', 2)).toEqual(['ab', 'b']);
+      expect(log.tenants('b', 10)).toEqual(['z', 'é']);
+      expect(log.tenants('é', 10)).toEqual([]);
+    });
+
+    it('an append with its original id and timestamp (a copy) keeps them; skipped ids count as pruned', async () => {
+      const { log } = await open({ now: () => 5_000 });
+      const first = await log.append('t', 'a', '1', { original: { id: 4, timestamp: 1_000 } });
+      expect(first).toMatchObject({ id: 4, timestamp: 1_000 });
+      await log.append('t', 'b', '2', { original: { id: 5, timestamp: 1_001 } });
+      await log.append('t', 'a', '3', { original: { id: 9, timestamp: 1_002 } });
+      expect(scanAll(log, 't').records.map((r) => [r.id, r.event, r.timestamp])).toEqual([
+        [4, 'a', 1_000],
+        [5, 'b', 1_001],
+        [9, 'a', 1_002],
+      ]);
+      expect(log.prunedThrough('t')).toBe(8);
+      expect(log.lastId('t')).toBe(9);
+      expect(log.latestIds('t')).toEqual([5, 9]);
+      // An id at or below the tenant's last is refused, and the log is unchanged; the next plain append follows.
+      await expect(log.append('t', 'c', '4', { original: { id: 9, timestamp: 1 } })).rejects.toThrow();
+      expect(log.lastId('t')).toBe(9);
+      expect(await log.append('t', 'c', '5')).toMatchObject({ id: 10, timestamp: 5_000 });
+      expect(log.prunedThrough('other')).toBe(0);
+    });
+
     it('ids increase per tenant and never repeat; lastId and committedId follow them', async () => {
       const { log } = await open({});
       const seen = new Map<string, number[]>();

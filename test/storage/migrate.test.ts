@@ -1,5 +1,6 @@
 // migrate() round-trips a database through the Storage seams: users with their hashes, links, apps and
-// keys, crash reports, the signing keys, and every tenant's events in their order; it refuses a target
+// keys, crash reports and archived digests, usage counts, the token deny list, the signing keys, and every
+// tenant's events (a tenant no user names too) with their ids, timestamps and pruned history; it refuses a target
 // that holds anything. Engine-generic: here LMDB to LMDB (test/cluster/migrate-cli.test.ts goes to NATS).
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -61,16 +62,33 @@ async function fill(db: Storage): Promise<Map<string, { event: string; data: str
     firstLine: 'at x',
     individual: [{ platform: 'web', version: '1', error: 'TypeError', stack: 'at x', count: 2 }],
   }));
+  // More than one page of migrate's list reads.
+  await Promise.all(Array.from({ length: 1500 }, (_, i) => db.crashes.archive('app1', `digest-${i}`)));
+  await db.usage.putMany(
+    Array.from({ length: 2500 }, (_, i) => ({
+      appId: 'app1',
+      entry: { id: `anon-${i}`, platform: ['web', 'ios'][i % 2]!, day: 20_000 + (i % 3) },
+    })),
+  );
+  await Promise.all(
+    Array.from({ length: 1200 }, (_, i) => db.deniedTokens.add(`token-hash-${i}`, 2_000_000_000 + (i % 5))),
+  );
   const events = new Map<string, { event: string; data: string }[]>();
   // Interleaved over tenants, with repeated names, so order and latest-per-name both matter; tenant-a
   // holds more than one page of migrate's reads.
   for (let i = 0; i < 1200; i++) {
-    const tenant = i % 20 < 17 ? 'tenant-a' : ['tenant-b', 'tenant-app', TOPICS][(i % 20) - 17]!;
+    // 'orphan': a tenant no user or app names (its user was deleted); its events move too.
+    const tenant = i % 20 < 16 ? 'tenant-a' : ['tenant-b', 'tenant-app', TOPICS, 'orphan'][(i % 20) - 16]!;
     const e = { event: `name${i % 7}`, data: JSON.stringify({ i, text: 'x'.repeat(i % 50) }) };
     await db.log.append(tenant, e.event, e.data);
     events.set(tenant, [...(events.get(tenant) ?? []), e]);
   }
   return events;
+}
+
+function allRecords(db: Storage, tenant: string) {
+  return db.log.scan(tenant, { limit: 100_000, maxBytes: 1 << 30, maxExamined: 100_000, maxExaminedBytes: 1 << 30 })
+    .records;
 }
 
 function allEvents(db: Storage, tenant: string): { event: string; data: string }[] {
@@ -87,20 +105,34 @@ function allEvents(db: Storage, tenant: string): { event: string; data: string }
 describe('migrate', () => {
   it('copies users with hashes, links, apps, keys, crashes, keys of the tokens and every event in order', async () => {
     const dir = testDir();
-    const source = openStorage(join(dir, 'source'));
+    let clock = 1_600_000_000_000;
+    const source = openStorage(join(dir, 'source'), { now: () => (clock += 1000) });
     const target = openStorage(join(dir, 'target'));
     try {
       const events = await fill(source);
+      // Retention ran on the source: tenant-a's ids have gaps and a pruned floor, which the copy keeps.
+      expect(await source.log.prune({ maxAgeMs: 0, maxEvents: 300 }, clock)).toBeGreaterThan(0);
+      for (const [tenant, list] of events) {
+        const kept = new Set(allRecords(source, tenant).map((r) => `${r.event}\u0000${r.data}`));
+        events.set(
+          tenant,
+          list.filter((e) => kept.has(`${e.event}\u0000${e.data}`)),
+        );
+      }
+      expect(source.log.prunedThrough('tenant-a')).toBeGreaterThan(0);
       const steps: string[] = [];
       let last: MigrateCounts | undefined;
       const counts = await migrate(source, target, {
-        extraTenants: [TOPICS],
         progress: (step, c) => {
           steps.push(step);
           last = { ...c };
         },
       });
-      expect(counts).toEqual({ users: 2, links: 1, apps: 1, keys: 1, crashes: 1, events: 1200, tenants: 4 });
+      const kept = [...events.values()].reduce((n, list) => n + list.length, 0);
+      expect(counts).toEqual({
+        ...{ users: 2, links: 1, apps: 1, keys: 1, crashes: 1, archived: 1500, usage: 2500, denied: 1200 },
+        ...{ events: kept, tenants: 5 },
+      });
       expect(last).toEqual(counts);
       expect(steps[0]).toBe('secrets');
       expect(steps.at(-1)).toBe('done');
@@ -115,8 +147,22 @@ describe('migrate', () => {
       const secrets = await target.secrets.load({});
       expect(secrets.biscuitPrivateKey).toBe('ab'.repeat(32));
       expect(secrets.topicPrivateJwk).toBe('{"kty":"EC","crv":"P-256"}');
+      expect(target.crashes.archived('app1', undefined, 10_000)).toEqual(
+        source.crashes.archived('app1', undefined, 10_000),
+      );
+      expect(target.crashes.isArchived('app1', 'digest-1499')).toBe(true);
+      expect(target.usage.page(undefined, 10_000)).toEqual(source.usage.page(undefined, 10_000));
+      for (const day of [20_000, 20_001, 20_002])
+        expect(target.usage.countDay('app1', day, 'ios')).toBe(source.usage.countDay('app1', day, 'ios'));
+      expect(target.deniedTokens.page(undefined, 10_000)).toEqual(source.deniedTokens.page(undefined, 10_000));
+      expect(target.deniedTokens.has('token-hash-7', 2_000_000_002)).toBe(true);
+      expect(target.log.tenants(undefined, 100)).toEqual(source.log.tenants(undefined, 100));
       for (const [tenant, expected] of events) {
         expect(allEvents(target, tenant)).toEqual(expected);
+        // The same ids and timestamps, the same pruned floor and next id.
+        expect(allRecords(target, tenant)).toEqual(allRecords(source, tenant));
+        expect(target.log.prunedThrough(tenant)).toBe(source.log.prunedThrough(tenant));
+        expect(target.log.lastId(tenant)).toBe(source.log.lastId(tenant));
         // The same latest-per-name snapshot: the same data under each name's newest id.
         const latest = (db: Storage) =>
           db.log.getMany(tenant, db.log.latestIds(tenant), 1 << 30).records.map((r) => [r.event, r.data]);

@@ -9,6 +9,8 @@ import type { UserChangeEvent } from '../users.js';
 import { apply, type Applied, type ReadModel } from './apply.js';
 import type { NatsLink } from './connection.js';
 import { decode } from './messages.js';
+import { isStorageFull } from '../errors.js';
+import { toStorageError } from '../lmdb/errors.js';
 
 /** meta key: the last stream sequence applied (written in each apply's commit). */
 export const APPLIED_KEY = 'cluster:applied';
@@ -18,6 +20,8 @@ export const STREAM_KEY = 'cluster:stream';
 const MAX_IN_FLIGHT = 512;
 const BATCH = 256;
 const PROGRESS_MS = 5_000;
+/** A commit the disk refused is tried again this often (it may have room again). */
+const STUCK_RETRY_MS = 5_000;
 /** How often the watchdog looks (and asks the stream's last sequence). */
 const CHECK_MS = 500;
 /** A consumer that applies nothing this long while the stream holds more is taken for dead. */
@@ -171,7 +175,7 @@ export class Applier {
       if (restarted) continue;
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        setTimeout(resolve, 250);
+        setTimeout(resolve, this.stuck ? STUCK_RETRY_MS : 250);
       });
     }
   }
@@ -289,7 +293,9 @@ export class Applier {
     const done = commit.then(
       () => this.settle(seq, message?.from, applied, false),
       (err: unknown) => {
-        this.settle(seq, message?.from, applied, true, err);
+        const error = toStorageError(err);
+        this.refused(seq, error);
+        this.settle(seq, message?.from, applied, true, error);
         // The commit failed (a full disk): nothing from here on is applied; consume again from `applied`.
         this.issued = this.applied;
         this.halt();
@@ -305,6 +311,7 @@ export class Applier {
   private settle(seq: number, from: string | undefined, applied: Applied | undefined, failed: boolean, err?: unknown) {
     applied?.after?.(failed);
     if (!failed) {
+      this.stuck = undefined;
       if (seq > this.applied) this.movedAt = Date.now();
       this.applied = Math.max(this.applied, seq);
       if (applied?.userChange) this.userChanges.emit(applied.userChange);
@@ -317,6 +324,17 @@ export class Applier {
     if (failed) return waiter.reject(err);
     const outcome = (applied?.outcome ?? settled(undefined)) as Promise<Settled>;
     void outcome.then((r) => (r.ok ? waiter.resolve(r.value) : waiter.reject(r.error)));
+  }
+
+  /** Set while a commit the disk refused stops the apply (room.ts answers every write here 507 meanwhile). */
+  stuck: Error | undefined;
+
+  /** A commit the disk refused: said loudly, then tried again every STUCK_RETRY_MS (it may have room then). */
+  private refused(seq: number, err: unknown): void {
+    if (!isStorageFull(err)) return;
+    const message = (err as Error).message;
+    if (!this.stuck) this.log(`cluster: APPLYING STOPPED at sequence ${seq}: ${message}; not ready until it has room`);
+    this.stuck = err as Error;
   }
 
   private progress(): void {

@@ -56,7 +56,11 @@ export function apply(model: ReadModel, m: WriteMessage): Applied {
       // The id is the tenant's next, as on one node: every node applies the same messages in the same order,
       // so it is the same on every node (a Last-Event-ID resumes on any), and a tenant's ids stay 1, 2, 3
       // with no gaps for other tenants' or other stores' writes (the stream sequence would leave them).
-      const id = model.log.lastId(m.tenant) + 1;
+      const next = model.log.lastId(m.tenant) + 1;
+      // A copied event keeps its id (broker migrate); one at or below the tenant's last is refused on every node.
+      if (m.id !== undefined && !(Number.isSafeInteger(m.id) && m.id >= next))
+        return { outcome: Promise.reject(new RangeError(`a copied event's id ${m.id} is below ${next}`)) };
+      const id = m.id ?? next;
       const record: EventRecord = { tenant: m.tenant, id, event: m.event, data: m.data, timestamp: m.t };
       const claim = model.log.applyAppend(record, m.idem);
       return { outcome: { record }, after: (failed) => model.log.settleApplied(record, claim, failed) };

@@ -30,10 +30,12 @@ export class ClusterEventLog implements EventLog {
 
   async append(tenant: string, event: string, data: string, options?: AppendOptions): Promise<EventRecord> {
     const idem = options?.idempotency;
+    const original = options?.original;
     const outcome = await this.node.write<AppendOutcome>({
       op: 'log.append',
-      ...{ tenant, event, data, t: this.now() },
+      ...{ tenant, event, data, t: original?.timestamp ?? this.now() },
       ...(idem ? { idem } : {}),
+      ...(original ? { id: original.id } : {}),
     });
     if ('record' in outcome) return outcome.record;
     // Another node's append with this Idempotency-Key came first in the stream: its event is the answer.
@@ -57,6 +59,10 @@ export class ClusterEventLog implements EventLog {
 
   scan(tenant: string, query: ScanQuery) {
     return this.local.scan(tenant, query);
+  }
+
+  tenants(after: string | undefined, limit: number): string[] {
+    return this.local.tenants(after, limit);
   }
 
   prunedThrough(tenant: string): number {

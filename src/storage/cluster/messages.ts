@@ -21,8 +21,11 @@ export const FORMAT_VERSION = 1;
 export const writeSubject = (stream: string) => `${stream}.w`;
 
 export type WriteOp =
-  /** An event: its id is the tenant's next at apply (the same on every node); `t` its timestamp (ms). */
-  | { op: 'log.append'; tenant: string; event: string; data: string; t: number; idem?: IdempotencyClaim }
+  /**
+   * An event: its id is the tenant's next at apply (the same on every node); `t` its timestamp (ms). `id`
+   * only from `broker migrate`: the id the event had, above the tenant's (ids skipped count as pruned).
+   */
+  | { op: 'log.append'; tenant: string; event: string; data: string; t: number; idem?: IdempotencyClaim; id?: number }
   | { op: 'log.prune'; policy: RetentionPolicy; now: number }
   | { op: 'idem.sweep'; before: number; limit: number }
   | { op: 'users.create'; user: UserRecord }

@@ -14,8 +14,8 @@ import { Applier, APPLIED_KEY, STREAM_KEY } from './applier.js';
 import type { ReadModel } from './apply.js';
 import { connectNats, type NatsOptions } from './connection.js';
 import { ClusterEventLog } from './event-log.js';
-import { ClusterNode } from './node.js';
 import { Peers } from './peers.js';
+import { RoomCheckedNode } from './room.js';
 import { ClusterSecretStore } from './secrets.js';
 import { clusterApps, clusterCrashes, clusterDenylist, clusterLinks, clusterUsage } from './stores.js';
 import { ClusterUserStore } from './users.js';
@@ -24,10 +24,13 @@ export interface ClusterOptions extends StorageOptions {
   nats: NatsOptions;
   /** Where catch-up progress and consumer restarts are told (the server's log). */
   log?: (message: string) => void;
+  /** The epoch a new cluster takes (broker migrate: the source's, so that its ids resume here). */
+  epoch?: string;
 }
 
 export async function openClusterStorage(dir: string, options: ClusterOptions): Promise<Storage> {
-  const local = openLmdbStorage(dir, { mapSize: options.mapSize, now: options.now });
+  // No --map_size on the read model: it applies whatever the stream took (room.ts keeps the limit instead).
+  const local = openLmdbStorage(dir, { now: options.now });
   const db = lmdbDatabase(local);
   const say = options.log ?? (() => {});
   let applier: Applier | undefined;
@@ -58,7 +61,7 @@ export async function openClusterStorage(dir: string, options: ClusterOptions): 
     };
     const userChanges = new Signal<UserChangeEvent>();
     applier = new Applier(link, model, userChanges, say);
-    const node = new ClusterNode(link, applier);
+    const node = new RoomCheckedNode(link, applier, options.mapSize, () => local.usedBytes(), say);
     const last = (await link.jsm.streams.info(link.stream)).state.last_seq;
     if (applier.applied > last)
       throw new DatabaseOpenError(`${local.path} applied sequence ${applier.applied}, past the stream's ${last}`);
@@ -69,7 +72,7 @@ export async function openClusterStorage(dir: string, options: ClusterOptions): 
     await applier.whenApplied(last);
     // The cluster's epoch, made by the first node: the same history, and the same ids, on every node.
     if (typeof db.meta.get('cluster:epoch') !== 'string')
-      await node.write({ op: 'secrets.offer', values: { epoch: newEpoch() } });
+      await node.write({ op: 'secrets.offer', values: { epoch: options.epoch ?? newEpoch() } });
     const epoch = db.meta.get('cluster:epoch') as string;
     const now = options.now ?? Date.now;
     const running = applier;

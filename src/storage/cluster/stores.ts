@@ -29,6 +29,7 @@ export function clusterDenylist(
 ): TokenDenylist {
   return {
     has: (hash, exp) => local.has(hash, exp),
+    page: (after, limit) => local.page(after, limit),
     add: (hash, exp, username) =>
       node.write<void>({ op: 'denied.add', hash, exp, ...(username === undefined ? {} : { username }) }),
     prune: (now, limit) => node.write<number>({ op: 'denied.prune', now, limit }),
@@ -54,6 +55,7 @@ export function clusterUsage(local: UsageStore, node: ClusterNode): UsageStore {
   return {
     get: (appId, id) => local.get(appId, id),
     countDay: (appId, day, platform) => local.countDay(appId, day, platform),
+    page: (after, limit) => local.page(after, limit),
     putMany: (entries: { appId: string; entry: UsageEntry }[]) =>
       entries.length === 0 ? Promise.resolve() : node.write<void>({ op: 'usage.put', entries }),
     sweep: (beforeDay, limit) => node.write<number>({ op: 'usage.sweep', beforeDay, limit }),
@@ -65,6 +67,7 @@ export function clusterCrashes(local: CrashStore, node: ClusterNode): CrashStore
     get: (appId, id) => local.get(appId, id),
     list: (appId, limit) => local.list(appId, limit),
     isArchived: (appId, digest) => local.isArchived(appId, digest),
+    archived: (appId, after, limit) => local.archived(appId, after, limit),
     delete: (appId, id) => node.write<boolean>({ op: 'crashes.delete', appId, id }),
     archive: (appId, digest) => node.write<void>({ op: 'crashes.archive', appId, digest }),
     // Read-modify-write as a conditional put, like UserStore.update (users.ts).

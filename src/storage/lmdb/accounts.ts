@@ -69,6 +69,11 @@ export class LmdbTokenDenylist implements TokenDenylist {
     await classified(() => this.db.denied_tokens.put([exp, hash], 1));
   }
 
+  page(after: { hash: string; exp: number } | undefined, limit: number): { hash: string; exp: number }[] {
+    const range = after === undefined ? { limit } : { start: [after.exp, `${after.hash}\u0000`], limit };
+    return Array.from(this.db.denied_tokens.getKeys(range), ([exp, hash]) => ({ hash, exp }));
+  }
+
   async prune(nowSeconds: number, limit: number): Promise<number> {
     const keys = Array.from(this.db.denied_tokens.getKeys({ end: [nowSeconds, '\uffff'], limit }));
     if (keys.length === 0) return 0;

@@ -45,4 +45,9 @@ export class LmdbCrashStore implements CrashStore {
   async archive(appId: string, digest: string): Promise<void> {
     await classified(() => this.db.crash_archive.put([appId, digest], true));
   }
+
+  archived(appId: string, after: string | undefined, limit: number): string[] {
+    const start = after === undefined ? [appId] : [appId, `${after}\u0000`];
+    return Array.from(this.db.crash_archive.getKeys({ start, end: [appId, END], limit }), (key) => key[1]);
+  }
 }

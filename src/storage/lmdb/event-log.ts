@@ -69,9 +69,13 @@ export class LmdbEventLog implements EventLog {
   }
 
   async append(tenant: string, event: string, data: string, options?: AppendOptions): Promise<EventRecord> {
-    const id = this.lastId(tenant) + 1;
+    const next = this.lastId(tenant) + 1;
+    const original = options?.original;
+    if (original && !(Number.isSafeInteger(original.id) && original.id >= next))
+      throw new RangeError(`an event copied with id ${original.id} into tenant ${tenant}, whose next id is ${next}`);
+    const id = original?.id ?? next;
     this.counters.set(tenant, id);
-    const record: EventRecord = { tenant, id, event, data, timestamp: this.now() };
+    const record: EventRecord = { tenant, id, event, data, timestamp: original?.timestamp ?? this.now() };
     const claim = this.book.claim(tenant, event, data);
     // Every put is issued in the same turn, so lmdb commits them in one transaction (the byte count
     // with the event it counts, the Idempotency-Key answer with the event it answers: a crash keeps
@@ -84,6 +88,8 @@ export class LmdbEventLog implements EventLog {
         this.db.latest.put([tenant, event], id),
         this.db.meta.put(`bytes:${tenant}`, claim.total),
       ];
+      // Ids skipped by a copy were pruned in the database it came from: a resume from before them resets.
+      if (id > next) puts.push(this.db.meta.put(`pruned:${tenant}`, id - 1));
       if (options?.idempotency) puts.push(...putAnswer(this.db, options.idempotency, id, record.timestamp));
       await Promise.all(puts);
       failed = false;
@@ -132,11 +138,23 @@ export class LmdbEventLog implements EventLog {
     return typeof v === 'number' ? v : 0;
   }
 
-  private tenants(): string[] {
+  private allTenants(): string[] {
     const tenants: string[] = [];
     let last: string | undefined;
     for (const { key } of this.db.latest.getRange({})) {
       if (key[0] !== last) tenants.push((last = key[0]));
+    }
+    return tenants;
+  }
+
+  tenants(after: string | undefined, limit: number): string[] {
+    const tenants: string[] = [];
+    // One key read per tenant: [t + NUL] sorts after every [t, name] and before the next tenant's keys.
+    let from = after;
+    while (tenants.length < limit) {
+      const [key] = this.db.latest.getKeys(from === undefined ? { limit: 1 } : { start: [`${from}\u0000`], limit: 1 });
+      if (!key) break;
+      tenants.push((from = key[0]));
     }
     return tenants;
   }
@@ -149,7 +167,7 @@ export class LmdbEventLog implements EventLog {
     return classified(() =>
       this.db.root.transaction(() => {
         let deleted = 0;
-        for (const tenant of this.tenants()) {
+        for (const tenant of this.allTenants()) {
           const keep = new Set(this.latestIds(tenant));
           const log = this.db.events.getRange({ start: [tenant, 0], end: [tenant, MAX_ID] });
           const cutoff = countCutoffOf(policy, this.lastId(tenant));
@@ -176,6 +194,7 @@ export class LmdbEventLog implements EventLog {
    */
   applyAppend(record: EventRecord, idempotency: IdempotencyClaim | undefined): UsageClaim {
     const { tenant, id, event, data, timestamp } = record;
+    if (id > this.lastId(tenant) + 1) void this.db.meta.put(`pruned:${tenant}`, id - 1);
     this.counters.set(tenant, Math.max(id, this.lastId(tenant)));
     const claim = this.book.claim(tenant, event, data);
     void this.db.events.put([tenant, id], { e: event, d: data, t: timestamp });
@@ -188,5 +207,8 @@ export class LmdbEventLog implements EventLog {
   settleApplied(record: EventRecord, claim: UsageClaim, failed: boolean): void {
     this.book.settle(claim, failed);
     if (!failed) this.batches.add(record);
+    // Not written (a full disk): the tenant's next id is read again from what is stored, so the apply of
+    // this message again gives it the same id as on every other node.
+    else this.counters.delete(record.tenant);
   }
 }

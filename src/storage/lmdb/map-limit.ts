@@ -38,11 +38,14 @@ export function identityReserve(limit: number): number {
   return Math.min(Math.max(Math.floor(limit / 20), 64 * 1024), 64 * 1024 * 1024);
 }
 
-/** Makes --map_size a limit: the write entry points the stores use check the live size first. */
-export function enforceLimit(root: RootDatabase, trees: Trees, limit: number, usedBytes: () => number): void {
-  // Inside a transaction callback the transaction was already checked when it began, and a refusal in
-  // its middle would abort it half-way for no gain: only top-level writes are checked.
-  let inTransaction = 0;
+/**
+ * The check before a write: throws StorageFullError once the live data reaches `cap` (the limit, or
+ * `eventLimit` for events). A cluster node runs it before publishing a write (storage/cluster/room.ts).
+ */
+export function roomCheck(
+  limit: number,
+  usedBytes: () => number,
+): { check(cap: number): void; eventLimit: number; limit: number } {
   // usedBytes() costs 5 mdb_stat calls (~30 µs), a fifth of an insert's CPU if done on every put. Far
   // from the limit a figure up to 100 ms old is good enough (writing the remaining margin in 100 ms is
   // out of reach of fsync'd commits); near it, every write measures afresh.
@@ -51,7 +54,6 @@ export function enforceLimit(root: RootDatabase, trees: Trees, limit: number, us
   let used = 0;
   let measuredAt = -Infinity;
   const check = (cap: number) => {
-    if (inTransaction > 0) return;
     const now = performance.now();
     if (used >= limit - margin || now - measuredAt > 100) {
       used = usedBytes();
@@ -63,6 +65,19 @@ export function enforceLimit(root: RootDatabase, trees: Trees, limit: number, us
         `MDB_MAP_FULL: the database holds ${used} bytes of live data, its --map_size is ${limit}${what}`,
       );
     }
+  };
+  return { check, eventLimit, limit };
+}
+
+/** Makes --map_size a limit: the write entry points the stores use check the live size first. */
+export function enforceLimit(root: RootDatabase, trees: Trees, limit: number, usedBytes: () => number): void {
+  // Inside a transaction callback the transaction was already checked when it began, and a refusal in
+  // its middle would abort it half-way for no gain: only top-level writes are checked.
+  let inTransaction = 0;
+  const room = roomCheck(limit, usedBytes);
+  const { eventLimit } = room;
+  const check = (cap: number) => {
+    if (inTransaction === 0) room.check(cap);
   };
   const wrapTransaction = (name: 'transaction' | 'transactionSync') => {
     const original = (root[name] as (...args: unknown[]) => unknown).bind(root);

@@ -33,6 +33,12 @@ export class LmdbUsageStore implements UsageStore {
     return this.db.usage_days.getKeysCount({ start, end });
   }
 
+  page(after: { appId: string; id: string } | undefined, limit: number): { appId: string; entry: UsageEntry }[] {
+    // [app, id + NUL] sorts after [app, id] and before every later id.
+    const range = after === undefined ? { limit } : { start: [after.appId, `${after.id}\u0000`], limit };
+    return Array.from(this.db.usage.getRange(range), ({ key, value }) => ({ appId: key[0], entry: value }));
+  }
+
   async sweep(beforeDay: number, limit: number): Promise<number> {
     return classified(() =>
       this.db.root.transaction(() => {

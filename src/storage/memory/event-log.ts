@@ -55,7 +55,7 @@ function* descending(entries: readonly StoredEntry[], from: number, after: numbe
 }
 
 export class MemoryEventLog implements EventLog {
-  private readonly tenants = new Map<string, TenantLog>();
+  private readonly logs = new Map<string, TenantLog>();
   private readonly batches = new CommittedBatches();
   readonly committed = this.batches.committed;
   /** Made at construction: a new memory log is a new history. */
@@ -65,22 +65,28 @@ export class MemoryEventLog implements EventLog {
   constructor(private readonly now: () => number = Date.now) {}
 
   private log(tenant: string): TenantLog | undefined {
-    return this.tenants.get(tenant);
+    return this.logs.get(tenant);
   }
 
   private logFor(tenant: string): TenantLog {
-    let log = this.tenants.get(tenant);
+    let log = this.logs.get(tenant);
     if (!log) {
       log = { entries: [], byId: new Map(), latest: new Map(), lastId: 0, prunedThrough: 0, bytes: 0 };
-      this.tenants.set(tenant, log);
+      this.logs.set(tenant, log);
     }
     return log;
   }
 
   async append(tenant: string, event: string, data: string, options?: AppendOptions): Promise<EventRecord> {
     const log = this.logFor(tenant);
-    const id = ++log.lastId;
-    const stored: StoredEvent = { e: event, d: data, t: this.now() };
+    const original = options?.original;
+    if (original && !(Number.isSafeInteger(original.id) && original.id > log.lastId))
+      throw new RangeError(`an event copied with id ${original.id} into tenant ${tenant}, past id ${log.lastId}`);
+    const id = original?.id ?? log.lastId + 1;
+    // Ids skipped by a copy were pruned in the database it came from.
+    if (id > log.lastId + 1) log.prunedThrough = id - 1;
+    log.lastId = id;
+    const stored: StoredEvent = { e: event, d: data, t: original?.timestamp ?? this.now() };
     // Kept before the promise resolves: in memory, "durable" is "stored".
     log.entries.push({ key: [tenant, id], value: stored });
     log.byId.set(id, stored);
@@ -121,6 +127,13 @@ export class MemoryEventLog implements EventLog {
     return pageOf(tenant, rows, q);
   }
 
+  tenants(after: string | undefined, limit: number): string[] {
+    // Sorted as LMDB orders its keys (by UTF-8 bytes, which code point order matches).
+    const order = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+    const all = [...this.logs.keys()].filter((t) => after === undefined || order(t, after) > 0);
+    return all.sort(order).slice(0, limit);
+  }
+
   prunedThrough(tenant: string): number {
     return this.log(tenant)?.prunedThrough ?? 0;
   }
@@ -145,7 +158,7 @@ export class MemoryEventLog implements EventLog {
   async prune(policy: RetentionPolicy, nowMs: number): Promise<number> {
     if (policy.maxAgeMs <= 0 && policy.maxEvents <= 0) return 0;
     let deleted = 0;
-    for (const log of this.tenants.values()) {
+    for (const log of this.logs.values()) {
       const keep = new Set(log.latest.values());
       const doomed = doomedBy(policy, nowMs, countCutoffOf(policy, log.lastId), keep, log.entries);
       if (doomed.ids.length === 0) continue;
