@@ -26,6 +26,8 @@ const STALL_MS = 2_000;
 const START_MS = 2_000;
 /** The watchdog's question about the stream's last sequence gets this long. */
 const ASK_MS = 2_000;
+/** A sequence known to be in the stream yet not delivered this long is fetched by itself (fill()). */
+const FILL_MS = 300;
 
 /** `work`, or a timeout error after `ms` (a late result is handed to `drop`). */
 async function within<T>(work: Promise<T>, ms: number, drop: (late: T) => void): Promise<T> {
@@ -74,6 +76,15 @@ export class Applier {
   private lastProgress = 0;
   /** The last sequence handed to a transaction (its commit may not be over). */
   private issued: number;
+  /** The last sequence the current consumer delivered, and when (or when it started): a stall is measured here. */
+  private consumed = 0;
+  private consumedAt = Date.now();
+  private filling = false;
+  /** fill() applied what the consumer had not delivered: the next sequences are fetched at once, not after FILL_MS. */
+  private filled = false;
+  private fillFailed = false;
+  private fillTimer: NodeJS.Timeout | undefined;
+  private fillTarget = 0;
 
   constructor(
     private readonly link: NatsLink,
@@ -95,6 +106,59 @@ export class Applier {
     this.outcomes.delete(from);
   }
 
+  /**
+   * `seq` is in the stream (a write's ack, a barrier's answer): if no consumer delivers it within FILL_MS,
+   * fill() fetches it.
+   */
+  behind(seq: number): void {
+    if (seq > this.last) this.last = seq;
+    if (seq <= this.issued || this.stopped) return;
+    this.fillTarget = Math.max(this.fillTarget, seq);
+    if (this.filled) {
+      void this.fill();
+      return;
+    }
+    if (this.fillTimer) return;
+    this.fillTimer = setTimeout(() => {
+      this.fillTimer = undefined;
+      if (this.issued < this.fillTarget) void this.fill();
+    }, FILL_MS);
+    this.fillTimer.unref();
+  }
+
+  /**
+   * Applies the messages after `issued` one by one, each asked of the stream by its sequence, while the
+   * consumer delivers nothing. Asking needs only the stream's leader, while making a consumer needs
+   * JetStream's meta leader too: when that one dies with its server (even one not leading the stream),
+   * no consumer can be made for the 4-9 s of an election, and every write acknowledged meanwhile would
+   * wait for it. Whatever the consumer delivers as well is skipped as already issued (take()).
+   */
+  private async fill(): Promise<void> {
+    if (this.filling || this.stopped) return;
+    this.filling = true;
+    try {
+      while (!this.stopped && this.issued < this.last) {
+        const seq = this.issued + 1;
+        const msg = await this.link.jsm.streams.getMessage(this.link.stream, { seq });
+        // A hole in the stream: the consumer steps over it (take()'s gap rule).
+        if (!msg || this.stopped) return;
+        const before = this.issued;
+        await this.take(msg);
+        // Not taken: a failed commit, which the consumer's restart recovers.
+        if (this.issued < seq) return;
+        if (before < seq) this.filled = true;
+        this.fillFailed = false;
+      }
+    } catch (err) {
+      // Told once (no stream leader answers for seconds during an election), then quiet until one answers.
+      if (!this.fillFailed)
+        this.log(`cluster: could not fetch sequence ${this.issued + 1} (${(err as Error).message})`);
+      this.fillFailed = true;
+    } finally {
+      this.filling = false;
+    }
+  }
+
   /** Resolves once `seq` is applied here (its commit over). */
   whenApplied(seq: number): Promise<void> {
     if (this.applied >= seq) return Promise.resolve();
@@ -114,6 +178,7 @@ export class Applier {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.fillTimer);
     this.dropped?.();
     this.messages?.stop();
     this.wake?.();
@@ -124,8 +189,6 @@ export class Applier {
   private wake: (() => void) | undefined;
   private messages: { stop(): void } | undefined;
   private timer: NodeJS.Timeout | undefined;
-  /** When `applied` last moved, or a consumer last started (a stall is measured from there). */
-  private movedAt = Date.now();
   private asking = false;
   /** Stream questions in a row that got no answer. */
   private unanswered = 0;
@@ -139,7 +202,6 @@ export class Applier {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        this.movedAt = Date.now();
         const messages = await within(
           (async () => {
             const consumer = await this.link.js.consumers.get(this.link.stream, { opt_start_seq: this.applied + 1 });
@@ -149,6 +211,8 @@ export class Applier {
           (late) => late.stop(),
         );
         this.messages = messages;
+        this.consumed = this.applied;
+        this.consumedAt = Date.now();
         if (this.stopped) messages.stop();
         void this.watchConsumer(messages);
         // Raced with the restart: a consumer on a dead link may never end its iteration, even when stopped.
@@ -159,6 +223,10 @@ export class Applier {
         for (;;) {
           const next = await Promise.race([it.next(), dropped]);
           if (!next || next.done || this.stopped || this.messages !== messages) break;
+          this.consumed = next.value.seq;
+          this.consumedAt = Date.now();
+          // The consumer has caught up with fill(): back to waiting for it.
+          if (this.consumed >= this.issued) this.filled = false;
           await this.take(next.value);
         }
       } catch (err) {
@@ -210,9 +278,11 @@ export class Applier {
   private async watchConnection(): Promise<void> {
     for await (const status of this.link.nc.status()) {
       if (this.stopped) return;
+      if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'staleConnection')
+        this.log(`cluster: NATS ${status.type} ${'server' in status ? String(status.server) : ''}`);
       // Not a restart: the consumer lives on the stream leader and usually goes on through the new link, while
       // making a new one needs the meta leader (maybe the server just lost). The watchdog sees one that does not.
-      if (status.type === 'reconnect') this.movedAt = Date.now();
+      if (status.type === 'reconnect') this.consumedAt = Date.now();
     }
   }
 
@@ -222,8 +292,8 @@ export class Applier {
    */
   private check(): void {
     if (this.stopped) return;
-    if (this.last > this.applied && this.issued === this.applied && Date.now() - this.movedAt > STALL_MS) {
-      this.movedAt = Date.now();
+    if (this.last > this.consumed && this.issued === this.applied && Date.now() - this.consumedAt > STALL_MS) {
+      this.consumedAt = Date.now();
       this.restart(`no progress for ${STALL_MS} ms, the stream is at ${this.last}`);
     }
     if (this.asking || this.link.nc.isClosed()) return;
@@ -237,7 +307,7 @@ export class Applier {
     ])
       .then((info) => {
         this.unanswered = 0;
-        if (info.state.last_seq > this.last) this.last = info.state.last_seq;
+        this.behind(info.state.last_seq);
       })
       .catch(() => {
         // Connected yet never answered (a link to a dead server not noticed yet): go to another server.
@@ -257,9 +327,13 @@ export class Applier {
     this.messages?.stop();
   }
 
-  private async take(msg: JsMsg): Promise<void> {
+  /** Issues one message's apply (from the consumer or from fill(); the two may meet, so both check here). */
+  private async take(msg: Pick<JsMsg, 'seq' | 'data'>): Promise<void> {
     const seq = msg.seq;
-    // Redelivered after a restart of the consumer: already in this commit chain.
+    if (seq <= this.issued) return;
+    if (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight.shift();
+    // After the wait, since the other source may have issued it meanwhile; from here to `issued = seq` no await.
+    // Redelivered after a restart of the consumer, or fetched by fill(): already in this commit chain.
     if (seq <= this.issued) return;
     // A sequence skipped (a consumer mended from a wrong cursor) is never applied past: start again from
     // the last applied. Met again right after a new consumer, the gap is in the stream itself.
@@ -268,7 +342,6 @@ export class Applier {
       this.restart(`sequence ${seq} came after ${this.issued}`);
       return;
     }
-    if (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight.shift();
     this.issued = seq;
     let message: ReturnType<typeof decode> | undefined;
     let applied: Applied | undefined;
@@ -305,7 +378,6 @@ export class Applier {
   private settle(seq: number, from: string | undefined, applied: Applied | undefined, failed: boolean, err?: unknown) {
     applied?.after?.(failed);
     if (!failed) {
-      if (seq > this.applied) this.movedAt = Date.now();
       this.applied = Math.max(this.applied, seq);
       if (applied?.userChange) this.userChanges.emit(applied.userChange);
       while (this.seqWaiters.length > 0 && this.seqWaiters[0].seq <= this.applied) this.seqWaiters.shift()!.resolve();

@@ -59,7 +59,7 @@ export class ClusterNode {
     // Always handled: a failed publish answers through the catch below, not through this promise.
     outcome.catch(() => {});
     const seq = await this.publish(from, body);
-    if (seq > this.applier.last) this.applier.last = seq;
+    this.applier.behind(seq);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -131,7 +131,7 @@ export class ClusterNode {
         }),
       ]).finally(() => clearTimeout(timer));
       const last = info.state.last_seq;
-      if (last > this.applier.last) this.applier.last = last;
+      this.applier.behind(last);
       await this.waitApplied(last, Math.max(1, deadline - Date.now()));
     } catch {
       this.barrierFailedAt = Date.now();
