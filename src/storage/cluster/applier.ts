@@ -8,6 +8,7 @@ import type { Signal } from '../../lib/signal.js';
 import type { UserChangeEvent } from '../users.js';
 import { apply, type Applied, type ReadModel } from './apply.js';
 import type { NatsLink } from './connection.js';
+import { Fetcher } from './fetcher.js';
 import { decode } from './messages.js';
 
 /** meta key: the last stream sequence applied (written in each apply's commit). */
@@ -26,8 +27,6 @@ const STALL_MS = 2_000;
 const START_MS = 2_000;
 /** The watchdog's question about the stream's last sequence gets this long. */
 const ASK_MS = 2_000;
-/** A sequence known to be in the stream yet not delivered this long is fetched by itself (fill()). */
-const FILL_MS = 300;
 
 /** `work`, or a timeout error after `ms` (a late result is handed to `drop`). */
 async function within<T>(work: Promise<T>, ms: number, drop: (late: T) => void): Promise<T> {
@@ -79,12 +78,8 @@ export class Applier {
   /** The last sequence the current consumer delivered, and when (or when it started): a stall is measured here. */
   private consumed = 0;
   private consumedAt = Date.now();
-  private filling = false;
-  /** fill() applied what the consumer had not delivered: the next sequences are fetched at once, not after FILL_MS. */
-  private filled = false;
-  private fillFailed = false;
-  private fillTimer: NodeJS.Timeout | undefined;
-  private fillTarget = 0;
+  /** Applies what the consumer does not deliver (a consumer that died with its server). */
+  private readonly fetcher: Fetcher;
 
   constructor(
     private readonly link: NatsLink,
@@ -95,6 +90,12 @@ export class Applier {
     const stored = model.db.meta.get(APPLIED_KEY);
     this.applied = typeof stored === 'number' ? stored : 0;
     this.issued = this.applied;
+    this.fetcher = new Fetcher(link, {
+      issued: () => this.issued,
+      last: () => this.last,
+      take: (msg) => this.take(msg),
+      log,
+    });
   }
 
   /** Awaits the outcome of a message this node publishes with `from` (register before publishing). */
@@ -106,57 +107,10 @@ export class Applier {
     this.outcomes.delete(from);
   }
 
-  /**
-   * `seq` is in the stream (a write's ack, a barrier's answer): if no consumer delivers it within FILL_MS,
-   * fill() fetches it.
-   */
+  /** `seq` is in the stream (a write's ack, a barrier's answer): fetched unless the consumer delivers it soon. */
   behind(seq: number): void {
     if (seq > this.last) this.last = seq;
-    if (seq <= this.issued || this.stopped) return;
-    this.fillTarget = Math.max(this.fillTarget, seq);
-    if (this.filled) {
-      void this.fill();
-      return;
-    }
-    if (this.fillTimer) return;
-    this.fillTimer = setTimeout(() => {
-      this.fillTimer = undefined;
-      if (this.issued < this.fillTarget) void this.fill();
-    }, FILL_MS);
-    this.fillTimer.unref();
-  }
-
-  /**
-   * Applies the messages after `issued` one by one, each asked of the stream by its sequence, while the
-   * consumer delivers nothing. Asking needs only the stream's leader, while making a consumer needs
-   * JetStream's meta leader too: when that one dies with its server (even one not leading the stream),
-   * no consumer can be made for the 4-9 s of an election, and every write acknowledged meanwhile would
-   * wait for it. Whatever the consumer delivers as well is skipped as already issued (take()).
-   */
-  private async fill(): Promise<void> {
-    if (this.filling || this.stopped) return;
-    this.filling = true;
-    try {
-      while (!this.stopped && this.issued < this.last) {
-        const seq = this.issued + 1;
-        const msg = await this.link.jsm.streams.getMessage(this.link.stream, { seq });
-        // A hole in the stream: the consumer steps over it (take()'s gap rule).
-        if (!msg || this.stopped) return;
-        const before = this.issued;
-        await this.take(msg);
-        // Not taken: a failed commit, which the consumer's restart recovers.
-        if (this.issued < seq) return;
-        if (before < seq) this.filled = true;
-        this.fillFailed = false;
-      }
-    } catch (err) {
-      // Told once (no stream leader answers for seconds during an election), then quiet until one answers.
-      if (!this.fillFailed)
-        this.log(`cluster: could not fetch sequence ${this.issued + 1} (${(err as Error).message})`);
-      this.fillFailed = true;
-    } finally {
-      this.filling = false;
-    }
+    this.fetcher.behind(seq);
   }
 
   /** Resolves once `seq` is applied here (its commit over). */
@@ -178,7 +132,7 @@ export class Applier {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    clearTimeout(this.fillTimer);
+    this.fetcher.stop();
     this.dropped?.();
     this.messages?.stop();
     this.wake?.();
@@ -225,8 +179,7 @@ export class Applier {
           if (!next || next.done || this.stopped || this.messages !== messages) break;
           this.consumed = next.value.seq;
           this.consumedAt = Date.now();
-          // The consumer has caught up with fill(): back to waiting for it.
-          if (this.consumed >= this.issued) this.filled = false;
+          this.fetcher.delivered(this.consumed);
           await this.take(next.value);
         }
       } catch (err) {
@@ -327,13 +280,13 @@ export class Applier {
     this.messages?.stop();
   }
 
-  /** Issues one message's apply (from the consumer or from fill(); the two may meet, so both check here). */
+  /** Issues one message's apply (from the consumer or the fetcher; the two may meet, so both check here). */
   private async take(msg: Pick<JsMsg, 'seq' | 'data'>): Promise<void> {
     const seq = msg.seq;
     if (seq <= this.issued) return;
     if (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight.shift();
     // After the wait, since the other source may have issued it meanwhile; from here to `issued = seq` no await.
-    // Redelivered after a restart of the consumer, or fetched by fill(): already in this commit chain.
+    // Redelivered after a restart of the consumer, or fetched: already in this commit chain.
     if (seq <= this.issued) return;
     // A sequence skipped (a consumer mended from a wrong cursor) is never applied past: start again from
     // the last applied. Met again right after a new consumer, the gap is in the stream itself.
