@@ -93,6 +93,7 @@ export class Applier {
     this.fetcher = new Fetcher(link, {
       issued: () => this.issued,
       last: () => this.last,
+      deliveredAt: () => this.consumedAt,
       take: (msg) => this.take(msg),
       log,
     });

@@ -15,6 +15,8 @@ export interface FetchTarget {
   issued(): number;
   /** The stream's last sequence, as far as this node knows. */
   last(): number;
+  /** When the consumer last delivered a message (or started). */
+  deliveredAt(): number;
   /** Issues one message's apply; one the consumer issued already is skipped there. */
   take(msg: Pick<JsMsg, 'seq' | 'data'>): Promise<void>;
   log(message: string): void;
@@ -45,7 +47,7 @@ export class Fetcher {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.to.issued() < this.target) void this.fetch();
+      if (this.to.issued() < this.target && !this.live()) void this.fetch();
     }, FETCH_MS);
     this.timer.unref();
   }
@@ -53,6 +55,11 @@ export class Fetcher {
   /** The consumer delivered `seq`: once it is where fetching got, it is waited for again. */
   delivered(seq: number): void {
     if (seq >= this.to.issued()) this.ahead = false;
+  }
+
+  /** A consumer that delivers is left to do it (a catch-up of many messages is its work, in batches). */
+  private live(): boolean {
+    return Date.now() - this.to.deliveredAt() < FETCH_MS;
   }
 
   stop(): void {
@@ -65,7 +72,7 @@ export class Fetcher {
     if (this.fetching || this.stopped) return;
     this.fetching = true;
     try {
-      while (!this.stopped && this.to.issued() < this.to.last()) {
+      while (!this.stopped && this.to.issued() < this.to.last() && !this.live()) {
         const seq = this.to.issued() + 1;
         const msg = await this.link.jsm.streams.getMessage(this.link.stream, { seq });
         // A hole in the stream: the consumer steps over it (the applier's gap rule).
