@@ -20,9 +20,6 @@ export default defineConfig({
           ...shared,
           name: 'node',
           include: ['test/**/*.test.ts'],
-          // The NATS fault tests (kill a nats-server, resume within 5 s) do not yet pass every run on this
-          // 2-core machine, so they run on their own: `npm run test:faults` (issue 14 is open for it).
-          exclude: process.env.BROKER_TEST_FAULTS ? [] : ['test/cluster/faults.test.ts'],
         },
       },
       {

@@ -26,6 +26,9 @@ let current: BrokerCluster | undefined;
 class Writer {
   acks: Ack[] = [];
   refused: { status: number; retryAfter: string | null; ms: number }[] = [];
+  /** Every attempt after `since` (a failed expectation shows them): which node, when, what it answered. */
+  tries: { node: number; start: number; end: number; status: number | string }[] = [];
+  since = Number.MAX_SAFE_INTEGER;
   private stopped = false;
   private next = 0;
   readonly done: Promise<void>;
@@ -54,19 +57,26 @@ class Writer {
           signal: AbortSignal.timeout(20_000),
         });
         const body = (await res.json().catch(() => ({}))) as { id?: number };
+        this.tried(node % urls.length, started, res.status);
         if (res.status === 200 && typeof body.id === 'number') {
           this.acks.push({ i, id: body.id, at: Date.now() });
           this.next++;
           continue;
         }
         this.refused.push({ status: res.status, retryAfter: res.headers.get('retry-after'), ms: Date.now() - started });
-      } catch {
-        /* the node is gone: the next one */
+      } catch (err) {
+        // The node is gone: the next one.
+        this.tried(node % urls.length, started, (err as Error).name);
       }
       node++;
       if (!this.retry) this.next++;
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  private tried(node: number, start: number, status: number | string) {
+    if (start >= this.since - 1_000)
+      this.tries.push({ node, start: start - this.since, end: Date.now() - this.since, status });
   }
 
   async stop() {
@@ -172,6 +182,7 @@ describe.skipIf(SKIP_NATS)('cluster faults', () => {
       const u = await makeUser(A, { tenant_name: 't-kill-nats' });
       const nc = await connect({ servers: c.nats.nodes.map((n) => n.url) });
       let victim: number;
+      let holds = '';
       try {
         const jsm = await jetstreamManager(nc);
         const names: string[] = [];
@@ -180,19 +191,38 @@ describe.skipIf(SKIP_NATS)('cluster faults', () => {
         const info = await jsm.streams.info(names[0]!);
         expect(info.config.num_replicas).toBe(3);
         const led = c.nats.nodes.findIndex((n) => n.name === info.cluster?.leader);
-        victim = leader ? led : (led + 1) % 3;
+        // Not leading the stream: the one that holds node 0's consumer (made first: node 0 started first)
+        // when it can, the hard case: the writer's node cannot make a new consumer for seconds, and its writes
+        // must not wait for that. Else the one that holds more of the nodes' consumers.
+        const held: { server: number; created: string }[] = [];
+        for await (const ci of jsm.consumers.list(names[0]!)) {
+          held.push({ server: c.nats.nodes.findIndex((n) => n.name === ci.cluster?.leader), created: ci.created });
+        }
+        held.sort((x, y) => Date.parse(x.created) - Date.parse(y.created));
+        expect(held).toHaveLength(3);
+        const count = (k: number) => held.filter((h) => h.server === k).length;
+        const others = [0, 1, 2].filter((k) => k !== led).sort((x, y) => count(y) - count(x));
+        const first = held[0]!.server;
+        victim = leader ? led : first !== led ? first : others[0]!;
+        holds = `${count(victim)} node consumers on it${victim === first ? ", node 0's among them" : ''}`;
       } finally {
         await nc.close();
       }
       const writer = new Writer(() => c!.urls, u.jwt);
       await waitUntil(() => writer.acks.length >= 30, 30_000, '30 inserts');
+      writer.since = Date.now();
       await c.nats.kill(victim);
       const killedAt = Date.now();
       const before = writer.acks.length;
       await waitUntil(() => writer.acks.length >= before + 30, 60_000, '30 inserts after the kill');
       await writer.stop();
       const resumed = writer.acks[before]!.at - killedAt;
-      const why = `killed at ${killedAt}; refused ${JSON.stringify(writer.refused)}\n${clusterLogs()}`;
+      const tries = writer.tries.filter((t) => t.status !== 200 || t.end - t.start > 200);
+      const why = `killed at ${killedAt}; slow or refused tries (ms after): ${JSON.stringify(tries)}\n${clusterLogs()}`;
+      // The figures the issue's closing note gives (the bound is the test's).
+      const gap = writer.longestGap();
+      const what = `nats-server ${which} the stream killed (${holds})`;
+      console.log(`${what}: inserts resumed in ${resumed} ms, longest gap ${gap} ms`);
       expect(resumed, why).toBeLessThan(bound);
       expect(writer.longestGap(), why).toBeLessThan(bound);
       expect(writer.refused.filter((r) => r.status >= 500 && r.status !== 503)).toEqual([]);

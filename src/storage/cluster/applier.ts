@@ -8,6 +8,7 @@ import type { Signal } from '../../lib/signal.js';
 import type { UserChangeEvent } from '../users.js';
 import { apply, type Applied, type ReadModel } from './apply.js';
 import type { NatsLink } from './connection.js';
+import { Fetcher } from './fetcher.js';
 import { decode } from './messages.js';
 import { isStorageFull } from '../errors.js';
 import { toStorageError } from '../lmdb/errors.js';
@@ -78,6 +79,11 @@ export class Applier {
   private lastProgress = 0;
   /** The last sequence handed to a transaction (its commit may not be over). */
   private issued: number;
+  /** The last sequence the current consumer delivered, and when (or when it started): a stall is measured here. */
+  private consumed = 0;
+  private consumedAt = Date.now();
+  /** Applies what the consumer does not deliver (a consumer that died with its server). */
+  private readonly fetcher: Fetcher;
 
   constructor(
     private readonly link: NatsLink,
@@ -88,6 +94,13 @@ export class Applier {
     const stored = model.db.meta.get(APPLIED_KEY);
     this.applied = typeof stored === 'number' ? stored : 0;
     this.issued = this.applied;
+    this.fetcher = new Fetcher(link, {
+      issued: () => this.issued,
+      last: () => this.last,
+      deliveredAt: () => this.consumedAt,
+      take: (msg) => this.take(msg),
+      log,
+    });
   }
 
   /** Awaits the outcome of a message this node publishes with `from` (register before publishing). */
@@ -97,6 +110,12 @@ export class Applier {
 
   forget(from: string): void {
     this.outcomes.delete(from);
+  }
+
+  /** `seq` is in the stream (a write's ack, a barrier's answer): fetched unless the consumer delivers it soon. */
+  behind(seq: number): void {
+    if (seq > this.last) this.last = seq;
+    this.fetcher.behind(seq);
   }
 
   /** Resolves once `seq` is applied here (its commit over). */
@@ -118,6 +137,7 @@ export class Applier {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    this.fetcher.stop();
     this.dropped?.();
     this.messages?.stop();
     this.wake?.();
@@ -128,8 +148,6 @@ export class Applier {
   private wake: (() => void) | undefined;
   private messages: { stop(): void } | undefined;
   private timer: NodeJS.Timeout | undefined;
-  /** When `applied` last moved, or a consumer last started (a stall is measured from there). */
-  private movedAt = Date.now();
   private asking = false;
   /** Stream questions in a row that got no answer. */
   private unanswered = 0;
@@ -143,7 +161,6 @@ export class Applier {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        this.movedAt = Date.now();
         const messages = await within(
           (async () => {
             const consumer = await this.link.js.consumers.get(this.link.stream, { opt_start_seq: this.applied + 1 });
@@ -153,6 +170,8 @@ export class Applier {
           (late) => late.stop(),
         );
         this.messages = messages;
+        this.consumed = this.applied;
+        this.consumedAt = Date.now();
         if (this.stopped) messages.stop();
         void this.watchConsumer(messages);
         // Raced with the restart: a consumer on a dead link may never end its iteration, even when stopped.
@@ -163,6 +182,9 @@ export class Applier {
         for (;;) {
           const next = await Promise.race([it.next(), dropped]);
           if (!next || next.done || this.stopped || this.messages !== messages) break;
+          this.consumed = next.value.seq;
+          this.consumedAt = Date.now();
+          this.fetcher.delivered(this.consumed);
           await this.take(next.value);
         }
       } catch (err) {
@@ -214,9 +236,11 @@ export class Applier {
   private async watchConnection(): Promise<void> {
     for await (const status of this.link.nc.status()) {
       if (this.stopped) return;
+      if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'staleConnection')
+        this.log(`cluster: NATS ${status.type} ${'server' in status ? String(status.server) : ''}`);
       // Not a restart: the consumer lives on the stream leader and usually goes on through the new link, while
       // making a new one needs the meta leader (maybe the server just lost). The watchdog sees one that does not.
-      if (status.type === 'reconnect') this.movedAt = Date.now();
+      if (status.type === 'reconnect') this.consumedAt = Date.now();
     }
   }
 
@@ -226,8 +250,8 @@ export class Applier {
    */
   private check(): void {
     if (this.stopped) return;
-    if (this.last > this.applied && this.issued === this.applied && Date.now() - this.movedAt > STALL_MS) {
-      this.movedAt = Date.now();
+    if (this.last > this.consumed && this.issued === this.applied && Date.now() - this.consumedAt > STALL_MS) {
+      this.consumedAt = Date.now();
       this.restart(`no progress for ${STALL_MS} ms, the stream is at ${this.last}`);
     }
     if (this.asking || this.link.nc.isClosed()) return;
@@ -241,7 +265,7 @@ export class Applier {
     ])
       .then((info) => {
         this.unanswered = 0;
-        if (info.state.last_seq > this.last) this.last = info.state.last_seq;
+        this.behind(info.state.last_seq);
       })
       .catch(() => {
         // Connected yet never answered (a link to a dead server not noticed yet): go to another server.
@@ -261,9 +285,13 @@ export class Applier {
     this.messages?.stop();
   }
 
-  private async take(msg: JsMsg): Promise<void> {
+  /** Issues one message's apply (from the consumer or the fetcher; the two may meet, so both check here). */
+  private async take(msg: Pick<JsMsg, 'seq' | 'data'>): Promise<void> {
     const seq = msg.seq;
-    // Redelivered after a restart of the consumer: already in this commit chain.
+    if (seq <= this.issued) return;
+    if (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight.shift();
+    // After the wait, since the other source may have issued it meanwhile; from here to `issued = seq` no await.
+    // Redelivered after a restart of the consumer, or fetched: already in this commit chain.
     if (seq <= this.issued) return;
     // A sequence skipped (a consumer mended from a wrong cursor) is never applied past: start again from
     // the last applied. Met again right after a new consumer, the gap is in the stream itself.
@@ -272,7 +300,6 @@ export class Applier {
       this.restart(`sequence ${seq} came after ${this.issued}`);
       return;
     }
-    if (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight.shift();
     this.issued = seq;
     let message: ReturnType<typeof decode> | undefined;
     let applied: Applied | undefined;
@@ -312,7 +339,6 @@ export class Applier {
     applied?.after?.(failed);
     if (!failed) {
       this.stuck = undefined;
-      if (seq > this.applied) this.movedAt = Date.now();
       this.applied = Math.max(this.applied, seq);
       if (applied?.userChange) this.userChanges.emit(applied.userChange);
       while (this.seqWaiters.length > 0 && this.seqWaiters[0].seq <= this.applied) this.seqWaiters.shift()!.resolve();

@@ -71,8 +71,9 @@ export async function connectNats(options: NatsOptions): Promise<NatsLink> {
       // A node keeps trying for ever: its reads keep working meanwhile, its writes answer 503.
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
-      // A server that dies without closing its socket is found out in seconds, not after the default 2 minutes.
-      pingInterval: 2_000,
+      // A server that dies without closing its socket (a machine gone) is found out in 2-3 s, not after the
+      // default 2 minutes: a ping a second costs nothing, and writes resume within 5 s of such a death.
+      pingInterval: 1_000,
       maxPingOut: 2,
       timeout: 10_000,
     });

@@ -29,6 +29,8 @@ export class ClusterNode {
   private queued: Promise<void> | undefined;
   private barrierFailedAt = 0;
   private connected = true;
+  /** Publishes waiting for an ack, told when the connection comes back through another server. */
+  private readonly onReconnect = new Set<() => void>();
 
   constructor(
     readonly link: NatsLink,
@@ -41,7 +43,10 @@ export class ClusterNode {
   private async watch(): Promise<void> {
     for await (const status of this.link.nc.status()) {
       if (status.type === 'disconnect') this.connected = false;
-      else if (status.type === 'reconnect') this.connected = true;
+      else if (status.type === 'reconnect') {
+        this.connected = true;
+        for (const told of this.onReconnect) told();
+      }
     }
   }
 
@@ -59,7 +64,7 @@ export class ClusterNode {
     // Always handled: a failed publish answers through the catch below, not through this promise.
     outcome.catch(() => {});
     const seq = await this.publish(from, body);
-    if (seq > this.applier.last) this.applier.last = seq;
+    this.applier.behind(seq);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -81,6 +86,7 @@ export class ClusterNode {
    * change is asked for again, and JetStream's duplicate window makes the retry the same message, never
    * a second one. Without an ack in time the write answers 503; the stream may still hold it (no quorum
    * answered in time, yet the leader kept it), and then it is applied on every node like any other.
+   * An attempt whose connection broke is asked again at once through the new one: its ack will not come.
    */
   private async publish(from: string, body: Uint8Array): Promise<number> {
     const deadline = Date.now() + PUBLISH_BUDGET_MS;
@@ -88,7 +94,16 @@ export class ClusterNode {
     while (Date.now() < deadline) {
       try {
         const timeout = Math.max(500, Math.min(ATTEMPT_MS, deadline - Date.now()));
-        return (await this.link.js.publish(writeSubject(this.link.stream), body, { msgID: from, timeout })).seq;
+        const attempt = this.link.js.publish(writeSubject(this.link.stream), body, { msgID: from, timeout });
+        let told: (() => void) | undefined;
+        const reconnected = new Promise<undefined>((resolve) => {
+          told = () => resolve(undefined);
+          this.onReconnect.add(told);
+        });
+        const ack = await Promise.race([attempt, reconnected]).finally(() => this.onReconnect.delete(told!));
+        if (ack) return ack.seq;
+        attempt.catch(() => {});
+        last = new Error('the connection to NATS broke before the ack');
       } catch (err) {
         last = err;
         await new Promise((r) => setTimeout(r, 200));
@@ -131,7 +146,7 @@ export class ClusterNode {
         }),
       ]).finally(() => clearTimeout(timer));
       const last = info.state.last_seq;
-      if (last > this.applier.last) this.applier.last = last;
+      this.applier.behind(last);
       await this.waitApplied(last, Math.max(1, deadline - Date.now()));
     } catch {
       this.barrierFailedAt = Date.now();
