@@ -5,7 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { badRequest, notFound } from '../errors.js';
 import { sha256Hex } from '../lib/digest.js';
-import type { AppStore, KeyRecord } from '../storage/apps.js';
+import type { AppStore, KeyChange, KeyRecord } from '../storage/apps.js';
 
 /** How often a key's last_used may be written. */
 export const LAST_USED_RESOLUTION_MS = 60_000;
@@ -62,6 +62,8 @@ export class ApiKeys {
   ) {
     for (const key of store.listKeys()) this.remember(key);
     this.indexOrigins();
+    // A cluster node: keys made, changed and deleted on any node (this one's own included) come here too.
+    store.keyChanges?.subscribe((change) => this.follow(change));
   }
 
   async create(appId: string, fields: KeyFields): Promise<{ key: string; record: KeyRecord }> {
@@ -161,6 +163,28 @@ export class ApiKeys {
       this.dirty.add(key);
     }
     return key;
+  }
+
+  /** A key write applied from the cluster's stream: the index takes it, keeping this node's later last_used. */
+  private follow(change: KeyChange): void {
+    if ('appDeleted' in change) return this.forgetApp(change.appDeleted);
+    if ('deleted' in change) {
+      const mine = this.byHash.get(change.deleted);
+      if (mine) this.forget(mine);
+    } else {
+      for (const key of change.put) {
+        const next = { ...key };
+        const mine = this.byHash.get(key.hash);
+        if (mine) {
+          next.last_used = Math.max(mine.last_used, key.last_used);
+          const dirty = this.dirty.has(mine);
+          this.forget(mine);
+          if (dirty) this.dirty.add(next);
+        }
+        this.remember(next);
+      }
+    }
+    this.indexOrigins();
   }
 
   private remember(key: KeyRecord): void {

@@ -1,5 +1,6 @@
 // AppStore: apps (app_id → app) and their API keys, keyed by the SHA-256 of the key (hex): a request's key
 // is found by hashing it once, never by a scan; the key itself is never stored. lmdb/apps.ts implements it.
+import type { Signal } from '../lib/signal.js';
 
 export interface AppRecord {
   app_id: string;
@@ -26,7 +27,16 @@ export interface KeyRecord {
   last_used: number;
 }
 
+/** A key write applied on a cluster node, from any node (AppStore.keyChanges). */
+export type KeyChange = { put: KeyRecord[] } | { deleted: string } | { appDeleted: string };
+
 export interface AppStore {
+  /**
+   * A cluster node's: every key write and app deletion applied here, from any node, once committed
+   * (apps/keys.ts keeps its in-memory index in step with it). One node has none: its keys change only
+   * through its own ApiKeys, which updates the index itself.
+   */
+  readonly keyChanges?: Signal<KeyChange>;
   getApp(appId: string): AppRecord | undefined;
   /** false when the app_id is taken. */
   createApp(app: AppRecord): Promise<boolean>;

@@ -1,7 +1,7 @@
 // Three Broker nodes on one 3-server JetStream cluster are one Broker: a write acknowledged on any node is
 // what every other node decides on next (logins, lockouts, unique names, the stream limit), and the
 // realtime log is the same on all of them (fan-out in id order, once; Last-Event-ID resumes anywhere;
-// a revoke on one node ends the user's streams on the others).
+// a revoke, a password change, a deletion or a logout on one node ends the user's streams on the others).
 import { createHash } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -13,6 +13,7 @@ import { SKIP_NATS } from '../helpers/nats.js';
 import { openSse } from '../helpers/sse.js';
 import { waitUntil } from '../helpers/wait.js';
 import { type BackendKey, WsClient, backendKey, sign } from '../topics/support.js';
+import { appWithKey, call, uniqueId } from '../apps/support.js';
 
 describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
   let c: BrokerCluster;
@@ -105,6 +106,47 @@ describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
     expect(Date.now() - t0).toBeLessThan(2000);
     const login = await post(C, '/login', { username: u.username, password: u.password });
     expect(login.status).not.toBe(200);
+  });
+
+  it("a password change on A and a deletion on B close the user's streams open on C within 2 s", async () => {
+    const u = await makeUser(A, { tenant_name: 't-password' });
+    const onC = openSse(C, u.jwt);
+    try {
+      await onC.waitFor((r) => r.status === 200);
+      const changed = await post(A, '/update_user', {
+        admin_token: ADMIN,
+        username: u.username,
+        password: 'a new and long password',
+      });
+      expect(changed.status).toBe(200);
+      const t0 = Date.now();
+      await onC.waitFor((r) => r.ended, 2000);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      onC.close();
+    }
+    // A user of an app, deleted through the app's key on B.
+    const app = await appWithKey(A);
+    const username = uniqueId('gone');
+    const made = await call(A, 'POST', '/user/create', app.key, {
+      username,
+      password: 'a long enough password',
+      email: `${username}@x.example`,
+    });
+    expect(made.status).toBe(201);
+    const { id } = (await post(A, '/get_user', { admin_token: ADMIN, username })).body;
+    const stream = openSse(C, made.body.token as string);
+    try {
+      await stream.waitFor((r) => r.status === 200);
+      const deleted = await call(B, 'DELETE', `/user/${id}`, app.key);
+      expect(deleted.status, deleted.text).toBe(200);
+      const t1 = Date.now();
+      await stream.waitFor((r) => r.ended, 2000);
+      expect(Date.now() - t1).toBeLessThan(2000);
+      expect((await get(C, '/verify', bearer(made.body.token as string))).status).toBe(401);
+    } finally {
+      stream.close();
+    }
   });
 
   it("/logout on A closes the user's stream open on B within 2 s, and B refuses the token", async () => {

@@ -6,6 +6,7 @@
 // `after`, called once the commit is over.
 import { sha256 } from '../../lib/digest.js';
 import type { Signal } from '../../lib/signal.js';
+import type { KeyChange } from '../apps.js';
 import type { EventRecord } from '../event-log.js';
 import { ANSWER_WINDOW_MS } from '../idempotency.js';
 import type { Database } from '../lmdb/database.js';
@@ -23,6 +24,8 @@ export interface ReadModel {
   users: LmdbUserStore;
   /** Where an applied logout is told, on every node (identity/sessions.ts ends the user's sessions). */
   loggedOut?: Signal<{ username: string }>;
+  /** Where an applied key write is told, on every node (apps/keys.ts keeps its index from it). */
+  keyChanges?: Signal<KeyChange>;
 }
 
 /** Outcome answers that are not a store's own: a conditional put found the record changed. */
@@ -110,11 +113,15 @@ export function apply(model: ReadModel, m: WriteMessage): Applied {
     case 'apps.create':
       return { outcome: storage.apps.createApp(m.app) };
     case 'apps.delete':
-      return { outcome: storage.apps.deleteApp(m.appId) };
-    case 'keys.put':
-      return { outcome: m.onlyExisting ? storage.apps.putKeys(m.keys) : storage.apps.putKey(m.keys[0]) };
+      return { outcome: storage.apps.deleteApp(m.appId), after: told(model, { appDeleted: m.appId }) };
+    case 'keys.put': {
+      // A last_used flush writes only keys that still exist: those are the ones every node's index takes.
+      const put = m.onlyExisting ? m.keys.filter((k) => db.api_keys.doesExist(k.hash)) : m.keys.slice(0, 1);
+      const outcome = m.onlyExisting ? storage.apps.putKeys(m.keys) : storage.apps.putKey(m.keys[0]);
+      return { outcome, after: told(model, { put }) };
+    }
     case 'keys.delete':
-      return { outcome: storage.apps.deleteKey(m.hash) };
+      return { outcome: storage.apps.deleteKey(m.hash), after: told(model, { deleted: m.hash }) };
     case 'usage.put':
       return { outcome: storage.usage.putMany(m.entries) };
     case 'usage.sweep':
@@ -138,3 +145,10 @@ export function apply(model: ReadModel, m: WriteMessage): Applied {
       return { outcome: Promise.reject(new Error(`unknown cluster message ${(m as { op: string }).op}`)) };
   }
 }
+
+/** Tells the nodes' key index of a key write once it is committed (nothing when the commit failed). */
+const told =
+  (model: ReadModel, change: KeyChange) =>
+  (failed: boolean): void => {
+    if (!failed) model.keyChanges?.emit(change);
+  };

@@ -3,6 +3,7 @@
 // node's LMDB in --db is its read model, applied in stream order (applier.ts). Reads stay local and
 // synchronous; writes are published, acknowledged by a quorum, then answered once applied here.
 import { Signal } from '../../lib/signal.js';
+import type { KeyChange } from '../apps.js';
 import { DatabaseOpenError } from '../errors.js';
 import { newEpoch } from '../event-log.js';
 import type { LmdbEventLog } from '../lmdb/event-log.js';
@@ -52,9 +53,11 @@ export async function openClusterStorage(dir: string, options: ClusterOptions): 
       );
     }
     const loggedOut = new Signal<{ username: string }>();
+    const keyChanges = new Signal<KeyChange>();
     const model: ReadModel = {
       db,
       loggedOut,
+      keyChanges,
       storage: local,
       log: local.log as LmdbEventLog,
       users: local.users as LmdbUserStore,
@@ -85,7 +88,7 @@ export async function openClusterStorage(dir: string, options: ClusterOptions): 
       secrets: new ClusterSecretStore(db, node),
       identityLinks: clusterLinks(local.identityLinks, node),
       deniedTokens: clusterDenylist(local.deniedTokens, node, loggedOut),
-      apps: clusterApps(local.apps, node),
+      apps: clusterApps(local.apps, node, keyChanges),
       usage: clusterUsage(local.usage, node),
       crashes: clusterCrashes(local.crashes, node),
       epoch,

@@ -3,7 +3,7 @@
 // gone) run in the apply, so the first message in stream order wins on every node.
 import type { Signal } from '../../lib/signal.js';
 import type { IdentityLink, IdentityLinkStore, TokenDenylist } from '../accounts.js';
-import type { AppRecord, AppStore, KeyRecord } from '../apps.js';
+import type { AppRecord, AppStore, KeyChange, KeyRecord } from '../apps.js';
 import type { CrashChange, CrashReport, CrashStore } from '../crashes.js';
 import { NoQuorumError } from '../errors.js';
 import type { Storage } from '../storage.js';
@@ -37,8 +37,10 @@ export function clusterDenylist(
   };
 }
 
-export function clusterApps(local: AppStore, node: ClusterNode): AppStore {
+/** `keyChanges`: fed by the apply of every key write and app deletion (apply.ts), from any node. */
+export function clusterApps(local: AppStore, node: ClusterNode, keyChanges: Signal<KeyChange>): AppStore {
   return {
+    keyChanges,
     getApp: (appId) => local.getApp(appId),
     listApps: () => local.listApps(),
     listKeys: () => local.listKeys(),
