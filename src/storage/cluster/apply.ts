@@ -131,6 +131,16 @@ export function apply(model: ReadModel, m: WriteMessage): Applied {
       const next = m.next ?? undefined;
       return { outcome: storage.crashes.update(m.appId, m.id, () => next) };
     }
+    case 'crashes.patch': {
+      const current = storage.crashes.get(m.appId, m.id);
+      if (!current || digestOf(current) !== m.expect) return { outcome: STALE };
+      for (const [i, count] of m.counts) {
+        const individual = current.individual[i];
+        if (individual) individual.count = count;
+      }
+      current.individual.push(...m.append);
+      return { outcome: storage.crashes.update(m.appId, m.id, () => current) };
+    }
     case 'crashes.delete':
       return { outcome: storage.crashes.delete(m.appId, m.id) };
     case 'crashes.archive':

@@ -9,7 +9,7 @@
 // same messages.
 import type { IdentityLink } from '../accounts.js';
 import type { AppRecord, KeyRecord } from '../apps.js';
-import type { CrashReport } from '../crashes.js';
+import type { CrashReport, IndividualCrash } from '../crashes.js';
 import type { RetentionPolicy } from '../event-log.js';
 import type { IdempotencyClaim } from '../idempotency.js';
 import type { UsageEntry } from '../usage.js';
@@ -45,6 +45,18 @@ export type WriteOp =
   | { op: 'usage.sweep'; beforeDay: number; limit: number }
   /** A conditional put like users.put; `expect` digests the stored report ('' = none), `next` null deletes. */
   | { op: 'crashes.put'; appId: string; id: string; expect: string; next: CrashReport | null }
+  /**
+   * The same as a patch: new counts of individuals by index, and individuals appended. A report grows to
+   * MAX_REPORT_BYTES (1 MiB), past one message; a crash seen again is then a small message, not the report.
+   */
+  | {
+      op: 'crashes.patch';
+      appId: string;
+      id: string;
+      expect: string;
+      counts: [number, number][];
+      append: IndividualCrash[];
+    }
   | { op: 'crashes.delete'; appId: string; id: string }
   | { op: 'crashes.archive'; appId: string; digest: string }
   /** Secrets and the epoch: each key is kept by the first message that offers it, on every node. */

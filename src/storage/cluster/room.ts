@@ -27,6 +27,7 @@ const BUDGETS: Record<WriteOp['op'], Budget> = {
   'keys.put': 'all',
   'usage.put': 'all',
   'crashes.put': 'all',
+  'crashes.patch': 'all',
   'log.prune': 'free',
   'idem.sweep': 'free',
   'users.delete': 'free',

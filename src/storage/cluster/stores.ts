@@ -1,6 +1,7 @@
 // The smaller seams of a cluster node: reads from the local LMDB read model, every write a message on the
 // stream applied by every node (apply.ts). Checks that decide a write (a link taken, an app_id taken, a key
 // gone) run in the apply, so the first message in stream order wins on every node.
+import { KeyedQueue } from '../../lib/keyed-queue.js';
 import type { Signal } from '../../lib/signal.js';
 import type { IdentityLink, IdentityLinkStore, TokenDenylist } from '../accounts.js';
 import type { AppRecord, AppStore, KeyChange, KeyRecord } from '../apps.js';
@@ -10,6 +11,7 @@ import type { Storage } from '../storage.js';
 import type { UsageEntry, UsageStore } from '../usage.js';
 import { digestOf, STALE } from './apply.js';
 import type { ClusterNode } from './node.js';
+import type { WriteOp } from './messages.js';
 import { MAX_TRIES } from './users.js';
 
 export function clusterLinks(local: IdentityLinkStore, node: ClusterNode): IdentityLinkStore {
@@ -65,6 +67,8 @@ export function clusterUsage(local: UsageStore, node: ClusterNode): UsageStore {
 }
 
 export function clusterCrashes(local: CrashStore, node: ClusterNode): CrashStore {
+  // One update of a report at a time from this node (lib/keyed-queue.ts says why).
+  const updates = new KeyedQueue();
   return {
     get: (appId, id) => local.get(appId, id),
     list: (appId, limit) => local.list(appId, limit),
@@ -73,23 +77,48 @@ export function clusterCrashes(local: CrashStore, node: ClusterNode): CrashStore
     delete: (appId, id) => node.write<boolean>({ op: 'crashes.delete', appId, id }),
     archive: (appId, digest) => node.write<void>({ op: 'crashes.archive', appId, digest }),
     // Read-modify-write as a conditional put, like UserStore.update (users.ts).
-    async update(appId: string, id: string, change: CrashChange): Promise<void> {
-      for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
-        if (attempt > 0) await node.sync();
-        const current = local.get(appId, id);
-        const next = change(current && structuredClone(current));
-        if (next === false) return;
-        const outcome = await node.write<unknown>({
-          op: 'crashes.put',
-          ...{ appId, id, expect: digestOf(current) },
-          next: (next ?? null) as CrashReport | null,
-        });
-        if (outcome !== STALE) return;
-      }
-      throw new NoQuorumError('the crash report kept meeting concurrent updates: retry');
-    },
+    update: (appId: string, id: string, change: CrashChange) =>
+      updates.run(`${appId}\0${id}`, () => put(appId, id, change)),
   };
+
+  async function put(appId: string, id: string, change: CrashChange): Promise<void> {
+    for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+      if (attempt > 0) await node.sync();
+      const current = local.get(appId, id);
+      const next = change(current && structuredClone(current));
+      if (next === false) return;
+      const expect = digestOf(current);
+      const patch = current && next ? patchOf(current, next) : undefined;
+      const outcome = await node.write<unknown>(
+        patch
+          ? { op: 'crashes.patch', appId, id, expect, ...patch }
+          : { op: 'crashes.put', appId, id, expect, next: (next ?? null) as CrashReport | null },
+      );
+      if (outcome !== STALE) return;
+    }
+    throw new NoQuorumError('the crash report kept meeting concurrent updates: retry');
+  }
 }
 
 /** The parts of a cluster Storage that are the local model's as they are. */
 export type LocalParts = Pick<Storage, 'identityLinks' | 'deniedTokens' | 'apps' | 'usage' | 'crashes'>;
+
+/**
+ * `next` as counts changed and individuals appended to `current`, or undefined when it is another change
+ * (a field other than the list, an individual removed or changed beyond its count): then the whole report.
+ */
+function patchOf(current: CrashReport, next: CrashReport): Pick<CrashPatch, 'counts' | 'append'> | undefined {
+  const { individual: before, ...restBefore } = current;
+  const { individual: after, ...restAfter } = next;
+  if (after.length < before.length || JSON.stringify(restBefore) !== JSON.stringify(restAfter)) return undefined;
+  const counts: [number, number][] = [];
+  for (let i = 0; i < before.length; i++) {
+    const { count: was, ...a } = before[i]!;
+    const { count: is, ...b } = after[i]!;
+    if (JSON.stringify(a) !== JSON.stringify(b)) return undefined;
+    if (was !== is) counts.push([i, is]);
+  }
+  return { counts, append: after.slice(before.length) };
+}
+
+type CrashPatch = Extract<WriteOp, { op: 'crashes.patch' }>;

@@ -3,6 +3,7 @@
 // computes the new record here from the local one and publishes it as a conditional put, applied only if
 // the record is still the one it was computed from. A stale put is retried after a barrier, a bounded
 // number of times, so concurrent updates on several nodes lose none.
+import { KeyedQueue } from '../../lib/keyed-queue.js';
 import type { Signal } from '../../lib/signal.js';
 import { NoQuorumError } from '../errors.js';
 import type { LmdbUserStore } from '../lmdb/users.js';
@@ -40,7 +41,14 @@ export class ClusterUserStore implements UserStore {
     return created;
   }
 
-  async update(username: string, change: UserChange): Promise<UserRecord | undefined> {
+  /** One update of a user at a time from this node (lib/keyed-queue.ts says why). */
+  private readonly updates = new KeyedQueue();
+
+  update(username: string, change: UserChange): Promise<UserRecord | undefined> {
+    return this.updates.run(username, () => this.put(username, change));
+  }
+
+  private async put(username: string, change: UserChange): Promise<UserRecord | undefined> {
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       if (attempt > 0) await this.node.sync();
       const current = this.local.get(username);
