@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects in one run, sharing its workers: every test on one node (LMDB), and the identity and
-// realtime route suites again with each broker a cluster node (`--nats` on a real single-server JetStream,
+// Two projects in one run, sharing its workers: every test on one node (LMDB), and the identity, realtime
+// and apps route suites again with each broker a cluster node (`--nats` on a real single-server JetStream,
 // --nats_replicas 1; test/helpers/nats-mode.ts). The same files, unchanged: one behaviour, two engines.
 // `npx vitest run --project cluster` runs only the second.
 const shared = { testTimeout: 30_000, hookTimeout: 30_000 };
@@ -26,7 +26,13 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'cluster',
-          include: ['test/identity/**/*.test.ts', 'test/realtime/**/*.test.ts'],
+          include: [
+            'test/identity/**/*.test.ts',
+            'test/realtime/**/*.test.ts',
+            // The apps routes: keys, users through an app, crash reports and counts (the other apps files
+            // reach into LMDB, or are the single-node CLI and upgrades).
+            'test/apps/{keys,users,crashes,usage}.test.ts',
+          ],
           env: { BROKER_TEST_NATS: '1' },
           // Cluster mode without nats-server is no cluster mode: it fails; and it stops the servers.
           setupFiles: ['test/helpers/nats-setup.ts'],
