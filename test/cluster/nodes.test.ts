@@ -108,7 +108,7 @@ describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
     expect(login.status).not.toBe(200);
   });
 
-  it("a password change on A and a deletion on B close the user's streams open on C within 2 s", async () => {
+  it("a password change on A and a deletion on B close the user's streams on C within 2 s; a key is shared", async () => {
     const u = await makeUser(A, { tenant_name: 't-password' });
     const onC = openSse(C, u.jwt);
     try {
@@ -147,6 +147,9 @@ describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
     } finally {
       stream.close();
     }
+    // The key itself, deleted on B, is refused on C from the next request on.
+    expect((await post(B, '/delete_api_key', { admin_token: ADMIN, key_id: app.key_id })).status).toBe(200);
+    expect((await call(C, 'POST', '/count', app.key, { id: '', platform: 'ios' })).status).toBe(401);
   });
 
   it("/logout on A closes the user's stream open on B within 2 s, and B refuses the token", async () => {
