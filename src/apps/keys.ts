@@ -167,7 +167,10 @@ export class ApiKeys {
 
   /** A key write applied from the cluster's stream: the index takes it, keeping this node's later last_used. */
   private follow(change: KeyChange): void {
-    if ('appDeleted' in change) return this.forgetApp(change.appDeleted);
+    if ('appDeleted' in change) {
+      this.forgetApp(change.appDeleted);
+      return;
+    }
     if ('deleted' in change) {
       const mine = this.byHash.get(change.deleted);
       if (mine) this.forget(mine);

@@ -108,7 +108,7 @@ describe.skipIf(SKIP_NATS)('a cluster of 3 Broker nodes', () => {
     expect(login.status).not.toBe(200);
   });
 
-  it("a password change on A and a deletion on B close the user's streams on C within 2 s; a key is shared", async () => {
+  it("a password change on A and a deletion on B close the user's streams on C in 2 s; keys are shared", async () => {
     const u = await makeUser(A, { tenant_name: 't-password' });
     const onC = openSse(C, u.jwt);
     try {
