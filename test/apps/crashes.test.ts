@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { Clock } from '../security/support.js';
-import { appWithKey, call, createApp, createKey } from './support.js';
+import { appWithKey, call, crash, createApp, createKey } from './support.js';
 
 const clock = new Clock();
 let broker: TestBroker;
@@ -11,14 +11,6 @@ beforeAll(async () => {
   broker = await startBroker({ management_app: 'ops', crash_rate_limit: 0 }, { now: clock.now });
 });
 afterAll(() => broker.stop());
-
-const crash = (fields: Record<string, unknown> = {}) => ({
-  platform: 'ios',
-  version: '1.0',
-  error: 'TypeError: x is undefined',
-  stack: 'at main (app.js:1)\nat run (app.js:2)',
-  ...fields,
-});
 
 describe('crash reports', () => {
   it('groups by error and first line, counts identical crashes, keeps distinct ones', async () => {

@@ -50,3 +50,12 @@ export function call<T = any>(
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
 }
+
+/** A crash report's body (POST /crash), with any field replaced. */
+export const crash = (fields: Record<string, unknown> = {}) => ({
+  platform: 'ios',
+  version: '1.0',
+  error: 'TypeError: x is undefined',
+  stack: 'at main (app.js:1)\nat run (app.js:2)',
+  ...fields,
+});

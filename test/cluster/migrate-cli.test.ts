@@ -9,18 +9,10 @@ import { openStorage, type Storage } from '../../src/storage/storage.js';
 import { ADMIN, runCli, startBroker, testDir, type TestBroker } from '../helpers/broker.js';
 import { bearer, get, makeUser, post } from '../helpers/http.js';
 import { natsServerBinary, SKIP_NATS, startNats } from '../helpers/nats.js';
-import { appWithKey, call } from '../apps/support.js';
+import { appWithKey, call, crash } from '../apps/support.js';
 
 const everything = { limit: 10_000, maxBytes: 1 << 28, maxExamined: 10_000, maxExaminedBytes: 1 << 28 };
 const recordsOf = (s: Storage, tenant: string) => s.log.scan(tenant, everything).records;
-
-const crash = (fields: Record<string, unknown> = {}) => ({
-  platform: 'ios',
-  version: '1.0',
-  error: 'TypeError: x is undefined',
-  stack: 'at main (app.js:1)\nat run (app.js:2)',
-  ...fields,
-});
 
 /** What the routes answer, asked the same way of the old node and of the cluster node. */
 async function answers(url: string, who: { alice: string; loggedOut: string; key: string }) {
