@@ -3,10 +3,12 @@
 // non-deterministic (ids, timestamps, generated secrets, computed records), so that the apply is a pure
 // function of the state and the message: every node reaches the same state and the same outcome.
 //
-// Wire form: the message body is the UTF-8 JSON of a `WriteMessage`; `v` is the format version (a node
-// refuses to apply a version it does not know rather than skip it). `from` is "<node id>:<nonce>", so the
-// node that published a write finds its outcome when its applier reaches it. `broker migrate` writes the
-// same messages.
+// Wire form: the message body is the UTF-8 JSON of a `WriteMessage`; `v` is the format version. A message
+// a node cannot apply (a version or an op it does not know) is refused as the same write on every node of
+// that version, and the stream moves on (applier.ts): so every node of a cluster must run one version, and
+// rolling upgrades are not supported yet (docs/cluster.md). `from` is "<node id>:<nonce>", so the node
+// that published a write finds its outcome when its applier reaches it. `broker migrate` writes the same
+// messages.
 import type { IdentityLink } from '../accounts.js';
 import type { AppRecord, KeyRecord } from '../apps.js';
 import type { CrashReport, IndividualCrash } from '../crashes.js';
