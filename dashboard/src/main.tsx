@@ -4,6 +4,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, onSignedOut } from './api';
 import { EventsPage } from './events';
+import { FormError } from './form-error';
 import { AppsPage, ServerPage, StreamsPage, TopicsPage } from './ops';
 import { UsersPage } from './users';
 
@@ -52,11 +53,7 @@ function SignIn({ onDone }: { onDone: () => void }) {
         <button type="submit" disabled={busy}>
           Sign in
         </button>
-        {error && (
-          <p role="alert" class="error">
-            {error}
-          </p>
-        )}
+        <FormError error={error} />
       </form>
     </main>
   );

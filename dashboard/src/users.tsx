@@ -2,6 +2,7 @@
 // a reset code and recovery codes (shown once: they are not kept here after the dialog closes).
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api';
+import { FormError } from './form-error';
 
 interface User {
   username: string;
@@ -66,11 +67,7 @@ function NewUser({ onCreated }: { onCreated: (u: User) => void }) {
         <input name="two_factor" type="checkbox" /> Two-factor
       </label>
       <button type="submit">Create</button>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <FormError error={error} />
     </form>
   );
 }
@@ -130,11 +127,7 @@ function EditUser({ user, onDone }: { user: User; onDone: () => void }) {
       <button type="button" class="secondary" onClick={onDone}>
         Cancel
       </button>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <FormError error={error} />
     </form>
   );
 }
